@@ -1,0 +1,60 @@
+// The differentiable ops. Each op_* computes its forward now and records its backward on
+// the tape; the *_forward / *_backward functions beside them are the raw kernels, also
+// used outside the tape (pruning statistics, inference). Shapes use T for the number of
+// tokens (batch * seqlen), rows of a 2-d activation.
+#ifndef MP_AUTOGRAD_OPS_H
+#define MP_AUTOGRAD_OPS_H
+
+#include <stdint.h>
+
+#include "autograd/tensor.h"
+
+// ---- matmul: out (T, N) = x (T, K) @ w (N, K)^T, a Linear layer without bias ----
+typedef enum MatmulBackend { MATMUL_OPENBLAS, MATMUL_ONEDNN } MatmulBackend;
+// Chosen once at start-up (the process has one BLAS); OpenBLAS unless told otherwise.
+void matmul_set_backend(MatmulBackend backend);
+MatmulBackend matmul_get_backend(void);
+const char *matmul_backend_name(MatmulBackend backend);
+// C (M, N) = alpha * op(A) op(B) + beta * C, row-major, op = transpose when trans_* != 0.
+void sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+           const float *B, int ldb, float beta, float *C, int ldc);
+void matmul_forward(float *out, const float *x, const float *w, int T, int K, int N);
+void matmul_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, int T, int K, int N);
+Tensor *op_matmul(Tape *tape, Tensor *x, Tensor *w);
+
+// ---- elementwise (same shapes) ----
+Tensor *op_add(Tape *tape, Tensor *a, Tensor *b);
+Tensor *op_mul(Tape *tape, Tensor *a, Tensor *b);
+Tensor *op_silu(Tape *tape, Tensor *x);
+Tensor *op_softplus(Tape *tape, Tensor *x);
+Tensor *op_exp(Tape *tape, Tensor *x);
+
+// ---- rmsnorm: out (T, C) = x * rsqrt(mean(x^2) + eps) * w (C) ----
+void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int T, int C, float eps);
+void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w,
+                      const float *rstd, int T, int C);
+Tensor *op_rmsnorm(Tape *tape, Tensor *x, Tensor *w, float eps);
+
+// ---- embedding: out (T, C) = w[tokens[t]] with w (V, C) ----
+Tensor *op_embedding(Tape *tape, Tensor *w, const int32_t *tokens, int T);
+
+// ---- causal depthwise conv1d over each of B sequences of length L ----
+// x (B*L, C), w (C, K), bias (C): out[t,c] = bias[c] + sum_k w[c,k] x[t-K+1+k, c],
+// with zeros before each sequence's start.
+void conv1d_causal_forward(float *out, const float *x, const float *w, const float *bias, int B, int L, int C, int K);
+void conv1d_causal_backward(float *dx, float *dw, float *dbias, const float *dout, const float *x, const float *w,
+                            int B, int L, int C, int K);
+Tensor *op_conv1d_causal(Tape *tape, Tensor *x, Tensor *w, Tensor *bias, int B, int L);
+
+// ---- columns [start, start + width) of x (T, C), as a new contiguous tensor (split) ----
+Tensor *op_slice_cols(Tape *tape, Tensor *x, int start, int width);
+
+// ---- fused selective scan (selective_scan.h); x, dt (B*L, D), B_ssm, C_ssm (B*L, N) ----
+Tensor *op_selective_scan(Tape *tape, Tensor *x, Tensor *dt, Tensor *dt_bias, Tensor *A_log, Tensor *B_ssm,
+                          Tensor *C_ssm, Tensor *D_skip, int B, int L);
+
+// ---- mean cross-entropy of logits (T, V) against targets; targets < 0 are ignored ----
+// Returns a 1-element tensor; 0 when every target is ignored.
+Tensor *op_cross_entropy(Tape *tape, Tensor *logits, const int32_t *targets, int T);
+
+#endif

@@ -1,0 +1,110 @@
+// Tensors, the tape and the reverse walk (see tensor.h).
+#include "autograd/tensor.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+size_t shape_size(int ndim, const int *shape) {
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+    return n;
+}
+
+void tape_init(Tape *tape, size_t arena_bytes) {
+    arena_init(&tape->arena, arena_bytes);
+    tape->capacity = 256;
+    tape->nodes = xmalloc(sizeof(TapeNode) * (size_t)tape->capacity);
+    tape->n_nodes = 0;
+    tape->recording = true;
+}
+
+void tape_free(Tape *tape) {
+    arena_free(&tape->arena);
+    free(tape->nodes);
+    memset(tape, 0, sizeof *tape);
+}
+
+void tape_reset(Tape *tape) {
+    arena_reset(&tape->arena);
+    tape->n_nodes = 0;
+}
+
+TapeNode *tape_record(Tape *tape, BackwardFn backward, Tensor *output, int n_inputs, Tensor **inputs) {
+    assert(n_inputs <= TAPE_MAX_INPUTS);
+    if (!tape->recording) return NULL;
+    bool any = false;
+    for (int i = 0; i < n_inputs; i++) any = any || (inputs[i] && inputs[i]->requires_grad);
+    if (!any) return NULL;
+    if (tape->n_nodes == tape->capacity) {
+        tape->capacity *= 2;
+        tape->nodes = xrealloc(tape->nodes, sizeof(TapeNode) * (size_t)tape->capacity);
+    }
+    TapeNode *node = &tape->nodes[tape->n_nodes++];
+    node->backward = backward;
+    node->output = output;
+    node->n_inputs = n_inputs;
+    for (int i = 0; i < n_inputs; i++) node->inputs[i] = inputs[i];
+    node->saved = NULL;
+    output->requires_grad = true;
+    return node;
+}
+
+void tape_backward(Tape *tape, Tensor *loss) {
+    assert(loss->size == 1);
+    float *seed = tensor_grad(tape, loss);
+    seed[0] += 1.0f;
+    for (int i = tape->n_nodes - 1; i >= 0; i--) {
+        TapeNode *node = &tape->nodes[i];
+        // An output nobody used downstream has no gradient: nothing flows back from it.
+        if (node->output->grad) node->backward(tape, node);
+    }
+}
+
+Tensor *tensor_new(Tape *tape, int ndim, const int *shape) {
+    Tensor *t = arena_alloc(&tape->arena, sizeof *t);
+    memset(t, 0, sizeof *t);
+    t->ndim = ndim;
+    memcpy(t->shape, shape, sizeof(int) * (size_t)ndim);
+    t->size = shape_size(ndim, shape);
+    t->data = arena_alloc(&tape->arena, sizeof(float) * t->size);
+    return t;
+}
+
+Tensor *tensor_new_2d(Tape *tape, int rows, int cols) {
+    int shape[2] = {rows, cols};
+    return tensor_new(tape, 2, shape);
+}
+
+Tensor *tensor_view(Tape *tape, float *data, int ndim, const int *shape) {
+    Tensor *t = arena_alloc(&tape->arena, sizeof *t);
+    memset(t, 0, sizeof *t);
+    t->ndim = ndim;
+    memcpy(t->shape, shape, sizeof(int) * (size_t)ndim);
+    t->size = shape_size(ndim, shape);
+    t->data = data;
+    return t;
+}
+
+float *tensor_grad(Tape *tape, Tensor *t) {
+    if (!t->grad) t->grad = arena_calloc(&tape->arena, sizeof(float) * t->size);
+    return t->grad;
+}
+
+void tensor_init_param(Tensor *t, int ndim, const int *shape) {
+    memset(t, 0, sizeof *t);
+    t->ndim = ndim;
+    memcpy(t->shape, shape, sizeof(int) * (size_t)ndim);
+    t->size = shape_size(ndim, shape);
+    t->data = xcalloc(t->size, sizeof(float));
+    t->grad = xcalloc(t->size, sizeof(float));
+    t->requires_grad = true;
+}
+
+void tensor_free_param(Tensor *t) {
+    free(t->data);
+    free(t->grad);
+    memset(t, 0, sizeof *t);
+}

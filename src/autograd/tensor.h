@@ -1,0 +1,76 @@
+// Tensors and the tape: the core of the reverse-mode autograd engine.
+//
+// A Tensor is float32, row-major, at most 4-d. Activations and their gradients live in
+// the tape's arena and die at tape_reset(); parameters own their data and gradient
+// buffers for the whole run. Ops (ops.h) compute their forward at once and, when the
+// tape is recording and an input wants a gradient, append a node whose backward adds
+// into the inputs' gradients. tape_backward() walks the nodes in reverse.
+#ifndef MP_AUTOGRAD_TENSOR_H
+#define MP_AUTOGRAD_TENSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/arena.h"
+
+#define TENSOR_MAX_DIMS 4
+
+typedef struct Tensor {
+    float *data;
+    float *grad;              // same shape as data; NULL until something writes a gradient
+    int ndim;
+    int shape[TENSOR_MAX_DIMS];
+    size_t size;              // product of shape
+    bool requires_grad;
+} Tensor;
+
+typedef struct Tape Tape;
+typedef struct TapeNode TapeNode;
+typedef void (*BackwardFn)(Tape *tape, TapeNode *node);
+
+#define TAPE_MAX_INPUTS 8
+
+struct TapeNode {
+    BackwardFn backward;
+    Tensor *output;
+    Tensor *inputs[TAPE_MAX_INPUTS];
+    int n_inputs;
+    void *saved;              // op-specific values kept for the backward, in the arena
+};
+
+struct Tape {
+    Arena arena;              // activations, gradients and saved values of one step
+    TapeNode *nodes;
+    int n_nodes, capacity;
+    bool recording;           // false for inference: ops then record nothing
+};
+
+void tape_init(Tape *tape, size_t arena_bytes);
+void tape_free(Tape *tape);
+// Forgets all nodes and frees every activation of the step.
+void tape_reset(Tape *tape);
+// Seeds d(loss)/d(loss) = 1 and runs every node's backward in reverse order.
+// loss must be a one-element tensor produced on this tape.
+void tape_backward(Tape *tape, Tensor *loss);
+
+// Appends a node if the tape records and any input requires a gradient; the output
+// then requires a gradient too. Returns the node (to attach saved values) or NULL.
+TapeNode *tape_record(Tape *tape, BackwardFn backward, Tensor *output, int n_inputs, Tensor **inputs);
+
+// A new activation in the tape's arena; data uninitialised.
+Tensor *tensor_new(Tape *tape, int ndim, const int *shape);
+Tensor *tensor_new_2d(Tape *tape, int rows, int cols);
+// Wraps caller-owned memory (no copy) as a tensor in the arena, e.g. a parameter.
+Tensor *tensor_view(Tape *tape, float *data, int ndim, const int *shape);
+
+// The gradient buffer of t, allocated zeroed in the arena on first use. Backward
+// functions add into it.
+float *tensor_grad(Tape *tape, Tensor *t);
+
+// Parameters: data and gradient owned by the tensor (malloc), for the whole run.
+void tensor_init_param(Tensor *t, int ndim, const int *shape);
+void tensor_free_param(Tensor *t);
+
+size_t shape_size(int ndim, const int *shape);
+
+#endif

@@ -1,0 +1,69 @@
+// The Mamba-1 language model (SPEC §1): parameters as one table of named tensors with
+// the transformers MambaForCausalLM names, the training forward on the tape, and the
+// recurrent one-token step used for generation.
+#ifndef MP_MAMBA_MODEL_H
+#define MP_MAMBA_MODEL_H
+
+#include <stdint.h>
+
+#include "autograd/tensor.h"
+#include "core/rng.h"
+#include "mamba/config.h"
+
+typedef struct MambaLayer {
+    Tensor norm_weight;       // (d)
+    Tensor in_proj_weight;    // (2D, d)
+    Tensor conv1d_weight;     // (D, 1, K)
+    Tensor conv1d_bias;       // (D)
+    Tensor x_proj_weight;     // (R + 2N, D)
+    Tensor dt_proj_weight;    // (D, R)
+    Tensor dt_proj_bias;      // (D)
+    Tensor A_log;             // (D, N)
+    Tensor D;                 // (D)
+    Tensor out_proj_weight;   // (d, D)
+} MambaLayer;
+
+typedef struct NamedParam {
+    char name[96];            // e.g. "backbone.layers.3.mixer.in_proj.weight"
+    Tensor *tensor;
+} NamedParam;
+
+typedef struct MambaModel {
+    MambaConfig config;
+    Tensor embedding;         // (V, d), tied to the output head
+    MambaLayer *layers;       // n_layer of them
+    Tensor norm_f_weight;     // (d)
+    NamedParam *params;       // every parameter, in a fixed order
+    int n_params;
+    size_t n_elements;        // total number of parameter floats
+} MambaModel;
+
+// Allocates every parameter (zeroed) for a finished config.
+void mamba_model_create(MambaModel *model, const MambaConfig *config);
+void mamba_model_free(MambaModel *model);
+// The initialisation of SPEC §1, reproducible from the rng.
+void mamba_model_init_random(MambaModel *model, Rng *rng);
+// The parameter called name, or NULL.
+Tensor *mamba_model_find(MambaModel *model, const char *name);
+void mamba_model_zero_grad(MambaModel *model);
+
+// Training forward: tokens and targets are (batch, seqlen); a target < 0 is ignored.
+// Returns the mean cross-entropy (a 1-element tensor on the tape). If logits_out is not
+// NULL it receives the (batch*seqlen, V) logits tensor.
+Tensor *mamba_forward(Tape *tape, MambaModel *model, const int32_t *tokens, const int32_t *targets,
+                      int batch, int seqlen, Tensor **logits_out);
+
+// Recurrent inference: the (conv, ssm) state of every layer for one sequence.
+typedef struct MambaState {
+    float *conv;              // (n_layer, D, K-1): the last K-1 inputs of the conv
+    float *ssm;               // (n_layer, D, N)
+    float *scratch;           // work buffers of one step
+} MambaState;
+
+void mamba_state_create(MambaState *state, const MambaConfig *config);
+void mamba_state_reset(MambaState *state, const MambaConfig *config);
+void mamba_state_free(MambaState *state);
+// Feeds one token; writes the (V) logits of the next token.
+void mamba_step(const MambaModel *model, MambaState *state, int32_t token, float *logits);
+
+#endif
