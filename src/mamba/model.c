@@ -1,0 +1,133 @@
+// The Mamba-1 language model: parameter table, initialisation and the training forward
+// as a sequence of tape ops (SPEC §1). The one-token recurrent step is in decode.c.
+#include "mamba/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/ops.h"
+#include "core/error.h"
+
+static void add_param(MambaModel *model, Tensor *t, int ndim, const int *shape, const char *format, int layer) {
+    tensor_init_param(t, ndim, shape);
+    NamedParam *p = &model->params[model->n_params++];
+    snprintf(p->name, sizeof p->name, format, layer);
+    p->tensor = t;
+    model->n_elements += t->size;
+}
+
+void mamba_model_create(MambaModel *model, const MambaConfig *config) {
+    memset(model, 0, sizeof *model);
+    model->config = *config;
+    const MambaConfig *c = config;
+    int d = c->d_model, D = c->d_inner, N = c->d_state, K = c->d_conv, R = c->dt_rank, V = c->vocab_padded;
+    model->layers = xcalloc((size_t)c->n_layer, sizeof(MambaLayer));
+    model->params = xcalloc((size_t)(2 + 10 * c->n_layer), sizeof(NamedParam));
+    add_param(model, &model->embedding, 2, (int[]){V, d}, "backbone.embeddings.weight", 0);
+    for (int i = 0; i < c->n_layer; i++) {
+        MambaLayer *l = &model->layers[i];
+        add_param(model, &l->norm_weight, 1, (int[]){d}, "backbone.layers.%d.norm.weight", i);
+        add_param(model, &l->in_proj_weight, 2, (int[]){2 * D, d}, "backbone.layers.%d.mixer.in_proj.weight", i);
+        add_param(model, &l->conv1d_weight, 3, (int[]){D, 1, K}, "backbone.layers.%d.mixer.conv1d.weight", i);
+        add_param(model, &l->conv1d_bias, 1, (int[]){D}, "backbone.layers.%d.mixer.conv1d.bias", i);
+        add_param(model, &l->x_proj_weight, 2, (int[]){R + 2 * N, D}, "backbone.layers.%d.mixer.x_proj.weight", i);
+        add_param(model, &l->dt_proj_weight, 2, (int[]){D, R}, "backbone.layers.%d.mixer.dt_proj.weight", i);
+        add_param(model, &l->dt_proj_bias, 1, (int[]){D}, "backbone.layers.%d.mixer.dt_proj.bias", i);
+        add_param(model, &l->A_log, 2, (int[]){D, N}, "backbone.layers.%d.mixer.A_log", i);
+        add_param(model, &l->D, 1, (int[]){D}, "backbone.layers.%d.mixer.D", i);
+        add_param(model, &l->out_proj_weight, 2, (int[]){d, D}, "backbone.layers.%d.mixer.out_proj.weight", i);
+    }
+    add_param(model, &model->norm_f_weight, 1, (int[]){d}, "backbone.norm_f.weight", 0);
+}
+
+void mamba_model_free(MambaModel *model) {
+    for (int i = 0; i < model->n_params; i++) tensor_free_param(model->params[i].tensor);
+    free(model->layers);
+    free(model->params);
+    memset(model, 0, sizeof *model);
+}
+
+Tensor *mamba_model_find(MambaModel *model, const char *name) {
+    for (int i = 0; i < model->n_params; i++)
+        if (strcmp(model->params[i].name, name) == 0) return model->params[i].tensor;
+    return NULL;
+}
+
+void mamba_model_zero_grad(MambaModel *model) {
+    for (int i = 0; i < model->n_params; i++) {
+        Tensor *t = model->params[i].tensor;
+        memset(t->grad, 0, sizeof(float) * t->size);
+    }
+}
+
+static void fill_uniform(Tensor *t, Rng *rng, float bound) {
+    for (size_t i = 0; i < t->size; i++) t->data[i] = (2.0f * rng_uniform(rng) - 1.0f) * bound;
+}
+
+static void fill_constant(Tensor *t, float value) {
+    for (size_t i = 0; i < t->size; i++) t->data[i] = value;
+}
+
+// SPEC §1: PyTorch's default Linear/Conv1d init (U(±1/sqrt(fan_in))), out_proj scaled by
+// 1/sqrt(n_layer) as in transformers' rescale_prenorm_residual, embedding N(0, 0.02),
+// A_log = log(1..N), D = 1, dt log-uniform in [dt_min, dt_max] with dt_bias its softplus
+// inverse, dt_proj.weight U(±R^-0.5).
+void mamba_model_init_random(MambaModel *model, Rng *rng) {
+    const MambaConfig *c = &model->config;
+    int d = c->d_model, D = c->d_inner, N = c->d_state, K = c->d_conv, R = c->dt_rank;
+    for (size_t i = 0; i < model->embedding.size; i++) model->embedding.data[i] = 0.02f * rng_normal(rng);
+    for (int i = 0; i < c->n_layer; i++) {
+        MambaLayer *l = &model->layers[i];
+        fill_constant(&l->norm_weight, 1.0f);
+        fill_uniform(&l->in_proj_weight, rng, 1.0f / sqrtf((float)d));
+        fill_uniform(&l->conv1d_weight, rng, 1.0f / sqrtf((float)K));
+        fill_uniform(&l->conv1d_bias, rng, 1.0f / sqrtf((float)K));
+        fill_uniform(&l->x_proj_weight, rng, 1.0f / sqrtf((float)D));
+        fill_uniform(&l->dt_proj_weight, rng, 1.0f / sqrtf((float)R));
+        double log_min = log(c->dt_min), log_max = log(c->dt_max);
+        for (int j = 0; j < D; j++) {
+            double dt = exp(rng_uniform_double(rng) * (log_max - log_min) + log_min);
+            if (dt < c->dt_init_floor) dt = c->dt_init_floor;
+            l->dt_proj_bias.data[j] = (float)(dt + log(-expm1(-dt)));
+        }
+        for (int j = 0; j < D; j++)
+            for (int n = 0; n < N; n++) l->A_log.data[j * N + n] = logf((float)(n + 1));
+        fill_constant(&l->D, 1.0f);
+        fill_uniform(&l->out_proj_weight, rng, 1.0f / sqrtf((float)D) / sqrtf((float)c->n_layer));
+    }
+    fill_constant(&model->norm_f_weight, 1.0f);
+}
+
+// One residual block: x + mixer(rmsnorm(x)). x is (B*L, d).
+static Tensor *mamba_block_forward(Tape *tape, const MambaConfig *c, MambaLayer *l, Tensor *x, int B, int L) {
+    int D = c->d_inner, N = c->d_state, R = c->dt_rank;
+    Tensor *u = op_rmsnorm(tape, x, &l->norm_weight, c->norm_eps);
+    Tensor *xz = op_matmul(tape, u, &l->in_proj_weight);                 // (T, 2D)
+    Tensor *xi = op_slice_cols(tape, xz, 0, D);                           // (T, D)
+    Tensor *z = op_slice_cols(tape, xz, D, D);                            // (T, D)
+    Tensor *xc = op_conv1d_causal(tape, xi, &l->conv1d_weight, &l->conv1d_bias, B, L);
+    Tensor *xs = op_silu(tape, xc);                                       // (T, D)
+    Tensor *dbc = op_matmul(tape, xs, &l->x_proj_weight);                 // (T, R + 2N)
+    Tensor *delta = op_slice_cols(tape, dbc, 0, R);                       // (T, R)
+    Tensor *B_ssm = op_slice_cols(tape, dbc, R, N);                       // (T, N)
+    Tensor *C_ssm = op_slice_cols(tape, dbc, R + N, N);                   // (T, N)
+    Tensor *dt = op_matmul(tape, delta, &l->dt_proj_weight);              // (T, D), bias added in the scan
+    Tensor *y = op_selective_scan(tape, xs, dt, &l->dt_proj_bias, &l->A_log, B_ssm, C_ssm, &l->D, B, L);
+    Tensor *gated = op_mul(tape, y, op_silu(tape, z));                    // (T, D)
+    Tensor *out = op_matmul(tape, gated, &l->out_proj_weight);            // (T, d)
+    return op_add(tape, x, out);
+}
+
+Tensor *mamba_forward(Tape *tape, MambaModel *model, const int32_t *tokens, const int32_t *targets, int batch,
+                      int seqlen, Tensor **logits_out) {
+    const MambaConfig *c = &model->config;
+    int T = batch * seqlen;
+    Tensor *x = op_embedding(tape, &model->embedding, tokens, T);        // (T, d)
+    for (int i = 0; i < c->n_layer; i++) x = mamba_block_forward(tape, c, &model->layers[i], x, batch, seqlen);
+    Tensor *h = op_rmsnorm(tape, x, &model->norm_f_weight, c->norm_eps);
+    Tensor *logits = op_matmul(tape, h, &model->embedding);               // (T, V), the tied head
+    if (logits_out) *logits_out = logits;
+    return targets ? op_cross_entropy(tape, logits, targets, T) : NULL;
+}
