@@ -89,7 +89,7 @@ Tensor *op_conv1d_causal(Tape *tape, Tensor *x, Tensor *w, Tensor *bias, int B, 
     int C = x->shape[1], K = (int)(w->size / (size_t)C);
     Tensor *out = tensor_new_2d(tape, B * L, C);
     conv1d_causal_forward(out->data, x->data, w->data, bias ? bias->data : NULL, B, L, C, K);
-    TapeNode *node = tape_record(tape, conv1d_node_backward, out, bias ? 3 : 2, (Tensor *[]){x, w, bias});
+    TapeNode *node = tape_record(tape, "conv1d", conv1d_node_backward, out, bias ? 3 : 2, (Tensor *[]){x, w, bias});
     if (node) {
         ConvSaved *saved = arena_alloc(&tape->arena, sizeof *saved);
         *saved = (ConvSaved){B, L};

@@ -61,7 +61,7 @@ Tensor *op_cross_entropy(Tape *tape, Tensor *logits, const int32_t *targets, int
     }
     loss->data[0] = counted ? (float)(total / (double)counted) : 0.0f;
     if (counted == 0) return loss;
-    TapeNode *node = tape_record(tape, cross_entropy_backward, loss, 1, (Tensor *[]){logits});
+    TapeNode *node = tape_record(tape, "cross_entropy", cross_entropy_backward, loss, 1, (Tensor *[]){logits});
     if (node) {
         CrossEntropySaved *saved = arena_alloc(&tape->arena, sizeof *saved);
         int32_t *copy = arena_alloc(&tape->arena, sizeof(int32_t) * (size_t)T);

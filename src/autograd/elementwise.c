@@ -25,7 +25,7 @@ Tensor *op_add(Tape *tape, Tensor *a, Tensor *b) {
     float *po = out->data;
 #pragma omp parallel for simd schedule(static)
     for (long i = 0; i < n; i++) po[i] = pa[i] + pb[i];
-    tape_record(tape, add_backward, out, 2, (Tensor *[]){a, b});
+    tape_record(tape, "add", add_backward, out, 2, (Tensor *[]){a, b});
     return out;
 }
 
@@ -55,7 +55,7 @@ Tensor *op_mul(Tape *tape, Tensor *a, Tensor *b) {
     float *po = out->data;
 #pragma omp parallel for simd schedule(static)
     for (long i = 0; i < n; i++) po[i] = pa[i] * pb[i];
-    tape_record(tape, mul_backward, out, 2, (Tensor *[]){a, b});
+    tape_record(tape, "mul", mul_backward, out, 2, (Tensor *[]){a, b});
     return out;
 }
 
@@ -79,7 +79,7 @@ Tensor *op_silu(Tape *tape, Tensor *x) {
     float *po = out->data;
 #pragma omp parallel for simd schedule(static)
     for (long i = 0; i < n; i++) po[i] = siluf(px[i]);
-    tape_record(tape, silu_backward, out, 1, (Tensor *[]){x});
+    tape_record(tape, "silu", silu_backward, out, 1, (Tensor *[]){x});
     return out;
 }
 
@@ -100,7 +100,7 @@ Tensor *op_softplus(Tape *tape, Tensor *x) {
     float *po = out->data;
 #pragma omp parallel for simd schedule(static)
     for (long i = 0; i < n; i++) po[i] = softplusf(px[i]);
-    tape_record(tape, softplus_backward, out, 1, (Tensor *[]){x});
+    tape_record(tape, "softplus", softplus_backward, out, 1, (Tensor *[]){x});
     return out;
 }
 
@@ -121,6 +121,6 @@ Tensor *op_exp(Tape *tape, Tensor *x) {
     float *po = out->data;
 #pragma omp parallel for simd schedule(static)
     for (long i = 0; i < n; i++) po[i] = fast_expf(px[i]);
-    tape_record(tape, exp_backward, out, 1, (Tensor *[]){x});
+    tape_record(tape, "exp", exp_backward, out, 1, (Tensor *[]){x});
     return out;
 }

@@ -27,7 +27,7 @@ Tensor *op_embedding(Tape *tape, Tensor *w, const int32_t *tokens, int T) {
     int C = w->shape[1];
     Tensor *out = tensor_new_2d(tape, T, C);
     for (int t = 0; t < T; t++) memcpy(out->data + (long)t * C, w->data + (long)tokens[t] * C, sizeof(float) * (size_t)C);
-    TapeNode *node = tape_record(tape, embedding_backward, out, 1, (Tensor *[]){w});
+    TapeNode *node = tape_record(tape, "embedding", embedding_backward, out, 1, (Tensor *[]){w});
     if (node) {
         EmbeddingSaved *saved = arena_alloc(&tape->arena, sizeof *saved);
         int32_t *copy = arena_alloc(&tape->arena, sizeof(int32_t) * (size_t)T);

@@ -49,6 +49,6 @@ Tensor *op_matmul(Tape *tape, Tensor *x, Tensor *w) {
     int N = (int)(w->size / (size_t)K);
     Tensor *out = tensor_new_2d(tape, T, N);
     matmul_forward(out->data, x->data, w->data, T, K, N);
-    tape_record(tape, matmul_node_backward, out, 2, (Tensor *[]){x, w});
+    tape_record(tape, "matmul", matmul_node_backward, out, 2, (Tensor *[]){x, w});
     return out;
 }

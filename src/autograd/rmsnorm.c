@@ -64,7 +64,7 @@ Tensor *op_rmsnorm(Tape *tape, Tensor *x, Tensor *w, float eps) {
     Tensor *out = tensor_new(tape, x->ndim, x->shape);
     float *rstd = arena_alloc(&tape->arena, sizeof(float) * (size_t)T);
     rmsnorm_forward(out->data, rstd, x->data, w->data, T, C, eps);
-    TapeNode *node = tape_record(tape, rmsnorm_node_backward, out, 2, (Tensor *[]){x, w});
+    TapeNode *node = tape_record(tape, "rmsnorm", rmsnorm_node_backward, out, 2, (Tensor *[]){x, w});
     if (node) {
         RmsnormSaved *saved = arena_alloc(&tape->arena, sizeof *saved);
         saved->rstd = rstd;

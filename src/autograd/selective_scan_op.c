@@ -38,7 +38,7 @@ Tensor *op_selective_scan(Tape *tape, Tensor *x, Tensor *dt, Tensor *dt_bias, Te
         checkpoints = arena_alloc(&tape->arena, sizeof(float) * (size_t)selective_scan_checkpoint_floats(&shape));
     selective_scan_forward(&shape, y->data, checkpoints, x->data, dt->data, dt_bias->data, A_log->data, B_ssm->data,
                            C_ssm->data, D_skip->data);
-    TapeNode *node = tape_record(tape, selective_scan_node_backward, y, 7, inputs);
+    TapeNode *node = tape_record(tape, "selective_scan", selective_scan_node_backward, y, 7, inputs);
     if (node) {
         ScanSaved *saved = arena_alloc(&tape->arena, sizeof *saved);
         *saved = (ScanSaved){shape, checkpoints};

@@ -29,7 +29,7 @@ Tensor *op_slice_cols(Tape *tape, Tensor *x, int start, int width) {
 #pragma omp parallel for schedule(static)
     for (int t = 0; t < T; t++)
         memcpy(out->data + (long)t * width, x->data + (long)t * C + start, sizeof(float) * (size_t)width);
-    TapeNode *node = tape_record(tape, slice_cols_backward, out, 1, (Tensor *[]){x});
+    TapeNode *node = tape_record(tape, "slice_cols", slice_cols_backward, out, 1, (Tensor *[]){x});
     if (node) {
         SliceSaved *saved = arena_alloc(&tape->arena, sizeof *saved);
         saved->start = start;

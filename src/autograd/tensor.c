@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/timer.h"
 
 size_t shape_size(int ndim, const int *shape) {
     size_t n = 1;
@@ -19,6 +20,7 @@ void tape_init(Tape *tape, size_t arena_bytes) {
     tape->nodes = xmalloc(sizeof(TapeNode) * (size_t)tape->capacity);
     tape->n_nodes = 0;
     tape->recording = true;
+    tape->profile = NULL;
 }
 
 void tape_free(Tape *tape) {
@@ -30,10 +32,30 @@ void tape_free(Tape *tape) {
 void tape_reset(Tape *tape) {
     arena_reset(&tape->arena);
     tape->n_nodes = 0;
+    if (tape->profile) tape->profile->last_mark = now_seconds();
 }
 
-TapeNode *tape_record(Tape *tape, BackwardFn backward, Tensor *output, int n_inputs, Tensor **inputs) {
+static void profile_add(TapeProfile *profile, const char *name, double forward_s, double backward_s) {
+    int i = 0;
+    while (i < profile->n_ops && profile->ops[i].name != name) i++;
+    if (i == profile->n_ops) {
+        if (i == TAPE_PROFILE_MAX_OPS) return;
+        profile->n_ops++;
+        profile->ops[i].name = name;
+    }
+    profile->ops[i].forward_s += forward_s;
+    profile->ops[i].backward_s += backward_s;
+    if (forward_s > 0.0) profile->ops[i].calls++;
+}
+
+TapeNode *tape_record(Tape *tape, const char *name, BackwardFn backward, Tensor *output, int n_inputs,
+                      Tensor **inputs) {
     assert(n_inputs <= TAPE_MAX_INPUTS);
+    if (tape->profile) {
+        double now = now_seconds();
+        profile_add(tape->profile, name, now - tape->profile->last_mark, 0.0);
+        tape->profile->last_mark = now;
+    }
     if (!tape->recording) return NULL;
     bool any = false;
     for (int i = 0; i < n_inputs; i++) any = any || (inputs[i] && inputs[i]->requires_grad);
@@ -43,6 +65,7 @@ TapeNode *tape_record(Tape *tape, BackwardFn backward, Tensor *output, int n_inp
         tape->nodes = xrealloc(tape->nodes, sizeof(TapeNode) * (size_t)tape->capacity);
     }
     TapeNode *node = &tape->nodes[tape->n_nodes++];
+    node->name = name;
     node->backward = backward;
     node->output = output;
     node->n_inputs = n_inputs;
@@ -59,7 +82,14 @@ void tape_backward(Tape *tape, Tensor *loss) {
     for (int i = tape->n_nodes - 1; i >= 0; i--) {
         TapeNode *node = &tape->nodes[i];
         // An output nobody used downstream has no gradient: nothing flows back from it.
-        if (node->output->grad) node->backward(tape, node);
+        if (!node->output->grad) continue;
+        if (tape->profile) {
+            double start = now_seconds();
+            node->backward(tape, node);
+            profile_add(tape->profile, node->name, 0.0, now_seconds() - start);
+        } else {
+            node->backward(tape, node);
+        }
     }
 }
 

@@ -31,6 +31,7 @@ typedef void (*BackwardFn)(Tape *tape, TapeNode *node);
 #define TAPE_MAX_INPUTS 8
 
 struct TapeNode {
+    const char *name;         // the op, e.g. "matmul" (profiles group by it)
     BackwardFn backward;
     Tensor *output;
     Tensor *inputs[TAPE_MAX_INPUTS];
@@ -38,11 +39,27 @@ struct TapeNode {
     void *saved;              // op-specific values kept for the backward, in the arena
 };
 
+// Optional timing of every op, forward and backward, grouped by op name (bench/).
+// An op's forward time is the time since the previous op was recorded: ops compute
+// their forward and then record themselves, with nothing else in between.
+#define TAPE_PROFILE_MAX_OPS 32
+
+typedef struct TapeProfile {
+    struct {
+        const char *name;
+        double forward_s, backward_s;
+        long calls;
+    } ops[TAPE_PROFILE_MAX_OPS];
+    int n_ops;
+    double last_mark;
+} TapeProfile;
+
 struct Tape {
     Arena arena;              // activations, gradients and saved values of one step
     TapeNode *nodes;
     int n_nodes, capacity;
     bool recording;           // false for inference: ops then record nothing
+    TapeProfile *profile;     // NULL unless profiling
 };
 
 void tape_init(Tape *tape, size_t arena_bytes);
@@ -55,7 +72,8 @@ void tape_backward(Tape *tape, Tensor *loss);
 
 // Appends a node if the tape records and any input requires a gradient; the output
 // then requires a gradient too. Returns the node (to attach saved values) or NULL.
-TapeNode *tape_record(Tape *tape, BackwardFn backward, Tensor *output, int n_inputs, Tensor **inputs);
+TapeNode *tape_record(Tape *tape, const char *name, BackwardFn backward, Tensor *output, int n_inputs,
+                      Tensor **inputs);
 
 // A new activation in the tape's arena; data uninitialised.
 Tensor *tensor_new(Tape *tape, int ndim, const int *shape);

@@ -2,14 +2,7 @@
 #include "cli/progress.h"
 
 #include <stdarg.h>
-#include <time.h>
 #include <unistd.h>
-
-double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 void format_duration(double seconds, char *buf, size_t size) {
     if (seconds < 0 || seconds != seconds) seconds = 0;

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "core/timer.h"
+
 typedef struct Progress {
     FILE *out;
     bool is_terminal;
@@ -16,7 +18,6 @@ typedef struct Progress {
     int line_length;       // of the last in-place line, to blank it fully
 } Progress;
 
-double now_seconds(void);
 void progress_init(Progress *p, FILE *out, bool enabled, long start_step, long total_steps);
 // Rewrites the line; `extra` (may be NULL) is appended, e.g. "val 1.234".
 void progress_update(Progress *p, long step, float loss, float lr, float sparsity, double tokens_per_s,
