@@ -1,0 +1,110 @@
+// Token data for training and evaluation: the synthetic tasks of the Mamba paper
+// (selective copying, multi-query associative recall), generated from a seed so that the
+// default needs no download, and real text (raw UTF-8 bytes or llm.c token files).
+//
+// Every batch is a pure function of (seed, batch index, B, L): a checkpoint's data cursor
+// is the index of the next training batch, and resuming replays the same batches to the
+// bit. Targets < 0 are ignored by the loss and by the accuracy.
+//
+// Token layouts of the synthetic tasks (n = n_memorize, a = vocab, the alphabet size):
+//
+//   selective copying, data_vocab_size() = a + 2; ids 0 = blank, 1 = marker, 2..a+1 data
+//     position  [0, L-n)                        [L-n, L)
+//     tokens    n data tokens at random          n markers
+//               positions (in order), blanks
+//               elsewhere
+//     targets   -1                               the j-th data token at the j-th marker
+//
+//   associative recall (MQAR), data_vocab_size() = 2a + 1; ids 0 = blank,
+//   1..a keys, a+1..2a values; the n keys are distinct (so a >= n), values may repeat
+//     position  [0, 2n)                [2n, L-n)    [L-n, L)
+//     tokens    k0 v0 k1 v1 ...        blanks       the n keys again, shuffled
+//     targets   -1                     -1           the value paired with that key
+//
+// Text: the training split is the first (1 - val_fraction) of the tokens, the validation
+// split the rest. A window reads L+1 tokens: tokens = w[0..L), targets = w[1..L].
+#ifndef MP_DATA_DATA_H
+#define MP_DATA_DATA_H
+
+#include <stdint.h>
+
+#include "core/error.h"
+
+typedef enum DataKind {
+    DATA_SELECTIVE_COPYING,   // synthetic, see the layout above
+    DATA_ASSOCIATIVE_RECALL,  // synthetic, see the layout above
+    DATA_TEXT,                // raw bytes of a file, vocab 256
+    DATA_TOKENS,              // llm.c token file (SPEC §7)
+    DATA_FILE,                // a file: DATA_TOKENS if it starts with the llm.c magic, else DATA_TEXT
+} DataKind;
+
+// Reserved ids of the synthetic tasks.
+enum { DATA_BLANK = 0, DATA_MARKER = 1 };
+// llm.c token files: a header of 256 little-endian int32, then uint16 ids.
+enum { DATA_TOKENS_MAGIC = 20240520, DATA_TOKENS_VERSION = 1, DATA_TOKENS_HEADER_INTS = 256 };
+
+typedef struct DataOptions {
+    DataKind kind;
+    const char *path;       // the file (text kinds); copied by data_open
+    float val_fraction;     // text: the last fraction of the tokens is validation, in [0, 1];
+                            // 1 makes the whole file validation (evaluation of a file)
+    int vocab;              // 0 = the kind's default: synthetic alphabet 16 (the Mamba paper's),
+                            // 256 for bytes, max id + 1 for token files; else the synthetic
+                            // alphabet, or a text vocab that must cover every id
+    int n_memorize;         // synthetic: data tokens to copy / key-value pairs to recall
+    int val_sequences;      // synthetic: size of the fixed validation set
+    uint64_t seed;          // training windows / examples, and the synthetic validation set
+} DataOptions;
+
+typedef struct Dataset {
+    DataKind kind;          // never DATA_FILE after data_open
+    char *path;             // owned copy, NULL for synthetic data
+    int vocab_size;         // what the model's vocab_size must be
+    int seqlen;             // the window length checked by data_open
+    uint64_t seed;
+    // Synthetic tasks.
+    int alphabet, n_memorize, val_sequences;
+    // Text: exactly one of bytes / ids is set, n_tokens long, owned.
+    uint8_t *bytes;
+    uint16_t *ids;
+    long n_tokens;
+    long n_train;           // [0, n_train) is training, [n_train, n_tokens) validation
+} Dataset;
+
+// kind = selective copying, vocab 0 (alphabet 16), n_memorize 16 (as in the Mamba paper),
+// val_sequences 256, val_fraction 0.1, seed 1234, no path.
+void data_options_defaults(DataOptions *o);
+// "selective_copying", "associative_recall", "text", "tokens", "file".
+int data_kind_parse(const char *name, DataKind *kind);
+const char *data_kind_name(DataKind kind);
+
+// Opens (and for files, reads and validates) the data for windows of seqlen tokens.
+// Fails with a message naming the file or option and what was expected when the file is
+// malformed, too small for one window, or seqlen too short for the synthetic layout.
+int data_open(Dataset *ds, const DataOptions *o, int seqlen, Error *err);
+void data_close(Dataset *ds);
+
+int data_vocab_size(const Dataset *ds);
+// Whether data_train_batch may be called (false for text with val_fraction = 1).
+int data_has_train(const Dataset *ds);
+
+// Training batch number index (>= 0). tokens and targets are (B, L) int32.
+// L must be >= the minimum of the synthetic layout (2n or 3n); for text, the training
+// split must hold L+1 tokens (data_open checked this for its seqlen).
+void data_train_batch(const Dataset *ds, long index, int B, int L, int32_t *tokens, int32_t *targets);
+
+// Validation batches, i in [0, data_val_batch_count(ds, B, L)).
+// Text: non-overlapping windows over the validation split in order, so that every
+// validation token is a target exactly once (the first one is predicted from the last
+// training token; with val_fraction = 1 the file's first token, which has no
+// predecessor, is never a target). Synthetic: the fixed validation set, sequence
+// i*B + r in row r. Rows and positions past the end have token 0 and target -1.
+long data_val_batch_count(const Dataset *ds, int B, int L);
+void data_val_batch(const Dataset *ds, long i, int B, int L, int32_t *tokens, int32_t *targets);
+
+// Accuracy of argmax predictions: logits (T, V) row-major, targets (T). Sets *counted to
+// the number of targets >= 0 and *correct to how many of them are the row's argmax
+// (the first maximum on ties).
+void data_accuracy(const float *logits, int V, const int32_t *targets, int T, long *correct, long *counted);
+
+#endif
