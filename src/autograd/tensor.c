@@ -35,7 +35,7 @@ void tape_reset(Tape *tape) {
     if (tape->profile) tape->profile->last_mark = now_seconds();
 }
 
-static void profile_add(TapeProfile *profile, const char *name, double forward_s, double backward_s) {
+void tape_profile_add(TapeProfile *profile, const char *name, double forward_s, double backward_s) {
     int i = 0;
     while (i < profile->n_ops && profile->ops[i].name != name) i++;
     if (i == profile->n_ops) {
@@ -53,7 +53,7 @@ TapeNode *tape_record(Tape *tape, const char *name, BackwardFn backward, Tensor 
     assert(n_inputs <= TAPE_MAX_INPUTS);
     if (tape->profile) {
         double now = now_seconds();
-        profile_add(tape->profile, name, now - tape->profile->last_mark, 0.0);
+        tape_profile_add(tape->profile, name, now - tape->profile->last_mark, 0.0);
         tape->profile->last_mark = now;
     }
     if (!tape->recording) return NULL;
@@ -86,7 +86,7 @@ void tape_backward(Tape *tape, Tensor *loss) {
         if (tape->profile) {
             double start = now_seconds();
             node->backward(tape, node);
-            profile_add(tape->profile, node->name, 0.0, now_seconds() - start);
+            tape_profile_add(tape->profile, node->name, 0.0, now_seconds() - start);
         } else {
             node->backward(tape, node);
         }

@@ -54,6 +54,9 @@ typedef struct TapeProfile {
     double last_mark;
 } TapeProfile;
 
+// Adds time to the op called name (by pointer identity of the name string).
+void tape_profile_add(TapeProfile *profile, const char *name, double forward_s, double backward_s);
+
 struct Tape {
     Arena arena;              // activations, gradients and saved values of one step
     TapeNode *nodes;

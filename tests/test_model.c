@@ -1,0 +1,123 @@
+// The whole Mamba LM: the loss's gradient for every parameter tensor against central
+// finite differences; the recurrent one-token step against the parallel forward; and
+// steady-state memory of the training step.
+#include <math.h>
+#include <stdio.h>
+
+#include "autograd/ops.h"
+#include "tiny_model.h"
+
+enum { BATCH = 2, SEQ = 7 };
+
+static double model_loss(MambaModel *model, Tape *tape, const int32_t *tokens, const int32_t *targets) {
+    tape_reset(tape);
+    tape->recording = false;
+    Tensor *loss = mamba_forward(tape, model, tokens, targets, BATCH, SEQ, NULL);
+    tape->recording = true;
+    return loss->data[0];
+}
+
+static int check_gradients(MambaModel *model, const int32_t *tokens, const int32_t *targets) {
+    Tape tape;
+    tape_init(&tape, 1 << 20);
+    mamba_model_zero_grad(model);
+    tape_reset(&tape);
+    Tensor *loss = mamba_forward(&tape, model, tokens, targets, BATCH, SEQ, NULL);
+    tape_backward(&tape, loss);
+    int failures = 0;
+    Rng pick;
+    rng_seed(&pick, 5);
+    const float eps = 1e-2f;
+    for (int i = 0; i < model->n_params; i++) {
+        Tensor *t = model->params[i].tensor;
+        double max_err = 0.0, max_ref = 0.0;
+        int samples = t->size < 12 ? (int)t->size : 12;
+        for (int s = 0; s < samples; s++) {
+            size_t k = t->size <= 12 ? (size_t)s : (size_t)rng_below(&pick, t->size);
+            float saved = t->data[k];
+            t->data[k] = saved + eps;
+            double plus = model_loss(model, &tape, tokens, targets);
+            t->data[k] = saved - eps;
+            double minus = model_loss(model, &tape, tokens, targets);
+            t->data[k] = saved;
+            double numeric = (plus - minus) / (2.0 * eps);
+            double err = fabs(numeric - t->grad[k]);
+            if (err > max_err) max_err = err;
+            if (fabs(numeric) > max_ref) max_ref = fabs(numeric);
+        }
+        double rel = max_err / (max_ref > 1e-3 ? max_ref : 1e-3);
+        int ok = rel < 3e-2;
+        printf("%s grad %-44s max abs err %.2e relative %.2e (max |grad| %.2e)\n", ok ? "OK    " : "NOT OK",
+               model->params[i].name, max_err, rel, max_ref);
+        failures += !ok;
+    }
+    tape_free(&tape);
+    return failures;
+}
+
+static int check_recurrent_step(MambaModel *model, const int32_t *tokens) {
+    const MambaConfig *c = &model->config;
+    Tape tape;
+    tape_init(&tape, 1 << 20);
+    tape.recording = false;
+    Tensor *logits;
+    mamba_forward(&tape, model, tokens, NULL, BATCH, SEQ, &logits);
+    MambaState state;
+    mamba_state_create(&state, c);
+    float step_logits[64];
+    double max_err = 0.0;
+    for (int b = 0; b < BATCH; b++) {
+        mamba_state_reset(&state, c);
+        for (int t = 0; t < SEQ; t++) {
+            mamba_step(model, &state, tokens[b * SEQ + t], step_logits);
+            const float *ref = logits->data + (long)(b * SEQ + t) * c->vocab_padded;
+            for (int v = 0; v < c->vocab_padded; v++) {
+                double err = fabs(step_logits[v] - ref[v]);
+                if (err > max_err) max_err = err;
+            }
+        }
+    }
+    int ok = max_err < 1e-5;
+    printf("%s recurrent step vs parallel forward: max |logit diff| %.2e\n", ok ? "OK    " : "NOT OK", max_err);
+    mamba_state_free(&state);
+    tape_free(&tape);
+    return !ok;
+}
+
+// After the first steps have sized the arena, further steps must not grow it.
+static int check_steady_memory(MambaModel *model, const int32_t *tokens, const int32_t *targets) {
+    Tape tape;
+    tape_init(&tape, 4096);  // deliberately too small: the first step must grow it
+    size_t capacity_after[6];
+    for (int step = 0; step < 6; step++) {
+        tape_reset(&tape);
+        mamba_model_zero_grad(model);
+        Tensor *loss = mamba_forward(&tape, model, tokens, targets, BATCH, SEQ, NULL);
+        tape_backward(&tape, loss);
+        capacity_after[step] = arena_capacity(&tape.arena);
+    }
+    tape_reset(&tape);
+    int ok = capacity_after[5] == capacity_after[2] && arena_capacity(&tape.arena) == capacity_after[5];
+    printf("%s arena capacity after steps 1..6: %zu %zu %zu %zu %zu %zu bytes\n", ok ? "OK    " : "NOT OK",
+           capacity_after[0], capacity_after[1], capacity_after[2], capacity_after[3], capacity_after[4],
+           capacity_after[5]);
+    tape_free(&tape);
+    return !ok;
+}
+
+int main(void) {
+    MambaModel model;
+    tiny_model_create(&model, 2, 42);
+    int32_t tokens[BATCH * SEQ], targets[BATCH * SEQ];
+    Rng rng;
+    rng_seed(&rng, 3);
+    for (int i = 0; i < BATCH * SEQ; i++) tokens[i] = (int32_t)rng_below(&rng, 11);
+    for (int i = 0; i < BATCH * SEQ; i++) targets[i] = (i % 5 == 4) ? -1 : (int32_t)rng_below(&rng, 11);
+    int failures = 0;
+    failures += check_gradients(&model, tokens, targets);
+    failures += check_recurrent_step(&model, tokens);
+    failures += check_steady_memory(&model, tokens, targets);
+    mamba_model_free(&model);
+    printf("%s: %d model check(s) failed\n", failures ? "FAILED" : "PASSED", failures);
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,39 @@
+// A tiny random Mamba for tests: every size small and different, so that a mixed-up
+// dimension shows up as an error rather than passing by symmetry.
+#ifndef MP_TESTS_TINY_MODEL_H
+#define MP_TESTS_TINY_MODEL_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "mamba/model.h"
+
+static void tiny_model_create(MambaModel *model, int n_layer, uint64_t seed) {
+    MambaConfig config;
+    mamba_config_defaults(&config);
+    config.d_model = 8;
+    config.n_layer = n_layer;
+    config.vocab_size = 11;       // padded to 16
+    config.d_state = 4;
+    config.expand = 2;            // D = 16
+    config.dt_rank = 3;
+    Error err;
+    if (mamba_config_finish(&config, &err) != 0) {
+        fprintf(stderr, "tiny model config: %s\n", err.message);
+        exit(1);
+    }
+    mamba_model_create(model, &config);
+    Rng rng;
+    rng_seed(&rng, seed);
+    mamba_model_init_random(model, &rng);
+    // Make every parameter matter: norms and D away from 1, A_log away from log(1..N),
+    // larger dt so that the state carries across tokens.
+    for (int i = 0; i < model->n_params; i++) {
+        Tensor *t = model->params[i].tensor;
+        for (size_t k = 0; k < t->size; k++) t->data[k] += 0.1f * rng_normal(&rng);
+    }
+    for (int i = 0; i < n_layer; i++)
+        for (int j = 0; j < config.d_inner; j++) model->layers[i].dt_proj_bias.data[j] += 1.5f;
+}
+
+#endif
