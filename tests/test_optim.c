@@ -99,7 +99,8 @@ static int load_fixture(const char *path, Fixture *f) {
             rc = read_values(f, rest, f->init, line_no);
         } else if (strcmp(word, "step") == 0) {
             step = f->n_steps++;
-            if (step >= MAX_STEPS || sscanf(rest, "%*d %lf %lf", &f->steps[step].lr, &f->steps[step].norm) != 2) rc = -1;
+            if (step >= MAX_STEPS || sscanf(rest, "%*d %lf %lf", &f->steps[step].lr, &f->steps[step].norm) != 2)
+                rc = -1;
         } else if (s && strcmp(word, "grad") == 0) {
             rc = read_values(f, rest, s->grad, line_no);
         } else if (s && strcmp(word, "clipped") == 0) {
@@ -157,7 +158,8 @@ static void test_against_pytorch(const Fixture *f) {
         adamw_add(&opt, &params[t], f->decay[t] != 0);
     }
     double worst_lr = 0, worst_norm = 0;
-    double worst_clip[MAX_TENSORS] = {0}, worst_p[MAX_TENSORS] = {0}, worst_m[MAX_TENSORS] = {0}, worst_v[MAX_TENSORS] = {0};
+    double worst_clip[MAX_TENSORS] = {0}, worst_p[MAX_TENSORS] = {0}, worst_m[MAX_TENSORS] = {0},
+           worst_v[MAX_TENSORS] = {0};
     int clipped_steps = 0;
     for (int s = 0; s < f->n_steps; s++) {
         const StepRecord *r = &f->steps[s];
@@ -247,7 +249,8 @@ static void test_schedule(void) {
               cases[i].why);
     }
     // No warm-up: step 0 uses lr; 11 steps decay over 10 intervals: step 5 is halfway.
-    check(lr_at(0, 11, 0, 1.0, 0.0) == 1.0 && fabs(lr_at(5, 11, 0, 1.0, 0.0) - 0.5) < 1e-15 && lr_at(10, 11, 0, 1.0, 0.0) == 0.0,
+    check(lr_at(0, 11, 0, 1.0, 0.0) == 1.0 && fabs(lr_at(5, 11, 0, 1.0, 0.0) - 0.5) < 1e-15 &&
+              lr_at(10, 11, 0, 1.0, 0.0) == 0.0,
           "schedule without warm-up: 1, 0.5, 0 at steps 0, 5, 10 of 11");
     // Warm-up as long as the run: nothing to decay over, lr after the warm-up.
     check(fabs(lr_at(4, 5, 5, 2.0, 0.1) - 2.0) < 1e-15 && lr_at(6, 5, 5, 2.0, 0.1) == 2.0,
@@ -265,18 +268,21 @@ static void test_clipping(void) {
     a.grad[0] = 3, a.grad[1] = 4, b.grad[0] = 12;
     double norm = clip_grad_norm(list, 2, 6.5);
     double k = 6.5 / (13.0 + 1e-6);
-    check(norm == 13.0 && fabs(a.grad[0] - 3 * k) < 1e-6 && fabs(a.grad[1] - 4 * k) < 1e-6 && fabs(b.grad[0] - 12 * k) < 1e-6,
+    check(norm == 13.0 && fabs(a.grad[0] - 3 * k) < 1e-6 && fabs(a.grad[1] - 4 * k) < 1e-6 &&
+              fabs(b.grad[0] - 12 * k) < 1e-6,
           "clip: norm 13 > 6.5 scaled to (%.6g, %.6g, %.6g)", a.grad[0], a.grad[1], b.grad[0]);
     a.grad[0] = 3, a.grad[1] = 4, b.grad[0] = 12;
     norm = clip_grad_norm(list, 2, 20.0);
-    check(norm == 13.0 && a.grad[0] == 3 && a.grad[1] == 4 && b.grad[0] == 12, "clip: norm 13 < 20 leaves gradients alone");
+    check(norm == 13.0 && a.grad[0] == 3 && a.grad[1] == 4 && b.grad[0] == 12,
+          "clip: norm 13 < 20 leaves gradients alone");
     a.grad[1] = NAN;
     norm = clip_grad_norm(list, 2, 1.0);
-    check(isnan(norm) && a.grad[0] == 3 && b.grad[0] == 12, "clip: a NaN gradient gives norm %g, gradients untouched", norm);
+    check(isnan(norm) && a.grad[0] == 3 && b.grad[0] == 12, "clip: a NaN gradient gives norm %g, gradients untouched",
+          norm);
     a.grad[1] = INFINITY;
     norm = clip_grad_norm(list, 2, 1.0);
-    check(isinf(norm) && a.grad[0] == 3 && b.grad[0] == 12, "clip: an infinite gradient gives norm %g, gradients untouched",
-          norm);
+    check(isinf(norm) && a.grad[0] == 3 && b.grad[0] == 12,
+          "clip: an infinite gradient gives norm %g, gradients untouched", norm);
     tensor_free_param(&a);
     tensor_free_param(&b);
 
