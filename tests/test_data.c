@@ -130,7 +130,8 @@ static void test_selective_copying_layout(void) {
         check(0, "selective copying: open: %s", err.message);
         return;
     }
-    check(data_vocab_size(&ds) == 12, "selective copying: vocab 10 symbols + blank + marker = %d", data_vocab_size(&ds));
+    check(data_vocab_size(&ds) == 12, "selective copying: vocab 10 symbols + blank + marker = %d",
+          data_vocab_size(&ds));
     int32_t tok[16 * 40], tgt[16 * 40];
     int bad_rows = 0, first_positions_seen = 0, symbols_seen[12] = {0};
     long last_first = -2;
@@ -209,7 +210,8 @@ static void test_associative_recall_layout(void) {
         check(0, "associative recall: open: %s", err.message);
         return;
     }
-    check(data_vocab_size(&ds) == 25, "associative recall: vocab blank + 12 keys + 12 values = %d", data_vocab_size(&ds));
+    check(data_vocab_size(&ds) == 25, "associative recall: vocab blank + 12 keys + 12 values = %d",
+          data_vocab_size(&ds));
     int32_t tok[8 * 30], tgt[8 * 30];
     int bad_rows = 0, shuffled = 0;
     for (long k = 0; k < 40; k++) {
@@ -355,7 +357,7 @@ static void check_val_coverage(const char *label, const Dataset *ds, int B, int 
     long once = 0;
     for (long t = first; t < n; t++) once += seen[t] == 1;
     check(once == n - first && stray == 0 && wrong_input == 0 && counted == n - first,
-          "%s: %ld batches cover the %ld target positions [%ld, %ld) exactly once (%ld counted, %ld stray, %ld wrong inputs)",
+          "%s: %ld batches cover the %ld targets [%ld, %ld) exactly once (%ld counted, %ld stray, %ld bad inputs)",
           label, nb, n - first, first, n, counted, stray, wrong_input);
     free(tok), free(tgt), free(seen);
 }
@@ -435,7 +437,8 @@ static void test_token_file(void) {
     data_close(&ds);
 }
 
-static void expect_open_error(const char *label, const char *path, DataKind kind, const char *want1, const char *want2) {
+static void expect_open_error(const char *label, const char *path, DataKind kind, const char *want1,
+                              const char *want2) {
     DataOptions o;
     data_options_defaults(&o);
     o.kind = kind;
@@ -443,7 +446,8 @@ static void expect_open_error(const char *label, const char *path, DataKind kind
     Dataset ds;
     Error err;
     int rc = data_open(&ds, &o, 8, &err);
-    int ok = rc == -1 && strstr(err.message, path) && strstr(err.message, want1) && (!want2 || strstr(err.message, want2));
+    int ok =
+        rc == -1 && strstr(err.message, path) && strstr(err.message, want1) && (!want2 || strstr(err.message, want2));
     check(ok, "malformed token file, %s: %s", label, rc ? err.message : "(accepted)");
     if (rc == 0) data_close(&ds);
 }

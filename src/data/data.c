@@ -73,7 +73,8 @@ static int open_synthetic(Dataset *ds, const DataOptions *o, int seqlen, Error *
 }
 
 static int open_text(Dataset *ds, const DataOptions *o, int seqlen, Error *err) {
-    if (!o->path || !o->path[0]) return error_set(err, "data.path is required for data.kind = %s", data_kind_name(o->kind));
+    if (!o->path || !o->path[0])
+        return error_set(err, "data.path is required for data.kind = %s", data_kind_name(o->kind));
     if (!(o->val_fraction >= 0.0f && o->val_fraction <= 1.0f))
         return error_set(err, "data.val_fraction must be in [0, 1], got %g", o->val_fraction);
     if (o->vocab < 0) return error_set(err, "data.vocab must be >= 0 (0 = from the data), got %d", o->vocab);
@@ -88,7 +89,8 @@ static int open_text(Dataset *ds, const DataOptions *o, int seqlen, Error *err) 
                          "but one window of seqlen %d needs %d",
                          o->path, ds->n_train, n, o->val_fraction, seqlen, seqlen + 1);
     if (o->val_fraction > 0.0f && data_val_batch_count(ds, 1, seqlen) == 0)
-        return error_set(err, "%s: the validation split (data.val_fraction = %g of %ld tokens) holds no token to predict",
+        return error_set(err,
+                         "%s: the validation split (data.val_fraction = %g of %ld tokens) holds no token to predict",
                          o->path, o->val_fraction, n);
     return 0;
 }

@@ -51,7 +51,8 @@ static int load_tokens(Dataset *ds, const char *path, const uint8_t *file, long 
     long payload = size - HEADER_BYTES;
     if (count < 1) return error_set(err, "%s: header[2] (token count) is %d, expected >= 1", path, count);
     if (2L * count > payload)
-        return error_set(err, "%s: header[2] says %d tokens (%ld bytes) but the file holds only %ld bytes after the header",
+        return error_set(err,
+                         "%s: header[2] says %d tokens (%ld bytes) but the file holds only %ld bytes after the header",
                          path, count, 2L * count, payload);
     if (2L * count < payload)
         return error_set(err, "%s: header[2] says %d tokens (%ld bytes) but %ld bytes follow the header", path, count,
