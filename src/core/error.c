@@ -25,7 +25,7 @@ int error_prefix(Error *err, const char *format, ...) {
         vsnprintf(prefix, sizeof prefix, format, args);
         va_end(args);
         snprintf(rest, sizeof rest, "%s", err->message);
-        snprintf(err->message, sizeof err->message, "%s: %s", prefix, rest);
+        snprintf(err->message, sizeof err->message, "%.1000s: %.1040s", prefix, rest);
     }
     return -1;
 }
