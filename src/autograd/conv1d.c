@@ -1,13 +1,27 @@
 // Causal depthwise conv1d with bias, over each of B sequences of length L.
 // Work is split over blocks of channels: every output and every weight gradient is then
 // computed by one thread in a fixed order, whatever the number of threads.
+#include <stdlib.h>
+#include <string.h>
+
 #include "autograd/ops.h"
+#include "core/error.h"
 
 #define CONV_CHANNEL_BLOCK 64
+
+// The weight transposed to (K, C), so that the loops over channels read it contiguously
+// and vectorize. The caller frees it.
+static float *transpose_weight(const float *w, int C, int K) {
+    float *wt = xmalloc(sizeof(float) * (size_t)C * (size_t)K);
+    for (int c = 0; c < C; c++)
+        for (int k = 0; k < K; k++) wt[(long)k * C + c] = w[(long)c * K + k];
+    return wt;
+}
 
 // out, x: (B*L, C); w: (C, K); bias: (C).
 // out[b,t,c] = bias[c] + sum_k w[c,k] * x[b, t-K+1+k, c]   (x = 0 before t = 0)
 void conv1d_causal_forward(float *out, const float *x, const float *w, const float *bias, int B, int L, int C, int K) {
+    float *wt = transpose_weight(w, C, K);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++) {
         for (int c0 = 0; c0 < C; c0 += CONV_CHANNEL_BLOCK) {
@@ -18,16 +32,18 @@ void conv1d_causal_forward(float *out, const float *x, const float *w, const flo
                 for (int k = 0; k < K; k++) {
                     int src = t - K + 1 + k;
                     if (src < 0) continue;
-                    const float *xs = x + ((long)b * L + src) * C;
-                    for (int c = c0; c < c1; c++) ot[c] += w[c * K + k] * xs[c];
+                    const float *xs = x + ((long)b * L + src) * C, *wk = wt + (long)k * C;
+                    for (int c = c0; c < c1; c++) ot[c] += wk[c] * xs[c];
                 }
             }
         }
     }
+    free(wt);
 }
 
 void conv1d_causal_backward(float *dx, float *dw, float *dbias, const float *dout, const float *x, const float *w,
                             int B, int L, int C, int K) {
+    float *wt = transpose_weight(w, C, K);
     // dx[b, s, c] += sum_k w[c,k] * dout[b, s+K-1-k, c]
     if (dx) {
 #pragma omp parallel for collapse(2) schedule(static)
@@ -40,33 +56,43 @@ void conv1d_causal_backward(float *dx, float *dw, float *dbias, const float *dou
                         int src = t - K + 1 + k;
                         if (src < 0) continue;
                         float *dxs = dx + ((long)b * L + src) * C;
-                        for (int c = c0; c < c1; c++) dxs[c] += w[c * K + k] * gt[c];
+                        const float *wk = wt + (long)k * C;
+                        for (int c = c0; c < c1; c++) dxs[c] += wk[c] * gt[c];
                     }
                 }
             }
         }
     }
-    // dw[c,k] += sum_{b,t} dout[b,t,c] x[b,t-K+1+k,c]; dbias[c] += sum_{b,t} dout[b,t,c]
+    // dw[c,k] += sum_{b,t} dout[b,t,c] x[b,t-K+1+k,c]; dbias[c] += sum_{b,t} dout[b,t,c].
+    // Accumulated per channel block in a (K+1, block) buffer, then added to dw and dbias.
     if (dw || dbias) {
 #pragma omp parallel for schedule(static)
         for (int c0 = 0; c0 < C; c0 += CONV_CHANNEL_BLOCK) {
-            int c1 = c0 + CONV_CHANNEL_BLOCK < C ? c0 + CONV_CHANNEL_BLOCK : C;
+            int c1 = c0 + CONV_CHANNEL_BLOCK < C ? c0 + CONV_CHANNEL_BLOCK : C, width = c1 - c0;
+            float acc[(K + 1) * CONV_CHANNEL_BLOCK];
+            memset(acc, 0, sizeof(float) * (size_t)(K + 1) * CONV_CHANNEL_BLOCK);
+            float *acc_bias = acc + (long)K * CONV_CHANNEL_BLOCK;
             for (int b = 0; b < B; b++) {
                 for (int t = 0; t < L; t++) {
-                    const float *gt = dout + ((long)b * L + t) * C;
-                    if (dbias)
-                        for (int c = c0; c < c1; c++) dbias[c] += gt[c];
-                    if (!dw) continue;
+                    const float *gt = dout + ((long)b * L + t) * C + c0;
+                    for (int c = 0; c < width; c++) acc_bias[c] += gt[c];
                     for (int k = 0; k < K; k++) {
                         int src = t - K + 1 + k;
                         if (src < 0) continue;
-                        const float *xs = x + ((long)b * L + src) * C;
-                        for (int c = c0; c < c1; c++) dw[c * K + k] += gt[c] * xs[c];
+                        const float *xs = x + ((long)b * L + src) * C + c0;
+                        float *ak = acc + (long)k * CONV_CHANNEL_BLOCK;
+                        for (int c = 0; c < width; c++) ak[c] += gt[c] * xs[c];
                     }
                 }
             }
+            for (int c = 0; c < width; c++) {
+                if (dbias) dbias[c0 + c] += acc_bias[c];
+                if (dw)
+                    for (int k = 0; k < K; k++) dw[(long)(c0 + c) * K + k] += acc[(long)k * CONV_CHANNEL_BLOCK + c];
+            }
         }
     }
+    free(wt);
 }
 
 typedef struct ConvSaved {
