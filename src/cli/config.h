@@ -1,0 +1,195 @@
+// The run configuration of SPEC §6: every setting of a training or pruning run as plain
+// struct fields (c->train.steps, c->optim.lr, ...), read from YAML with libyaml, changed
+// by `--set section.key=value`, expanded into sweeps and written back as YAML. One table
+// (config_schema.c) describes every key; all of this is driven by it.
+#ifndef MP_CLI_CONFIG_H
+#define MP_CLI_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "core/error.h"
+#include "mamba/config.h"
+
+// The enum-valued keys. The names are prefixed (Cfg, CFG_) so that they never clash with
+// the modules' own enums; the YAML spelling of each value is the lower-case suffix.
+typedef enum CfgDataKind {
+    CFG_DATA_SELECTIVE_COPYING,
+    CFG_DATA_ASSOCIATIVE_RECALL,
+    CFG_DATA_TEXT,
+    CFG_DATA_TOKENS,
+} CfgDataKind;
+typedef enum CfgMatmul { CFG_MATMUL_OPENBLAS, CFG_MATMUL_ONEDNN } CfgMatmul;
+typedef enum CfgPruneMethod {
+    CFG_PRUNE_NONE,
+    CFG_PRUNE_GRADIENT,
+    CFG_PRUNE_MAGNITUDE,
+    CFG_PRUNE_WANDA,
+    CFG_PRUNE_SPARSEGPT,
+    CFG_PRUNE_SPARSESSM,
+    CFG_PRUNE_SHEDDER,
+} CfgPruneMethod;
+typedef enum CfgSchedule { CFG_SCHEDULE_CUBIC, CFG_SCHEDULE_LINEAR, CFG_SCHEDULE_EXPONENTIAL } CfgSchedule;
+typedef enum CfgStrategy { CFG_STRATEGY_GLOBAL, CFG_STRATEGY_LAYERWISE, CFG_STRATEGY_COMPONENT } CfgStrategy;
+typedef enum CfgWeighting {
+    CFG_WEIGHTING_HARMONIC,
+    CFG_WEIGHTING_UNIFORM,
+    CFG_WEIGHTING_GEOMETRIC,
+    CFG_WEIGHTING_WINDOW,
+} CfgWeighting;
+typedef enum CfgShedderTarget { CFG_SHEDDER_BLOCK, CFG_SHEDDER_SSM } CfgShedderTarget;
+
+typedef struct StringList {
+    char **items;             // count owned strings
+    int count;
+} StringList;
+
+typedef struct FloatMap {
+    char **names;             // count owned names, in the order they were given
+    double *values;
+    int count;
+} FloatMap;
+
+// One sweep axis: a key and the values it takes, each kept as YAML flow text (already
+// validated as a value of that key), e.g. key "prune.alpha", values "0", "0.5", "1".
+typedef struct SweepAxis {
+    char *key;                // "section.key"
+    char **values;
+    int n_values;
+    char *origin;             // where it was given: "file:line:col" or "--set ..."
+} SweepAxis;
+
+typedef struct RunConfig {
+    struct {
+        int d_model, n_layer;
+        int vocab_size;               // 0 = from the data
+        int pad_vocab_size_multiple;
+        int d_state, d_conv, expand;
+        int dt_rank;                  // 0 = ceil(d_model / 16)
+        char *init;                   // "random", a checkpoint or a transformers folder
+    } model;
+    struct {
+        CfgDataKind kind;
+        char *path;                   // required for text and tokens
+        double val_fraction;
+        int vocab;                    // alphabet of the synthetic tasks
+        int n_memorize;
+        int val_sequences;
+    } data;
+    struct {
+        int steps, batch_size, seqlen, seed;
+        int threads;                  // 0 = all cores
+        int eval_every;               // 0 = only at the end
+        int eval_batches;             // 0 = the whole validation split
+        int log_every;
+        CfgMatmul matmul;
+    } train;
+    struct {
+        double lr, lr_min;
+        int warmup_steps;
+        double weight_decay, beta1, beta2, eps;
+        double grad_clip;             // 0 = off
+    } optim;
+    struct {
+        CfgPruneMethod method;
+        double alpha;
+        CfgSchedule schedule;
+        double exp_k, initial_sparsity, final_sparsity;
+        int start_step;
+        int end_step;                 // 0 = train.steps * 3 / 4 (config_prune_end_step)
+        int prune_every, grad_accum_batches;
+        CfgStrategy strategy;
+        FloatMap component_sparsity;  // component -> final sparsity (strategy component)
+        StringList include, exclude;  // parameter name patterns (config_param_prunable)
+        int nsamples, calib_seqlen;
+        double percdamp;
+        int blocksize;
+        int nm_n, nm_m;               // N:M when both > 0
+        CfgWeighting sparsessm_weighting;
+        double sparsessm_gamma, sparsessm_alpha;
+        int shedder_steps;
+        CfgShedderTarget shedder_target;
+    } prune;
+    struct {
+        bool enabled;
+        double epsilon;
+        int batches;
+    } stability;
+    struct {
+        int seqlen;                   // 0 = train.seqlen (config_eval_seqlen)
+        int batches;                  // 0 = all
+        bool at_end;
+    } eval;
+    struct {
+        int every;                    // 0 = only at the end
+        int keep;
+    } checkpoint;
+    struct {
+        char *dir;
+        char *name;                   // "" = the config file's base name (config_run_name)
+        bool progress, jsonl;
+    } log;
+    SweepAxis *sweep;                 // n_sweep axes, in the order given
+    int n_sweep;
+    char *source_path;                // the file loaded, or NULL
+    char **origin;                    // private: where each key was set (NULL = default)
+} RunConfig;
+
+// Fills every key with its default. c is overwritten, not freed: use it on a fresh
+// struct, and release it with config_free.
+void config_defaults(RunConfig *c);
+void config_free(RunConfig *c);
+// A deep copy; dst is overwritten, not freed.
+void config_copy(RunConfig *dst, const RunConfig *src);
+
+// Defaults, then the keys of a YAML file (or of text, with name used in messages).
+// On failure c still holds a valid config that the caller must config_free.
+int config_load_file(RunConfig *c, const char *path, Error *err);
+int config_load_string(RunConfig *c, const char *text, const char *name, Error *err);
+
+// One command-line override "section.key=value", or "sweep.section.key=[v1, v2]" to
+// set (or, with [], remove) a sweep axis. A string key takes the text after '='
+// verbatim; any other value is read as YAML flow text: 5, 1e-4, true, wanda,
+// [a, "*.weight"], {in_proj: 0.6, A_log: 0.3}. On failure c is unchanged.
+int config_set(RunConfig *c, const char *assignment, Error *err);
+
+// The cross-field checks (data.path for text/tokens, optim.lr_min <= optim.lr, N:M,
+// sparsity schedule, component map). Run it after the last config_set.
+int config_check(const RunConfig *c, Error *err);
+
+// Sweeps: config_sweep_count() runs (1 without a sweep). Run `index` is the cartesian
+// product taken like nested loops over the axes in the order given, the last axis
+// varying fastest. config_sweep_apply makes run a deep copy of base with that run's
+// values applied and no sweep left, checks it (config_check), and writes a label such
+// as "prune.alpha=0.5,prune.final_sparsity=0.7" (truncated to label_size; may be NULL).
+// On failure run still holds a config that the caller must config_free.
+int config_sweep_count(const RunConfig *c);
+int config_sweep_apply(const RunConfig *base, int index, RunConfig *run, char *label, size_t label_size,
+                       Error *err);
+
+// The resolved config as YAML: every section and key, then the sweep; loading it gives
+// the same config. The caller frees the string.
+char *config_to_yaml(const RunConfig *c);
+// A Markdown reference of every key (type, default, allowed values, meaning) and of the
+// syntax rules, for the README.
+void config_write_reference_markdown(FILE *out);
+
+// The values that "0 means ..." keys resolve to.
+int config_prune_end_step(const RunConfig *c);      // prune.end_step, or train.steps * 3 / 4
+int config_eval_seqlen(const RunConfig *c);         // eval.seqlen, or train.seqlen
+// log.name, or the base name of the config file without extension, or "run".
+void config_run_name(const RunConfig *c, char *out, size_t out_size);
+// The model section as a MambaConfig (defaults for what the YAML does not set); the
+// caller fills vocab_size when it is 0 and calls mamba_config_finish.
+void config_to_mamba(const RunConfig *c, MambaConfig *m);
+
+// A parameter is prunable when its name matches one of prune.include and none of
+// prune.exclude. A pattern with '*', '?' or '[' is a glob over the whole name (fnmatch,
+// '*' also crosses dots); any other pattern matches as a substring.
+bool config_name_matches(const char *pattern, const char *name);
+bool config_param_prunable(const RunConfig *c, const char *name);
+// The value of name in map, or fallback when the map does not have it.
+double config_map_get(const FloatMap *map, const char *name, double fallback);
+
+#endif
