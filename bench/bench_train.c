@@ -1,0 +1,138 @@
+// Training throughput of a random Mamba LM on random tokens: tokens/s and achieved
+// GFLOP/s of full steps (forward, backward, AdamW), median over the timed steps, and a
+// profile of where a step's time goes, op by op.
+//
+//   bench_train [--d-model 256] [--n-layer 4] [--batch 8] [--seqlen 256] [--vocab 256]
+//               [--steps 10] [--warmup 2] [--matmul openblas|onednn|both] [--no-profile]
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/ops.h"
+#include "core/timer.h"
+#include "mamba/model.h"
+#include "optim/adamw.h"
+
+typedef struct BenchOptions {
+    int d_model, n_layer, batch, seqlen, vocab, steps, warmup;
+    const char *matmul;
+    int profile;
+} BenchOptions;
+
+static int compare_doubles(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+// Multiply-adds of the matmuls of one token, forward only; training is 3x that
+// (forward, and two products in the backward).
+static double matmul_flops_per_token(const MambaConfig *c) {
+    double d = c->d_model, D = c->d_inner, N = c->d_state, R = c->dt_rank, V = c->vocab_padded;
+    double per_layer = 2 * D * d + (R + 2 * N) * D + D * R + d * D;
+    return 2.0 * (c->n_layer * per_layer + V * d);
+}
+
+static void run(const BenchOptions *o, MatmulBackend backend) {
+    matmul_set_backend(backend);
+    MambaConfig config;
+    mamba_config_defaults(&config);
+    config.d_model = o->d_model;
+    config.n_layer = o->n_layer;
+    config.vocab_size = o->vocab;
+    Error err;
+    if (mamba_config_finish(&config, &err) != 0) {
+        fprintf(stderr, "bench_train: %s\n", err.message);
+        exit(2);
+    }
+    MambaModel model;
+    mamba_model_create(&model, &config);
+    Rng rng;
+    rng_seed(&rng, 1);
+    mamba_model_init_random(&model, &rng);
+    AdamW optimizer;
+    AdamWOptions adamw_options = {0.9, 0.999, 1e-8, 0.1};
+    adamw_init(&optimizer, &adamw_options);
+    for (int i = 0; i < model.n_params; i++) adamw_add(&optimizer, model.params[i].tensor, true);
+
+    int T = o->batch * o->seqlen;
+    int32_t *tokens = xmalloc(sizeof(int32_t) * (size_t)T), *targets = xmalloc(sizeof(int32_t) * (size_t)T);
+    for (int i = 0; i < T; i++) tokens[i] = (int32_t)rng_below(&rng, (uint64_t)o->vocab);
+    for (int i = 0; i < T; i++) targets[i] = (int32_t)rng_below(&rng, (uint64_t)o->vocab);
+
+    Tape tape;
+    tape_init(&tape, 64 << 20);
+    TapeProfile profile;
+    memset(&profile, 0, sizeof profile);
+    double *seconds = xmalloc(sizeof(double) * (size_t)o->steps);
+    float loss_value = 0.0f;
+    for (int step = 0; step < o->warmup + o->steps; step++) {
+        int timed = step >= o->warmup;
+        tape.profile = timed && o->profile ? &profile : NULL;
+        double start = now_seconds();
+        tape_reset(&tape);
+        mamba_model_zero_grad(&model);
+        Tensor *loss = mamba_forward(&tape, &model, tokens, targets, o->batch, o->seqlen, NULL);
+        tape_backward(&tape, loss);
+        double optim_start = now_seconds();
+        adamw_step(&optimizer, 1e-4f);
+        double end = now_seconds();
+        loss_value = loss->data[0];
+        if (timed) {
+            seconds[step - o->warmup] = end - start;
+            // The optimizer is not a tape op: book it by hand.
+            if (tape.profile) tape_profile_add(&profile, "adamw", end - optim_start, 0.0);
+        }
+    }
+    double sorted[o->steps];
+    memcpy(sorted, seconds, sizeof sorted);
+    qsort(sorted, (size_t)o->steps, sizeof(double), compare_doubles);
+    double median = sorted[o->steps / 2];
+    double tokens_per_s = T / median;
+    double gflops = 3.0 * matmul_flops_per_token(&config) * T / median / 1e9;
+    printf("%-8s d_model %d n_layer %d batch %d seqlen %d (%.2f M params): median step %.1f ms (min %.1f, max %.1f), "
+           "%.0f tokens/s, %.1f GFLOP/s in matmuls, final loss %.4f\n",
+           matmul_backend_name(backend), o->d_model, o->n_layer, o->batch, o->seqlen, model.n_elements / 1e6,
+           1e3 * median, 1e3 * sorted[0], 1e3 * sorted[o->steps - 1], tokens_per_s, gflops, loss_value);
+    if (o->profile) {
+        double total = 0.0;
+        for (int i = 0; i < profile.n_ops; i++) total += profile.ops[i].forward_s + profile.ops[i].backward_s;
+        printf("  %-16s %10s %10s %8s\n", "op", "fwd ms", "bwd ms", "share");
+        for (int i = 0; i < profile.n_ops; i++) {
+            double f = 1e3 * profile.ops[i].forward_s / o->steps, b = 1e3 * profile.ops[i].backward_s / o->steps;
+            printf("  %-16s %10.2f %10.2f %7.1f%%\n", profile.ops[i].name, f, b,
+                   100.0 * (profile.ops[i].forward_s + profile.ops[i].backward_s) / total);
+        }
+    }
+    free(seconds);
+    free(tokens);
+    free(targets);
+    tape_free(&tape);
+    adamw_free(&optimizer);
+    mamba_model_free(&model);
+}
+
+int main(int argc, char **argv) {
+    BenchOptions o = {256, 4, 8, 256, 256, 10, 2, "both", 1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--no-profile") == 0) { o.profile = 0; continue; }
+        if (!v) { fprintf(stderr, "bench_train: %s needs a value\n", a); return 2; }
+        i++;
+        if (strcmp(a, "--d-model") == 0) o.d_model = atoi(v);
+        else if (strcmp(a, "--n-layer") == 0) o.n_layer = atoi(v);
+        else if (strcmp(a, "--batch") == 0) o.batch = atoi(v);
+        else if (strcmp(a, "--seqlen") == 0) o.seqlen = atoi(v);
+        else if (strcmp(a, "--vocab") == 0) o.vocab = atoi(v);
+        else if (strcmp(a, "--steps") == 0) o.steps = atoi(v);
+        else if (strcmp(a, "--warmup") == 0) o.warmup = atoi(v);
+        else if (strcmp(a, "--matmul") == 0) o.matmul = v;
+        else { fprintf(stderr, "bench_train: unknown option %s\n", a); return 2; }
+    }
+    if (o.steps < 1 || o.batch < 1 || o.seqlen < 2) { fprintf(stderr, "bench_train: bad sizes\n"); return 2; }
+    int both = strcmp(o.matmul, "both") == 0;
+    // Side by side in one run, alternating, so that machine noise hits both alike.
+    if (both || strcmp(o.matmul, "openblas") == 0) run(&o, MATMUL_OPENBLAS);
+    if (both || strcmp(o.matmul, "onednn") == 0) run(&o, MATMUL_ONEDNN);
+    return 0;
+}

@@ -1,0 +1,281 @@
+// The training loop (see trainer.h). Each step: batch number `step` of the data (a pure
+// function of the seed and the index), forward and backward on a fresh tape, global
+// gradient clipping, AdamW with the scheduled learning rate.
+#include "cli/trainer.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "autograd/ops.h"
+#include "cli/metrics.h"
+#include "cli/progress.h"
+#include "data/data.h"
+#include "mamba/model.h"
+#include "optim/adamw.h"
+#include "optim/schedule.h"
+
+typedef struct Trainer {
+    const RunConfig *config;
+    Dataset data;
+    MambaModel model;
+    AdamW optimizer;
+    Tape tape;
+    int32_t *tokens, *targets;   // one batch, (B, L)
+    MetricsLog metrics;
+    Progress progress;
+} Trainer;
+
+static int make_directories(const char *path, Error *err) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return error_set(err, "%s: cannot create: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return error_set(err, "%s: cannot create: %s", buf, strerror(errno));
+    return 0;
+}
+
+static int write_text_file(const char *path, const char *text, Error *err) {
+    FILE *f = fopen(path, "w");
+    if (!f) return error_set(err, "%s: cannot open for writing: %s", path, strerror(errno));
+    fputs(text, f);
+    if (fclose(f) != 0) return error_set(err, "%s: write failed: %s", path, strerror(errno));
+    return 0;
+}
+
+static DataKind data_kind_of(CfgDataKind kind) {
+    switch (kind) {
+    case CFG_DATA_SELECTIVE_COPYING: return DATA_SELECTIVE_COPYING;
+    case CFG_DATA_ASSOCIATIVE_RECALL: return DATA_ASSOCIATIVE_RECALL;
+    case CFG_DATA_TEXT: return DATA_TEXT;
+    case CFG_DATA_TOKENS: return DATA_TOKENS;
+    }
+    return DATA_SELECTIVE_COPYING;
+}
+
+// mamba_ssm's _no_weight_decay, plus norms and biases as usual.
+static bool wants_weight_decay(const char *name) {
+    size_t n = strlen(name);
+    bool ends_with_bias = n >= 5 && strcmp(name + n - 5, ".bias") == 0;
+    bool is_D = n >= 2 && strcmp(name + n - 2, ".D") == 0;
+    return !(strstr(name, "norm") || ends_with_bias || is_D || strstr(name, "A_log"));
+}
+
+static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, Error *err) {
+    memset(tr, 0, sizeof *tr);
+    tr->config = c;
+    if (c->train.threads > 0) {
+        omp_set_num_threads(c->train.threads);
+        openblas_set_num_threads(c->train.threads);
+    }
+    matmul_set_backend(c->train.matmul == CFG_MATMUL_ONEDNN ? MATMUL_ONEDNN : MATMUL_OPENBLAS);
+
+    DataOptions data_options;
+    data_options_defaults(&data_options);
+    data_options.kind = data_kind_of(c->data.kind);
+    data_options.path = c->data.path && c->data.path[0] ? c->data.path : NULL;
+    data_options.val_fraction = (float)c->data.val_fraction;
+    data_options.vocab = c->data.vocab;
+    data_options.n_memorize = c->data.n_memorize;
+    data_options.val_sequences = c->data.val_sequences;
+    data_options.seed = (uint64_t)c->train.seed;
+    if (data_open(&tr->data, &data_options, c->train.seqlen, err) != 0) return -1;
+
+    MambaConfig model_config;
+    config_to_mamba(c, &model_config);
+    int data_vocab = data_vocab_size(&tr->data);
+    if (model_config.vocab_size == 0) model_config.vocab_size = data_vocab;
+    if (model_config.vocab_size < data_vocab)
+        return error_set(err, "model.vocab_size is %d but the data has %d token ids", model_config.vocab_size, data_vocab);
+    if (mamba_config_finish(&model_config, err) != 0) return -1;
+    if (strcmp(c->model.init, "random") != 0)
+        return error_set(err, "model.init: starting from '%s' is not implemented yet (only 'random'); "
+                              "loading checkpoints and transformers folders as a starting point is tracked in the "
+                              "checkpoint issue", c->model.init);
+    mamba_model_create(&tr->model, &model_config);
+    Rng init_rng;
+    rng_seed(&init_rng, (uint64_t)c->train.seed ^ 0x5eedf00dULL);
+    mamba_model_init_random(&tr->model, &init_rng);
+
+    AdamWOptions adamw_options = {c->optim.beta1, c->optim.beta2, c->optim.eps, c->optim.weight_decay};
+    adamw_init(&tr->optimizer, &adamw_options);
+    for (int i = 0; i < tr->model.n_params; i++)
+        adamw_add(&tr->optimizer, tr->model.params[i].tensor, wants_weight_decay(tr->model.params[i].name));
+
+    size_t T = (size_t)c->train.batch_size * (size_t)c->train.seqlen;
+    tape_init(&tr->tape, 64u << 20);
+    tr->tokens = xmalloc(sizeof(int32_t) * T);
+    tr->targets = xmalloc(sizeof(int32_t) * T);
+
+    if (make_directories(run_dir, err) != 0) return -1;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.yaml", run_dir);
+    char *yaml = config_to_yaml(c);
+    int rc = write_text_file(path, yaml, err);
+    free(yaml);
+    if (rc != 0) return -1;
+    if (c->log.jsonl) {
+        snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
+        remove(path);  // a fresh run starts a fresh log
+        if (metrics_open(&tr->metrics, path, err) != 0) return -1;
+    }
+    return 0;
+}
+
+static void trainer_close(Trainer *tr) {
+    metrics_close(&tr->metrics);
+    free(tr->tokens);
+    free(tr->targets);
+    tape_free(&tr->tape);
+    adamw_free(&tr->optimizer);
+    mamba_model_free(&tr->model);
+    data_close(&tr->data);
+}
+
+typedef struct Evaluation {
+    double loss, accuracy;
+    long tokens;
+} Evaluation;
+
+// Mean NLL and accuracy over validation batches (all of them when max_batches is 0).
+static Evaluation evaluate(Trainer *tr, int max_batches) {
+    const RunConfig *c = tr->config;
+    int B = c->train.batch_size, L = c->train.seqlen;
+    long n_batches = data_val_batch_count(&tr->data, B, L);
+    if (max_batches > 0 && n_batches > max_batches) n_batches = max_batches;
+    double total_nll = 0.0;
+    long correct = 0, counted = 0;
+    bool recording = tr->tape.recording;
+    tr->tape.recording = false;
+    for (long i = 0; i < n_batches; i++) {
+        data_val_batch(&tr->data, i, B, L, tr->tokens, tr->targets);
+        tape_reset(&tr->tape);
+        Tensor *logits;
+        Tensor *loss = mamba_forward(&tr->tape, &tr->model, tr->tokens, tr->targets, B, L, &logits);
+        long batch_correct, batch_counted;
+        data_accuracy(logits->data, tr->model.config.vocab_padded, tr->targets, B * L, &batch_correct, &batch_counted);
+        total_nll += (double)loss->data[0] * (double)batch_counted;
+        correct += batch_correct;
+        counted += batch_counted;
+    }
+    tr->tape.recording = recording;
+    tape_reset(&tr->tape);
+    Evaluation e = {counted ? total_nll / (double)counted : 0.0, counted ? (double)correct / (double)counted : 0.0,
+                    counted};
+    return e;
+}
+
+static cJSON *evaluation_json(long step, Evaluation e) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "step", (double)step);
+    cJSON_AddNumberToObject(o, "val_loss", e.loss);
+    cJSON_AddNumberToObject(o, "val_perplexity", exp(e.loss));
+    cJSON_AddNumberToObject(o, "val_accuracy", e.accuracy);
+    cJSON_AddNumberToObject(o, "val_tokens", (double)e.tokens);
+    return o;
+}
+
+int train_run(const RunConfig *c, const char *run_dir, TrainSummary *summary, Error *err) {
+    Trainer tr;
+    if (trainer_open(&tr, c, run_dir, err) != 0) {
+        trainer_close(&tr);
+        return -1;
+    }
+    const int B = c->train.batch_size, L = c->train.seqlen;
+    const long steps = c->train.steps;
+    progress_init(&tr.progress, stderr, c->log.progress, 0, steps);
+    progress_message(&tr.progress, "training %.2f M parameters (d_model %d, %d layers, vocab %d) on %s, %ld steps of %d x %d tokens -> %s",
+                     tr.model.n_elements / 1e6, tr.model.config.d_model, tr.model.config.n_layer,
+                     tr.model.config.vocab_padded, tr.data.path ? tr.data.path : data_kind_name(tr.data.kind), steps, B,
+                     L, run_dir);
+
+    double run_start = now_seconds(), interval_start = run_start, train_seconds = 0.0;
+    double interval_loss = 0.0, last_loss = 0.0;
+    int interval_steps = 0;
+    char extra[128] = "";
+    int rc = 0;
+    for (long step = 0; step < steps; step++) {
+        double step_start = now_seconds();
+        data_train_batch(&tr.data, step, B, L, tr.tokens, tr.targets);
+        tape_reset(&tr.tape);
+        mamba_model_zero_grad(&tr.model);
+        Tensor *loss = mamba_forward(&tr.tape, &tr.model, tr.tokens, tr.targets, B, L, NULL);
+        float loss_value = loss->data[0];
+        if (!isfinite(loss_value)) {
+            rc = error_set(err, "step %ld: the loss is %f; stopping (try a lower optim.lr or optim.grad_clip)", step,
+                           loss_value);
+            break;
+        }
+        tape_backward(&tr.tape, loss);
+        double grad_norm = adamw_clip_grad_norm(&tr.optimizer, c->optim.grad_clip);
+        if (!isfinite(grad_norm)) {
+            rc = error_set(err, "step %ld: the gradient norm is %f; stopping (try a lower optim.lr)", step, grad_norm);
+            break;
+        }
+        double lr = lr_at(step, steps, c->optim.warmup_steps, c->optim.lr, c->optim.lr_min);
+        adamw_step(&tr.optimizer, lr);
+        train_seconds += now_seconds() - step_start;
+        interval_loss += loss_value;
+        interval_steps++;
+
+        long done = step + 1;
+        bool log_now = done % c->train.log_every == 0 || done == steps;
+        if (log_now) {
+            double now = now_seconds();
+            double tokens_per_s = (double)interval_steps * B * L / (now - interval_start);
+            last_loss = interval_loss / interval_steps;
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "step", (double)done);
+            cJSON_AddNumberToObject(o, "loss", last_loss);
+            cJSON_AddNumberToObject(o, "lr", lr);
+            cJSON_AddNumberToObject(o, "grad_norm", grad_norm);
+            cJSON_AddNumberToObject(o, "sparsity", 0.0);
+            cJSON_AddNumberToObject(o, "tokens_per_s", tokens_per_s);
+            cJSON_AddNumberToObject(o, "elapsed_s", now - run_start);
+            metrics_write(&tr.metrics, o);
+            progress_update(&tr.progress, done, (float)last_loss, (float)lr, 0.0f, tokens_per_s, extra[0] ? extra : NULL);
+            interval_loss = 0.0;
+            interval_steps = 0;
+            interval_start = now_seconds();
+        }
+        if (c->train.eval_every > 0 && done % c->train.eval_every == 0 && done != steps) {
+            Evaluation e = evaluate(&tr, c->train.eval_batches);
+            snprintf(extra, sizeof extra, "val loss %.4f acc %.3f", e.loss, e.accuracy);
+            metrics_write(&tr.metrics, evaluation_json(done, e));
+            interval_start = now_seconds();  // evaluation time is not training throughput
+        }
+    }
+    progress_finish(&tr.progress);
+    if (rc == 0) {
+        Evaluation e = evaluate(&tr, c->eval.at_end ? c->eval.batches : c->train.eval_batches);
+        TrainSummary s = {
+            .steps = steps,
+            .train_loss = last_loss,
+            .val_loss = e.loss,
+            .val_perplexity = exp(e.loss),
+            .val_accuracy = e.accuracy,
+            .val_tokens = e.tokens,
+            .tokens_per_s = train_seconds > 0 ? (double)steps * B * L / train_seconds : 0.0,
+            .wall_s = now_seconds() - run_start,
+        };
+        cJSON *o = evaluation_json(steps, e);
+        cJSON_AddBoolToObject(o, "summary", 1);
+        cJSON_AddNumberToObject(o, "train_loss", s.train_loss);
+        cJSON_AddNumberToObject(o, "tokens_per_s", s.tokens_per_s);
+        cJSON_AddNumberToObject(o, "wall_s", s.wall_s);
+        cJSON_AddNumberToObject(o, "parameters", (double)tr.model.n_elements);
+        metrics_write(&tr.metrics, o);
+        if (summary) *summary = s;
+    }
+    trainer_close(&tr);
+    return rc;
+}

@@ -1,0 +1,24 @@
+// One training run from a resolved RunConfig: data, model, AdamW, the step loop with its
+// progress line and JSON Lines metrics, periodic validation and a final summary.
+#ifndef MP_CLI_TRAINER_H
+#define MP_CLI_TRAINER_H
+
+#include "cli/config.h"
+#include "core/error.h"
+
+// What a finished run reports (also written as the last line of metrics.jsonl).
+typedef struct TrainSummary {
+    long steps;
+    double train_loss;        // mean over the last log interval
+    double val_loss;          // mean NLL per validation target
+    double val_perplexity;    // exp(val_loss)
+    double val_accuracy;      // argmax accuracy on validation targets
+    long val_tokens;          // validation targets counted
+    double tokens_per_s;      // training throughput over the whole run
+    double wall_s;
+} TrainSummary;
+
+// Trains in run_dir (created if needed; config.yaml and metrics.jsonl are written there).
+int train_run(const RunConfig *config, const char *run_dir, TrainSummary *summary, Error *err);
+
+#endif
