@@ -237,7 +237,7 @@ static void test_forward(SelectiveScanShape shape, uint64_t seed) {
     describe(shape_text, sizeof shape_text, &shape);
     snprintf(what, sizeof what, "forward y vs double reference, %s, max rel err", shape_text);
     double err = relative_error_fd(y, y_ref, count);
-    check(err < 2e-5, what, err, 2e-5);
+    check(err < 1e-5, what, err, 1e-5);
     // The last checkpoint of each sequence is its final state; compare it too.
     const int B = shape.batch, L = shape.seqlen, D = shape.d_inner, N = shape.d_state;
     const int n_chunks = (int)(selective_scan_checkpoint_floats(&shape) / ((long)B * D * N));
@@ -253,7 +253,7 @@ static void test_forward(SelectiveScanShape shape, uint64_t seed) {
                 scale = fmax(scale, fabs(want));
             }
     snprintf(what, sizeof what, "final-state checkpoint vs reference, %s, max rel err", shape_text);
-    check(diff / scale < 2e-5, what, diff / scale, 2e-5);
+    check(diff / scale < 1e-5, what, diff / scale, 1e-5);
     free(states);
     free(y_ref);
     free(y);
@@ -291,7 +291,7 @@ static void test_backward_fd(SelectiveScanShape shape, uint64_t seed) {
         }
         double err_kernel = relative_error_fd(grad[k], fd, p.size[k]);
         snprintf(what, sizeof what, "d_%s kernel vs finite differences, %s, max rel err", input_names[k], shape_text);
-        check(err_kernel < 1e-4, what, err_kernel, 1e-4);
+        check(err_kernel < 1e-5, what, err_kernel, 1e-5);
         double err_ref = relative_error_dd(analytic[k], fd, p.size[k]);
         snprintf(what, sizeof what, "d_%s double reference backward vs finite differences, max rel err",
                  input_names[k]);
@@ -323,7 +323,7 @@ static void test_backward_analytic(SelectiveScanShape shape, uint64_t seed) {
     for (int k = 0; k < N_INPUTS; k++) {
         double err = relative_error_fd(grad[k], analytic[k], p.size[k]);
         snprintf(what, sizeof what, "d_%s kernel vs double backward, %s, max rel err", input_names[k], shape_text);
-        check(err < 1e-4, what, err, 1e-4);
+        check(err < 1e-5, what, err, 1e-5);
     }
     for (int k = 0; k < N_INPUTS; k++) free(analytic[k]);
     free(y);
@@ -424,9 +424,13 @@ int main(void) {
     test_forward((SelectiveScanShape){.batch = 3, .seqlen = 70, .d_inner = 37, .d_state = 16, .chunk = 16}, 3);
     test_forward((SelectiveScanShape){.batch = 2, .seqlen = 40, .d_inner = 48, .d_state = 3, .chunk = 64}, 4);
     test_forward((SelectiveScanShape){.batch = 1, .seqlen = 5, .d_inner = 5, .d_state = 1, .chunk = 2}, 5);
+    // One token; and chunk 0, which means one chunk of the whole sequence.
+    test_forward((SelectiveScanShape){.batch = 2, .seqlen = 1, .d_inner = 1, .d_state = 1, .chunk = 1}, 13);
+    test_forward((SelectiveScanShape){.batch = 2, .seqlen = 9, .d_inner = 33, .d_state = 2, .chunk = 0}, 14);
     // (b) backward against finite differences, every input.
     test_backward_fd((SelectiveScanShape){.batch = 2, .seqlen = 11, .d_inner = 19, .d_state = 5, .chunk = 4}, 6);
     test_backward_fd((SelectiveScanShape){.batch = 1, .seqlen = 9, .d_inner = 16, .d_state = 16, .chunk = 1}, 7);
+    test_backward_fd((SelectiveScanShape){.batch = 3, .seqlen = 1, .d_inner = 3, .d_state = 2, .chunk = 0}, 15);
     // (c) backward against the analytic double backward, larger and training-like shapes.
     test_backward_analytic((SelectiveScanShape){.batch = 3, .seqlen = 100, .d_inner = 40, .d_state = 16, .chunk = 16}, 8);
     test_backward_analytic((SelectiveScanShape){.batch = 2, .seqlen = 256, .d_inner = 64, .d_state = 16, .chunk = 64}, 9);

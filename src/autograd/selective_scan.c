@@ -35,6 +35,10 @@
 
 // Channels per block: 16 floats fill one 512-bit register.
 #define SCAN_LANES 16
+// The usual d_state, for which the kernels get a specialised copy.
+#define SCAN_USUAL_N 16
+// The forward computes Δ for this many tokens ahead of their state updates.
+#define SCAN_TILE 16
 // The backward splits channels into groups until there are at least this many work items.
 #define SCAN_MIN_WORK_ITEMS 16
 
@@ -105,7 +109,7 @@ static void tables_free(ScanTables *tables) { free(tables->A); }
 static inline __attribute__((always_inline)) void token_delta(float *restrict delta, float *restrict delta_x,
                                                               const float *restrict x_t, const float *restrict dt_t,
                                                               const float *restrict bias, int width) {
-    #pragma omp simd
+#pragma omp simd
     for (int j = 0; j < SCAN_LANES; j++) {
         float xj = j < width ? x_t[j] : 0.0f;
         float dtj = j < width ? dt_t[j] : 0.0f;
@@ -114,13 +118,16 @@ static inline __attribute__((always_inline)) void token_delta(float *restrict de
     }
 }
 
-// h_t[n] = exp(Δ A[n]) h_{t-1}[n] + Δ x B_t[n] for the lanes of one state n.
+// h_t[n] = exp(Δ A[n]) h_{t-1}[n] + Δ x B_t[n] for the lanes of one state n; the decay
+// exp(Δ A[n]) also goes to decay_out unless that is NULL.
 static inline __attribute__((always_inline)) void state_step(float *h_next, const float *h_prev,
-                                                             const float *restrict delta, const float *restrict delta_x,
-                                                             const float *restrict A_n, float B_n) {
-    #pragma omp simd
+                                                             float *restrict decay_out, const float *restrict delta,
+                                                             const float *restrict delta_x, const float *restrict A_n,
+                                                             float B_n) {
+#pragma omp simd
     for (int j = 0; j < SCAN_LANES; j++) {
         float decay = fast_expf(delta[j] * A_n[j]);
+        if (decay_out) decay_out[j] = decay;
         h_next[j] = fmaf(decay, h_prev[j], delta_x[j] * B_n);
     }
 }
@@ -137,38 +144,58 @@ typedef struct ScanCall {
     float *d_x, *d_dt;                                 // backward outputs owned by one item
 } ScanCall;
 
-// Sequence b, channels [d0, d0 + width) of block `block`, all L tokens. h is (N, LANES).
+// Real channels in a block: 16, except in a partial last block. The kernels take the width
+// (and N) as arguments of always-inline functions, and the callers pass constants where
+// they can (16 lanes; N = 16, the default d_state), so gcc drops the masks and unrolls.
+static int block_width(const ScanCall *call, int block) {
+    const int rest = call->shape->d_inner - block * SCAN_LANES;
+    return rest < SCAN_LANES ? rest : SCAN_LANES;
+}
+
+// Sequence b, channels [d0, d0 + width) of block `block`, all L tokens. h is (N, LANES);
+// N is the shape's d_state, passed so that a constant can be inlined (see block_width).
 static inline __attribute__((always_inline)) void forward_block(const ScanCall *call, int b, int block, int width,
-                                                                float *restrict h) {
-    const int L = call->shape->seqlen, D = call->shape->d_inner, N = call->shape->d_state;
+                                                                int N, float *restrict h) {
+    const int L = call->shape->seqlen, D = call->shape->d_inner;
     const int dp = call->tables->d_padded, d0 = block * SCAN_LANES;
     const float *A = call->tables->A + d0;        // A[n * dp + j]
     const float *bias = call->tables->dt_bias + d0;
     const float *D_skip = call->tables->D_skip + d0;
+    float delta[SCAN_TILE * SCAN_LANES], delta_x[SCAN_TILE * SCAN_LANES], y_skip[SCAN_TILE * SCAN_LANES];
     memset(h, 0, sizeof(float) * N * SCAN_LANES);
-    for (int t = 0; t < L; t++) {
-        const size_t row = (size_t)b * L + t;  // token index in (B, L)
-        const float *x_t = call->x + row * D + d0;
-        const float *B_t = call->B_ssm + row * N, *C_t = call->C_ssm + row * N;
-        float delta[SCAN_LANES], delta_x[SCAN_LANES], y_t[SCAN_LANES];
-        token_delta(delta, delta_x, x_t, call->dt + row * D + d0, bias, width);
-        #pragma omp simd
-        for (int j = 0; j < SCAN_LANES; j++) y_t[j] = D_skip[j] * (j < width ? x_t[j] : 0.0f);
-        for (int n = 0; n < N; n++) {
-            float *h_n = h + n * SCAN_LANES;
-            state_step(h_n, h_n, delta, delta_x, A + (size_t)n * dp, B_t[n]);
-            const float C_n = C_t[n];
-            #pragma omp simd
-            for (int j = 0; j < SCAN_LANES; j++) y_t[j] = fmaf(h_n[j], C_n, y_t[j]);
+    for (int t0 = 0; t0 < L; t0 += SCAN_TILE) {
+        const int T = t0 + SCAN_TILE < L ? SCAN_TILE : L - t0;
+        // The tile's per-token inputs in a loop of their own: softplus is long (two divides),
+        // and here its latency overlaps across tokens instead of stalling each token's update.
+        for (int i = 0; i < T; i++) {
+            const size_t row = (size_t)b * L + t0 + i;  // token index in (B, L)
+            const float *x_t = call->x + row * D + d0;
+            token_delta(delta + i * SCAN_LANES, delta_x + i * SCAN_LANES, x_t, call->dt + row * D + d0, bias, width);
+#pragma omp simd
+            for (int j = 0; j < SCAN_LANES; j++) y_skip[i * SCAN_LANES + j] = D_skip[j] * (j < width ? x_t[j] : 0.0f);
         }
-        float *y_out = call->y + row * D + d0;
-        for (int j = 0; j < width; j++) y_out[j] = y_t[j];
-        // Save the state that ends each chunk: checkpoints is (B, n_chunks, N, D).
-        if (call->checkpoints && ((t + 1) % call->chunk == 0 || t == L - 1)) {
-            int c = t / call->chunk;
-            float *saved = call->checkpoints + ((size_t)b * call->n_chunks + c) * N * D + d0;
-            for (int n = 0; n < N; n++)
-                for (int j = 0; j < width; j++) saved[(size_t)n * D + j] = h[n * SCAN_LANES + j];
+        for (int i = 0; i < T; i++) {
+            const int t = t0 + i;
+            const size_t row = (size_t)b * L + t;
+            const float *B_t = call->B_ssm + row * N, *C_t = call->C_ssm + row * N;
+            float y_t[SCAN_LANES];
+            memcpy(y_t, y_skip + i * SCAN_LANES, sizeof y_t);
+            for (int n = 0; n < N; n++) {
+                float *h_n = h + n * SCAN_LANES;
+                state_step(h_n, h_n, NULL, delta + i * SCAN_LANES, delta_x + i * SCAN_LANES, A + (size_t)n * dp, B_t[n]);
+                const float C_n = C_t[n];
+#pragma omp simd
+                for (int j = 0; j < SCAN_LANES; j++) y_t[j] = fmaf(h_n[j], C_n, y_t[j]);
+            }
+            float *y_out = call->y + row * D + d0;
+            for (int j = 0; j < width; j++) y_out[j] = y_t[j];
+            // Save the state that ends each chunk: checkpoints is (B, n_chunks, N, D).
+            if (call->checkpoints && ((t + 1) % call->chunk == 0 || t == L - 1)) {
+                const int c = t / call->chunk;
+                float *saved = call->checkpoints + ((size_t)b * call->n_chunks + c) * N * D + d0;
+                for (int n = 0; n < N; n++)
+                    for (int j = 0; j < width; j++) saved[(size_t)n * D + j] = h[n * SCAN_LANES + j];
+            }
         }
     }
 }
@@ -184,18 +211,19 @@ void selective_scan_forward(const SelectiveScanShape *shape, float *y, float *ch
                      .n_chunks = chunk_count(shape), .x = x, .dt = dt, .B_ssm = B_ssm, .C_ssm = C_ssm,
                      .y = y, .checkpoints = checkpoints};
     const int n_blocks = tables.n_blocks;
-    const int tail_width = D - (n_blocks - 1) * SCAN_LANES;
 #pragma omp parallel
     {
         float *h = alloc_lanes((size_t)N * SCAN_LANES);  // this thread's state, (N, LANES)
 #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < Bsz; b++)
             for (int block = 0; block < n_blocks; block++) {
-                // Full blocks get a kernel specialised for 16 lanes; the last may be partial.
-                if (block < n_blocks - 1 || tail_width == SCAN_LANES)
-                    forward_block(&call, b, block, SCAN_LANES, h);
+                const int width = block_width(&call, block);
+                if (width == SCAN_LANES && N == SCAN_USUAL_N)
+                    forward_block(&call, b, block, SCAN_LANES, SCAN_USUAL_N, h);
+                else if (width == SCAN_LANES)
+                    forward_block(&call, b, block, SCAN_LANES, N, h);
                 else
-                    forward_block(&call, b, block, tail_width, h);
+                    forward_block(&call, b, block, width, N, h);
             }
         free(h);
     }
@@ -221,129 +249,162 @@ static int backward_group_count(int batch, int n_blocks) {
 }
 
 // One thread's scratch for the backward; sizes for chunk C, N states, G blocks per group.
+// A row of LANES floats holds one token's values for one block.
 typedef struct BackwardScratch {
+    // For the block being processed:
     float *states;            // (C + 1, N, LANES): row 0 the chunk's initial state, row i+1 h_{t0+i}
-    float *delta;             // (C, LANES): Δ of the chunk's tokens
-    float *dB_lanes;          // (C, N, LANES): per-lane parts of d_B over the group's blocks
+    float *decay;             // (C, N, LANES): exp(Δ A)
+    // For every block of the group:
+    float *dB_lanes;          // (C, N, LANES): per-lane parts of d_B, summed over the group's blocks
     float *dC_lanes;          // (C, N, LANES)
-    float *carry;             // (G, N, LANES): a_{t} g_{t} flowing into the previous token
+    float *delta;             // (G, C, LANES): Δ
+    float *delta_x;           // (G, C, LANES): Δ x
+    float *dy;                // (G, C, LANES): dy, zero in padding lanes
+    float *d_delta;           // (G, C, LANES): Σ_n g h_{t-1} a A (dL/dΔ through the decay)
+    float *g_dot_B;           // (G, C, LANES): Σ_n g B
+    float *carry;             // (G, N, LANES): a_t g_t, flowing into token t - 1
     float *dA_sum;            // (G, N, LANES): Σ_t g h_{t-1} a Δ (dL/dA)
     float *dbias_sum;         // (G, LANES): Σ_t d_dt
     float *dD_sum;            // (G, LANES): Σ_t dy x
 } BackwardScratch;
 
 static void scratch_init(BackwardScratch *s, int chunk, int N, int blocks_per_group) {
-    size_t lane_rows = (size_t)N * SCAN_LANES;
-    size_t total = (size_t)(chunk + 1) * lane_rows + (size_t)chunk * SCAN_LANES + 2 * (size_t)chunk * lane_rows +
-                   (size_t)blocks_per_group * (2 * lane_rows + 2 * SCAN_LANES);
-    float *p = alloc_lanes(total);
-    s->states = p, p += (size_t)(chunk + 1) * lane_rows;
-    s->delta = p, p += (size_t)chunk * SCAN_LANES;
-    s->dB_lanes = p, p += (size_t)chunk * lane_rows;
-    s->dC_lanes = p, p += (size_t)chunk * lane_rows;
-    s->carry = p, p += (size_t)blocks_per_group * lane_rows;
-    s->dA_sum = p, p += (size_t)blocks_per_group * lane_rows;
-    s->dbias_sum = p, p += (size_t)blocks_per_group * SCAN_LANES;
+    const size_t state_size = (size_t)N * SCAN_LANES, C = (size_t)chunk, G = (size_t)blocks_per_group;
+    const size_t token_rows = G * C * SCAN_LANES;
+    float *p = alloc_lanes((C + 1) * state_size + 3 * C * state_size + 5 * token_rows +
+                           G * (2 * state_size + 2 * SCAN_LANES));
+    s->states = p, p += (C + 1) * state_size;
+    s->decay = p, p += C * state_size;
+    s->dB_lanes = p, p += C * state_size;
+    s->dC_lanes = p, p += C * state_size;
+    s->delta = p, p += token_rows;
+    s->delta_x = p, p += token_rows;
+    s->dy = p, p += token_rows;
+    s->d_delta = p, p += token_rows;
+    s->g_dot_B = p, p += token_rows;
+    s->carry = p, p += G * state_size;
+    s->dA_sum = p, p += G * state_size;
+    s->dbias_sum = p, p += G * SCAN_LANES;
     s->dD_sum = p;
 }
 
 static void scratch_free(BackwardScratch *s) { free(s->states); }
 
-// Sequence b, one block of channels, tokens [t0, t0 + T) of chunk c: recompute the states
-// from the checkpoint before the chunk, then walk the tokens in reverse. slot is the
-// block's index within its group (its carry and sums in the scratch).
-static inline __attribute__((always_inline)) void backward_block_chunk(const ScanCall *call, BackwardScratch *s, int b,
-                                                                       int block, int width, int slot, int c,
-                                                                       int t0, int T) {
-    const int L = call->shape->seqlen, D = call->shape->d_inner, N = call->shape->d_state;
-    const int dp = call->tables->d_padded, d0 = block * SCAN_LANES;
+// The backward's view of one block in one chunk: which tokens and channels, and where in
+// the scratch its rows are.
+typedef struct BlockChunk {
+    int b, block, width;      // sequence, block index, real channels in the block (<= LANES)
+    int slot;                 // block index within its group
+    int c, t0, T;             // chunk index, its first token and its length
+} BlockChunk;
+
+// Per-token inputs of one token of a block: Δ and Δ x exactly as the forward computed
+// them, and dy. i is the token's index within the chunk.
+static inline __attribute__((always_inline)) void backward_token_inputs(const ScanCall *call, BackwardScratch *s,
+                                                                        const BlockChunk *bc, int width, int i) {
+    const int D = call->shape->d_inner, d0 = bc->block * SCAN_LANES;
+    const size_t row = (size_t)bc->b * call->shape->seqlen + bc->t0 + i;
+    const size_t at = ((size_t)bc->slot * call->chunk + i) * SCAN_LANES;
+    token_delta(s->delta + at, s->delta_x + at, call->x + row * D + d0, call->dt + row * D + d0,
+                call->tables->dt_bias + d0, width);
+    const float *dy_t = call->dy + row * D + d0;
+#pragma omp simd
+    for (int j = 0; j < SCAN_LANES; j++) s->dy[at + j] = j < width ? dy_t[j] : 0.0f;
+}
+
+// The states of one block over one chunk: recompute them from the checkpoint before the
+// chunk, then walk the tokens in reverse, carrying dL/dh into the previous chunk.
+static inline __attribute__((always_inline)) void backward_block_states(const ScanCall *call, BackwardScratch *s,
+                                                                        const BlockChunk *bc, int width, int N) {
+    const int L = call->shape->seqlen, D = call->shape->d_inner;
+    const int dp = call->tables->d_padded, d0 = bc->block * SCAN_LANES, T = bc->T;
     const float *A = call->tables->A + d0;
-    const float *bias = call->tables->dt_bias + d0;
-    const float *D_skip = call->tables->D_skip + d0;
     const size_t state_size = (size_t)N * SCAN_LANES;
-    float *carry = s->carry + slot * state_size;
-    float *dA_sum = s->dA_sum + slot * state_size;
-    float *dbias_sum = s->dbias_sum + slot * SCAN_LANES;
-    float *dD_sum = s->dD_sum + slot * SCAN_LANES;
+    const size_t row0 = (size_t)bc->b * L + bc->t0;  // first token of the chunk in (B, L)
+    const size_t tokens_at = (size_t)bc->slot * call->chunk * SCAN_LANES;
+    const float *delta_all = s->delta + tokens_at, *delta_x_all = s->delta_x + tokens_at;
+    const float *dy_all = s->dy + tokens_at;
+    float *carry = s->carry + bc->slot * state_size, *dA_sum = s->dA_sum + bc->slot * state_size;
 
     // Initial state: the end of chunk c - 1 (checkpoints is (B, n_chunks, N, D)), or zero.
-    if (c == 0) {
+    if (bc->c == 0) {
         memset(s->states, 0, sizeof(float) * state_size);
     } else {
-        const float *saved = call->checkpoints + ((size_t)b * call->n_chunks + c - 1) * N * D + d0;
+        const float *saved = call->checkpoints + ((size_t)bc->b * call->n_chunks + bc->c - 1) * N * D + d0;
         for (int n = 0; n < N; n++)
-            #pragma omp simd
+#pragma omp simd
             for (int j = 0; j < SCAN_LANES; j++)
                 s->states[n * SCAN_LANES + j] = j < width ? saved[(size_t)n * D + j] : 0.0f;
     }
-    // Recompute: the same token_delta and state_step as the forward.
+    // Recompute the states (and keep the decays) with the forward's state_step.
     for (int i = 0; i < T; i++) {
-        const size_t row = (size_t)b * L + t0 + i;
-        const float *B_t = call->B_ssm + row * N;
-        float *delta = s->delta + i * SCAN_LANES;
-        float delta_x[SCAN_LANES];
-        token_delta(delta, delta_x, call->x + row * D + d0, call->dt + row * D + d0, bias, width);
+        const float *B_t = call->B_ssm + (row0 + i) * N;
         const float *h_prev = s->states + i * state_size;
-        float *h_next = s->states + (i + 1) * state_size;
+        float *h_next = s->states + (i + 1) * state_size, *decay = s->decay + i * state_size;
         for (int n = 0; n < N; n++)
-            state_step(h_next + n * SCAN_LANES, h_prev + n * SCAN_LANES, delta, delta_x, A + (size_t)n * dp, B_t[n]);
+            state_step(h_next + n * SCAN_LANES, h_prev + n * SCAN_LANES, decay + n * SCAN_LANES,
+                       delta_all + i * SCAN_LANES, delta_x_all + i * SCAN_LANES, A + (size_t)n * dp, B_t[n]);
     }
     // Reverse walk.
     for (int i = T - 1; i >= 0; i--) {
-        const size_t row = (size_t)b * L + t0 + i;
-        const float *x_t = call->x + row * D + d0, *dy_t = call->dy + row * D + d0;
+        const size_t row = row0 + i;
         const float *B_t = call->B_ssm + row * N, *C_t = call->C_ssm + row * N;
-        const float *delta = s->delta + i * SCAN_LANES;
+        const float *delta = delta_all + i * SCAN_LANES, *delta_x = delta_x_all + i * SCAN_LANES;
+        const float *dy = dy_all + i * SCAN_LANES;
         const float *h_prev = s->states + i * state_size, *h_cur = s->states + (i + 1) * state_size;
+        const float *decay = s->decay + i * state_size;
         float *dB_lanes = s->dB_lanes + i * state_size, *dC_lanes = s->dC_lanes + i * state_size;
-        float xv[SCAN_LANES], dyv[SCAN_LANES], delta_x[SCAN_LANES];
-        float g_dot_B[SCAN_LANES], d_delta[SCAN_LANES];
-        #pragma omp simd
-        for (int j = 0; j < SCAN_LANES; j++) {
-            xv[j] = j < width ? x_t[j] : 0.0f;
-            dyv[j] = j < width ? dy_t[j] : 0.0f;
-            delta_x[j] = delta[j] * xv[j];
-            g_dot_B[j] = 0.0f;
-            d_delta[j] = 0.0f;
-        }
+        float g_dot_B[SCAN_LANES] = {0}, d_delta[SCAN_LANES] = {0};
         for (int n = 0; n < N; n++) {
             const float B_n = B_t[n], C_n = C_t[n];
             const float *A_n = A + (size_t)n * dp;
-            float *carry_n = carry + n * SCAN_LANES, *dA_n = dA_sum + n * SCAN_LANES;
-            const float *hp = h_prev + n * SCAN_LANES, *hc = h_cur + n * SCAN_LANES;
-            float *dB_n = dB_lanes + n * SCAN_LANES, *dC_n = dC_lanes + n * SCAN_LANES;
-            #pragma omp simd
+            const size_t at = (size_t)n * SCAN_LANES;
+            float *carry_n = carry + at, *dA_n = dA_sum + at, *dB_n = dB_lanes + at, *dC_n = dC_lanes + at;
+#pragma omp simd
             for (int j = 0; j < SCAN_LANES; j++) {
-                float g = fmaf(dyv[j], C_n, carry_n[j]);
-                float decay = fast_expf(delta[j] * A_n[j]);
-                float g_decay = g * hp[j] * decay;  // dL/d(Δ A) at this state
-                dC_n[j] = fmaf(dyv[j], hc[j], dC_n[j]);
+                float g = fmaf(dy[j], C_n, carry_n[j]);                // dL/dh_t
+                float g_decay = g * h_prev[at + j] * decay[at + j];  // dL/d(Δ A)
+                dC_n[j] = fmaf(dy[j], h_cur[at + j], dC_n[j]);
                 dB_n[j] = fmaf(g, delta_x[j], dB_n[j]);
                 d_delta[j] = fmaf(g_decay, A_n[j], d_delta[j]);
                 dA_n[j] = fmaf(g_decay, delta[j], dA_n[j]);
                 g_dot_B[j] = fmaf(g, B_n, g_dot_B[j]);
-                carry_n[j] = decay * g;
+                carry_n[j] = decay[at + j] * g;
             }
         }
-        const float *dt_t = call->dt + row * D + d0;
-        float d_dt_t[SCAN_LANES], d_x_t[SCAN_LANES];
-        #pragma omp simd
-        for (int j = 0; j < SCAN_LANES; j++) {
-            float dtj = j < width ? dt_t[j] : 0.0f;
-            d_delta[j] = fmaf(xv[j], g_dot_B[j], d_delta[j]);
-            d_dt_t[j] = d_delta[j] * sigmoidf(dtj + bias[j]);
-            d_x_t[j] = fmaf(delta[j], g_dot_B[j], D_skip[j] * dyv[j]);
-            dbias_sum[j] += d_dt_t[j];
-            dD_sum[j] = fmaf(dyv[j], xv[j], dD_sum[j]);
-        }
-        if (call->d_x) {
-            float *out = call->d_x + row * D + d0;
-            for (int j = 0; j < width; j++) out[j] += d_x_t[j];
-        }
-        if (call->d_dt) {
-            float *out = call->d_dt + row * D + d0;
-            for (int j = 0; j < width; j++) out[j] += d_dt_t[j];
-        }
+        memcpy(s->d_delta + tokens_at + i * SCAN_LANES, d_delta, sizeof d_delta);
+        memcpy(s->g_dot_B + tokens_at + i * SCAN_LANES, g_dot_B, sizeof g_dot_B);
+    }
+}
+
+// Gradients of one token of a block from its d_delta and g_dot_B: d_x, d_dt, and the
+// per-channel sums (taken in reverse token order, the same order for any chunk size).
+static inline __attribute__((always_inline)) void backward_token_outputs(const ScanCall *call, BackwardScratch *s,
+                                                                         const BlockChunk *bc, int width, int i) {
+    const int D = call->shape->d_inner, d0 = bc->block * SCAN_LANES;
+    const size_t row = (size_t)bc->b * call->shape->seqlen + bc->t0 + i;
+    const size_t at = ((size_t)bc->slot * call->chunk + i) * SCAN_LANES;
+    const float *bias = call->tables->dt_bias + d0, *D_skip = call->tables->D_skip + d0;
+    const float *x_t = call->x + row * D + d0, *dt_t = call->dt + row * D + d0;
+    const float *delta = s->delta + at, *dy = s->dy + at, *d_delta = s->d_delta + at, *g_dot_B = s->g_dot_B + at;
+    float *dbias_sum = s->dbias_sum + bc->slot * SCAN_LANES, *dD_sum = s->dD_sum + bc->slot * SCAN_LANES;
+    float d_dt_t[SCAN_LANES], d_x_t[SCAN_LANES];
+#pragma omp simd
+    for (int j = 0; j < SCAN_LANES; j++) {
+        float xj = j < width ? x_t[j] : 0.0f;
+        float dtj = j < width ? dt_t[j] : 0.0f;
+        d_dt_t[j] = fmaf(xj, g_dot_B[j], d_delta[j]) * sigmoidf(dtj + bias[j]);
+        d_x_t[j] = fmaf(delta[j], g_dot_B[j], D_skip[j] * dy[j]);
+        dbias_sum[j] += d_dt_t[j];
+        dD_sum[j] = fmaf(dy[j], xj, dD_sum[j]);
+    }
+    if (call->d_x) {
+        float *out = call->d_x + row * D + d0;
+        for (int j = 0; j < width; j++) out[j] += d_x_t[j];
+    }
+    if (call->d_dt) {
+        float *out = call->d_dt + row * D + d0;
+        for (int j = 0; j < width; j++) out[j] += d_dt_t[j];
     }
 }
 
@@ -357,44 +418,84 @@ typedef struct BackwardPartials {
     float *dC;                // (G, B, L, N)
 } BackwardPartials;
 
-// Work item (b, group): all chunks in reverse, and within each chunk the group's blocks
-// in order; then the lane sums of the chunk go to the item's rows of the partials.
+// The kernels with constant arguments where possible (see block_width).
+static void token_inputs(const ScanCall *call, BackwardScratch *s, const BlockChunk *bc, int i) {
+    if (bc->width == SCAN_LANES)
+        backward_token_inputs(call, s, bc, SCAN_LANES, i);
+    else
+        backward_token_inputs(call, s, bc, bc->width, i);
+}
+
+static void block_states(const ScanCall *call, BackwardScratch *s, const BlockChunk *bc) {
+    const int N = call->shape->d_state;
+    if (bc->width == SCAN_LANES && N == SCAN_USUAL_N)
+        backward_block_states(call, s, bc, SCAN_LANES, SCAN_USUAL_N);
+    else if (bc->width == SCAN_LANES)
+        backward_block_states(call, s, bc, SCAN_LANES, N);
+    else
+        backward_block_states(call, s, bc, bc->width, N);
+}
+
+static void token_outputs(const ScanCall *call, BackwardScratch *s, const BlockChunk *bc, int i) {
+    if (bc->width == SCAN_LANES)
+        backward_token_outputs(call, s, bc, SCAN_LANES, i);
+    else
+        backward_token_outputs(call, s, bc, bc->width, i);
+}
+
+// out[r] = Σ_j lanes[r][j] over the 16 lanes of each row, as a fixed pairwise tree;
+// lanes is (rows, LANES).
+_Static_assert(SCAN_LANES == 16, "sum_lanes is written for 16 lanes");
+static void sum_lanes(float *restrict out, const float *restrict lanes, size_t rows) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *v = lanes + r * SCAN_LANES;
+        float half[8], quarter[4];
+        for (int j = 0; j < 8; j++) half[j] = v[j] + v[j + 8];
+        for (int j = 0; j < 4; j++) quarter[j] = half[j] + half[j + 4];
+        out[r] = (quarter[0] + quarter[2]) + (quarter[1] + quarter[3]);
+    }
+}
+
+// Work item (b, group): all chunks in reverse. For each chunk, the per-token inputs of all
+// the group's blocks token by token (so that x, dt, dy are read in runs of the group's
+// channels, not in 64-byte pieces 4 D bytes apart, which thrash the cache), then the
+// states block by block, then the per-token outputs token by token; finally the chunk's
+// lane sums go to the item's rows of the partials.
 static void backward_item(const ScanCall *call, BackwardScratch *s, const BackwardPartials *p, int b, int group,
                           int blocks_per_group) {
-    const int L = call->shape->seqlen, D = call->shape->d_inner, N = call->shape->d_state;
+    const int L = call->shape->seqlen, N = call->shape->d_state;
     const int n_blocks = call->tables->n_blocks, dp = call->tables->d_padded;
-    const int tail_width = D - (n_blocks - 1) * SCAN_LANES;
     const int first = group * blocks_per_group;
     const int last = first + blocks_per_group < n_blocks ? first + blocks_per_group : n_blocks;
-    const size_t state_size = (size_t)N * SCAN_LANES;
     const int n_slots = last - first;
+    const size_t state_size = (size_t)N * SCAN_LANES;
     memset(s->carry, 0, sizeof(float) * n_slots * state_size);
     memset(s->dA_sum, 0, sizeof(float) * n_slots * state_size);
     memset(s->dbias_sum, 0, sizeof(float) * n_slots * SCAN_LANES);
     memset(s->dD_sum, 0, sizeof(float) * n_slots * SCAN_LANES);
     for (int c = call->n_chunks - 1; c >= 0; c--) {
-        const int t0 = c * call->chunk;
-        const int T = t0 + call->chunk < L ? call->chunk : L - t0;
-        memset(s->dB_lanes, 0, sizeof(float) * T * state_size);
-        memset(s->dC_lanes, 0, sizeof(float) * T * state_size);
-        for (int block = first; block < last; block++) {
-            if (block < n_blocks - 1 || tail_width == SCAN_LANES)
-                backward_block_chunk(call, s, b, block, SCAN_LANES, block - first, c, t0, T);
-            else
-                backward_block_chunk(call, s, b, block, tail_width, block - first, c, t0, T);
-        }
-        // Sum the lanes (channels) of each token's d_B, d_C parts, in a fixed order.
-        float *dB_rows = p->dB + (((size_t)group * call->shape->batch + b) * L + t0) * N;
-        float *dC_rows = p->dC + (((size_t)group * call->shape->batch + b) * L + t0) * N;
-        for (int i = 0; i < T * N; i++) {
-            float sum_B = 0.0f, sum_C = 0.0f;
-            for (int j = 0; j < SCAN_LANES; j++) {
-                sum_B += s->dB_lanes[(size_t)i * SCAN_LANES + j];
-                sum_C += s->dC_lanes[(size_t)i * SCAN_LANES + j];
+        BlockChunk bc = {.b = b, .c = c, .t0 = c * call->chunk};
+        bc.T = bc.t0 + call->chunk < L ? call->chunk : L - bc.t0;
+        for (int i = 0; i < bc.T; i++)
+            for (bc.block = first; bc.block < last; bc.block++) {
+                bc.slot = bc.block - first, bc.width = block_width(call, bc.block);
+                token_inputs(call, s, &bc, i);
             }
-            dB_rows[i] = sum_B;
-            dC_rows[i] = sum_C;
+        memset(s->dB_lanes, 0, sizeof(float) * bc.T * state_size);
+        memset(s->dC_lanes, 0, sizeof(float) * bc.T * state_size);
+        for (bc.block = first; bc.block < last; bc.block++) {
+            bc.slot = bc.block - first, bc.width = block_width(call, bc.block);
+            block_states(call, s, &bc);
         }
+        for (int i = bc.T - 1; i >= 0; i--)
+            for (bc.block = first; bc.block < last; bc.block++) {
+                bc.slot = bc.block - first, bc.width = block_width(call, bc.block);
+                token_outputs(call, s, &bc, i);
+            }
+        // Sum the lanes (channels) of each token's d_B, d_C parts.
+        const size_t first_row = ((size_t)group * call->shape->batch + b) * L + bc.t0;
+        sum_lanes(p->dB + first_row * N, s->dB_lanes, (size_t)bc.T * N);
+        sum_lanes(p->dC + first_row * N, s->dC_lanes, (size_t)bc.T * N);
     }
     // Per-channel sums of this sequence: the item's own (b, channels) rows.
     for (int block = first; block < last; block++) {
