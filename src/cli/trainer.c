@@ -73,6 +73,13 @@ static bool wants_weight_decay(const char *name) {
 static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, Error *err) {
     memset(tr, 0, sizeof *tr);
     tr->config = c;
+    // Keys the config accepts whose behaviour is not built yet: refuse rather than ignore.
+    if (c->prune.method != CFG_PRUNE_NONE)
+        return error_set(err, "prune.method: pruning is not implemented yet; use prune.method: none");
+    if (c->checkpoint.every > 0)
+        return error_set(err, "checkpoint.every: checkpoints are not implemented yet; use 0");
+    if (c->eval.seqlen != 0 && c->eval.seqlen != c->train.seqlen)
+        return error_set(err, "eval.seqlen: evaluating at another length than train.seqlen is not implemented yet");
     if (c->train.threads > 0) {
         omp_set_num_threads(c->train.threads);
         openblas_set_num_threads(c->train.threads);
