@@ -20,23 +20,31 @@ json_field() {  # json_field FIELD LINE -> the number
 
 # 1. Learning: 300 steps of selective copying reach twice chance (1/8) or better
 #    (a 300-step run reaches about 0.28; the full 1500 steps of the config reach 0.999).
-"$bin" train --config "$src/configs/train_copying.yaml" --set train.steps=300 --set log.dir="$tmp/learn" \
-    2>"$tmp/learn.log"
+#    Under the sanitizers (an unoptimised build) a short run of a smaller model checks
+#    only that training runs cleanly and the loss falls.
+if [ "${MP_SANITIZED:-0}" = 1 ]; then
+    learn=(--set train.steps=40 --set model.d_model=32 --set train.eval_every=20)
+else
+    learn=(--set train.steps=300)
+fi
+"$bin" train --config "$src/configs/train_copying.yaml" "${learn[@]}" --set log.dir="$tmp/learn" 2>"$tmp/learn.log"
 check "train exits 0" test $? -eq 0
 metrics="$tmp/learn/train_copying/metrics.jsonl"
 summary=$(grep '"summary":true' "$metrics")
 first_eval=$(grep -m1 '"val_loss"' "$metrics")
 accuracy=$(json_field val_accuracy "$summary")
-echo "       validation accuracy after 300 steps: $accuracy (chance 0.125)"
-check "validation accuracy > 0.25 (twice chance)" awk -v a="$accuracy" 'BEGIN { exit !(a > 0.25) }'
+if [ "${MP_SANITIZED:-0}" != 1 ]; then
+    echo "       validation accuracy after 300 steps: $accuracy (chance 0.125)"
+    check "validation accuracy > 0.25 (twice chance)" awk -v a="$accuracy" 'BEGIN { exit !(a > 0.25) }'
+    check "resolved config written" grep -q "steps: 300" "$tmp/learn/train_copying/config.yaml"
+    check "progress lines printed" grep -q "step 300/300 | loss" "$tmp/learn.log"
+fi
 check "validation loss fell" awk -v a="$(json_field val_loss "$first_eval")" -v b="$(json_field val_loss "$summary")" \
     'BEGIN { exit !(b < a) }'
-check "resolved config written" grep -q "steps: 300" "$tmp/learn/train_copying/config.yaml"
-check "progress lines printed" grep -q "step 300/300 | loss" "$tmp/learn.log"
 
 # 2. Determinism: two runs of one config log the same losses and gradient norms, bit for bit.
 for run in a b; do
-    "$bin" train --config "$src/configs/train_copying.yaml" --set train.steps=40 --set train.log_every=5 \
+    "$bin" train --config "$src/configs/train_copying.yaml" --set train.steps=40 --set train.log_every=5 --set model.d_model=32 \
         --set log.dir="$tmp/$run" --set log.progress=false 2>/dev/null
 done
 losses() { grep -o '"loss":[^,]*,"lr":[^,]*,"grad_norm":[^,]*' "$1/train_copying/metrics.jsonl"; }
