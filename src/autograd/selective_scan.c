@@ -39,6 +39,8 @@
 #define SCAN_USUAL_N 16
 // The forward computes Δ for this many tokens ahead of their state updates.
 #define SCAN_TILE 16
+// The backward's reverse walk handles this many states at a time.
+#define SCAN_STATES_PER_WALK 4
 // The backward splits channels into groups until there are at least this many work items.
 #define SCAN_MIN_WORK_ITEMS 16
 
@@ -336,44 +338,65 @@ static inline __attribute__((always_inline)) void backward_block_states(const Sc
             for (int j = 0; j < SCAN_LANES; j++)
                 s->states[n * SCAN_LANES + j] = j < width ? saved[(size_t)n * D + j] : 0.0f;
     }
-    // Recompute the states (and keep the decays) with the forward's state_step.
+    // Recompute the states (and keep the decays) with the forward's state_step; with h_t at
+    // hand, add this block's part of dC_t[n] = Σ_d dy_t h_t[n].
     for (int i = 0; i < T; i++) {
         const float *B_t = call->B_ssm + (row0 + i) * N;
-        const float *h_prev = s->states + i * state_size;
+        const float *h_prev = s->states + i * state_size, *dy = dy_all + i * SCAN_LANES;
         float *h_next = s->states + (i + 1) * state_size, *decay = s->decay + i * state_size;
-        for (int n = 0; n < N; n++)
-            state_step(h_next + n * SCAN_LANES, h_prev + n * SCAN_LANES, decay + n * SCAN_LANES,
-                       delta_all + i * SCAN_LANES, delta_x_all + i * SCAN_LANES, A + (size_t)n * dp, B_t[n]);
-    }
-    // Reverse walk.
-    for (int i = T - 1; i >= 0; i--) {
-        const size_t row = row0 + i;
-        const float *B_t = call->B_ssm + row * N, *C_t = call->C_ssm + row * N;
-        const float *delta = delta_all + i * SCAN_LANES, *delta_x = delta_x_all + i * SCAN_LANES;
-        const float *dy = dy_all + i * SCAN_LANES;
-        const float *h_prev = s->states + i * state_size, *h_cur = s->states + (i + 1) * state_size;
-        const float *decay = s->decay + i * state_size;
-        float *dB_lanes = s->dB_lanes + i * state_size, *dC_lanes = s->dC_lanes + i * state_size;
-        float g_dot_B[SCAN_LANES] = {0}, d_delta[SCAN_LANES] = {0};
+        float *dC_lanes = s->dC_lanes + i * state_size;
         for (int n = 0; n < N; n++) {
-            const float B_n = B_t[n], C_n = C_t[n];
-            const float *A_n = A + (size_t)n * dp;
             const size_t at = (size_t)n * SCAN_LANES;
-            float *carry_n = carry + at, *dA_n = dA_sum + at, *dB_n = dB_lanes + at, *dC_n = dC_lanes + at;
+            state_step(h_next + at, h_prev + at, decay + at, delta_all + i * SCAN_LANES, delta_x_all + i * SCAN_LANES,
+                       A + (size_t)n * dp, B_t[n]);
+#pragma omp simd
+            for (int j = 0; j < SCAN_LANES; j++) dC_lanes[at + j] = fmaf(dy[j], h_next[at + j], dC_lanes[at + j]);
+        }
+    }
+    // Reverse walk, SCAN_STATES_PER_WALK states at a time: their carries and dL/dA sums then
+    // stay in registers across the tokens, which matters as this loop is bound by stores.
+    // The sums over n (d_delta, g_dot_B) still run n = 0..N-1 in order.
+    float *d_delta_all = s->d_delta + tokens_at, *g_dot_B_all = s->g_dot_B + tokens_at;
+    memset(d_delta_all, 0, sizeof(float) * T * SCAN_LANES);
+    memset(g_dot_B_all, 0, sizeof(float) * T * SCAN_LANES);
+    for (int n0 = 0; n0 < N; n0 += SCAN_STATES_PER_WALK) {
+        const int K = n0 + SCAN_STATES_PER_WALK <= N ? SCAN_STATES_PER_WALK : N - n0;  // states in this walk
+        float carry_k[SCAN_STATES_PER_WALK][SCAN_LANES], dA_k[SCAN_STATES_PER_WALK][SCAN_LANES];
+        float A_k[SCAN_STATES_PER_WALK][SCAN_LANES];
+        for (int k = 0; k < K; k++) {
+            memcpy(carry_k[k], carry + (size_t)(n0 + k) * SCAN_LANES, sizeof carry_k[k]);
+            memcpy(dA_k[k], dA_sum + (size_t)(n0 + k) * SCAN_LANES, sizeof dA_k[k]);
+            memcpy(A_k[k], A + (size_t)(n0 + k) * dp, sizeof A_k[k]);
+        }
+        for (int i = T - 1; i >= 0; i--) {
+            const size_t row = row0 + i, at = (size_t)n0 * SCAN_LANES;
+            const float *B_t = call->B_ssm + row * N + n0, *C_t = call->C_ssm + row * N + n0;
+            const float *delta = delta_all + i * SCAN_LANES, *delta_x = delta_x_all + i * SCAN_LANES;
+            const float *dy = dy_all + i * SCAN_LANES;
+            const float *h_prev = s->states + i * state_size + at, *decay = s->decay + i * state_size + at;
+            float *dB_lanes = s->dB_lanes + i * state_size + at;
+            float *d_delta = d_delta_all + i * SCAN_LANES, *g_dot_B = g_dot_B_all + i * SCAN_LANES;
 #pragma omp simd
             for (int j = 0; j < SCAN_LANES; j++) {
-                float g = fmaf(dy[j], C_n, carry_n[j]);                // dL/dh_t
-                float g_decay = g * h_prev[at + j] * decay[at + j];  // dL/d(Δ A)
-                dC_n[j] = fmaf(dy[j], h_cur[at + j], dC_n[j]);
-                dB_n[j] = fmaf(g, delta_x[j], dB_n[j]);
-                d_delta[j] = fmaf(g_decay, A_n[j], d_delta[j]);
-                dA_n[j] = fmaf(g_decay, delta[j], dA_n[j]);
-                g_dot_B[j] = fmaf(g, B_n, g_dot_B[j]);
-                carry_n[j] = decay[at + j] * g;
+                float d_delta_j = d_delta[j], g_dot_B_j = g_dot_B[j];
+                for (int k = 0; k < K; k++) {
+                    const size_t kj = (size_t)k * SCAN_LANES + j;
+                    float g = fmaf(dy[j], C_t[k], carry_k[k][j]);      // dL/dh_t
+                    float g_decay = g * h_prev[kj] * decay[kj];         // dL/d(Δ A)
+                    dB_lanes[kj] = fmaf(g, delta_x[j], dB_lanes[kj]);
+                    d_delta_j = fmaf(g_decay, A_k[k][j], d_delta_j);
+                    dA_k[k][j] = fmaf(g_decay, delta[j], dA_k[k][j]);
+                    g_dot_B_j = fmaf(g, B_t[k], g_dot_B_j);
+                    carry_k[k][j] = decay[kj] * g;
+                }
+                d_delta[j] = d_delta_j;
+                g_dot_B[j] = g_dot_B_j;
             }
         }
-        memcpy(s->d_delta + tokens_at + i * SCAN_LANES, d_delta, sizeof d_delta);
-        memcpy(s->g_dot_B + tokens_at + i * SCAN_LANES, g_dot_B, sizeof g_dot_B);
+        for (int k = 0; k < K; k++) {
+            memcpy(carry + (size_t)(n0 + k) * SCAN_LANES, carry_k[k], sizeof carry_k[k]);
+            memcpy(dA_sum + (size_t)(n0 + k) * SCAN_LANES, dA_k[k], sizeof dA_k[k]);
+        }
     }
 }
 
