@@ -23,6 +23,12 @@
 // The forward and the backward's recomputation go through the same inline functions with
 // explicit fmaf, so recomputed states equal the forward's to the bit, and the chunk size
 // changes no result either.
+//
+// Memory: besides its outputs the forward holds one (N, 16) state per thread. The backward
+// holds per thread, for chunk C and G = 16 blocks per group at most, the recomputed states
+// and decays of one block (2 C N 16 floats), the lane sums of d_B, d_C (2 C N 16) and five
+// per-token rows of the group (5 G C 16): 290 KB for C = 32, N = 16; and, shared, partial
+// sums of B (N + 2) D + 2 G' B L N floats (G' groups).
 #include "autograd/selective_scan.h"
 
 #include <math.h>
@@ -30,7 +36,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"     // defines: xmalloc, xcalloc
 #include "core/fastmath.h"  // defines: fast_expf, softplusf, sigmoidf
 
 // Channels per block: 16 floats fill one 512-bit register.
@@ -41,8 +46,10 @@
 #define SCAN_TILE 16
 // The backward's reverse walk handles this many states at a time.
 #define SCAN_STATES_PER_WALK 4
-// The backward splits channels into groups until there are at least this many work items.
+// The backward splits channels into groups until there are at least this many work items,
+// and groups of at most this many blocks.
 #define SCAN_MIN_WORK_ITEMS 16
+#define SCAN_MAX_GROUP_BLOCKS 16
 
 // A chunk outside [1, L] means one chunk of the whole sequence.
 static int effective_chunk(const SelectiveScanShape *shape) {
@@ -242,11 +249,14 @@ void selective_scan_forward(const SelectiveScanShape *shape, float *y, float *ch
 //   dx_t    = D dy_t + Δ_t Σ_n g_t B_t            dD += Σ_t dy_t x_t
 //   d_dt_t  = dΔ_t sigmoid(dt_t + dt_bias)        d_dt_bias += Σ_t d_dt_t
 
-// Channel groups for the backward: enough (b, group) items to feed the cores, but as few
-// groups as that allows, since each group costs one lane reduction per token. Depends on
-// the shape only, which keeps the result independent of the thread count.
+// Channel groups for the backward: enough (b, group) items to feed the cores, and groups
+// small enough for the scratch to stay in L2, but as few groups as that allows, since each
+// costs one lane reduction per token. Depends on the shape only, which keeps the result
+// independent of the thread count.
 static int backward_group_count(int batch, int n_blocks) {
     int groups = (SCAN_MIN_WORK_ITEMS + batch - 1) / batch;
+    int groups_for_size = (n_blocks + SCAN_MAX_GROUP_BLOCKS - 1) / SCAN_MAX_GROUP_BLOCKS;
+    if (groups < groups_for_size) groups = groups_for_size;
     return groups < n_blocks ? groups : n_blocks;
 }
 
@@ -433,7 +443,6 @@ static inline __attribute__((always_inline)) void backward_token_outputs(const S
 
 // Partial sums written by the items, reduced in a fixed order after the parallel loop.
 typedef struct BackwardPartials {
-    int groups;
     float *dA;                // (B, N, d_padded): Σ_t dL/dA of sequence b
     float *dbias;             // (B, d_padded)
     float *dD;                // (B, d_padded)
@@ -480,10 +489,10 @@ static void sum_lanes(float *restrict out, const float *restrict lanes, size_t r
 }
 
 // Work item (b, group): all chunks in reverse. For each chunk, the per-token inputs of all
-// the group's blocks token by token (so that x, dt, dy are read in runs of the group's
-// channels, not in 64-byte pieces 4 D bytes apart, which thrash the cache), then the
-// states block by block, then the per-token outputs token by token; finally the chunk's
-// lane sums go to the item's rows of the partials.
+// the group's blocks token by token (x, dt, dy are read in runs of the group's channels
+// rather than one 64-byte piece per row), then the states block by block, then the
+// per-token outputs token by token (d_x, d_dt updated in runs likewise); finally the
+// chunk's lane sums go to the item's rows of the partials.
 static void backward_item(const ScanCall *call, BackwardScratch *s, const BackwardPartials *p, int b, int group,
                           int blocks_per_group) {
     const int L = call->shape->seqlen, N = call->shape->d_state;
@@ -549,7 +558,7 @@ void selective_scan_backward(const SelectiveScanShape *shape, const float *dy, c
     // Blocks per group rounded up may leave the last groups empty; count the real ones.
     const int used_groups = (n_blocks + blocks_per_group - 1) / blocks_per_group;
     const size_t token_rows = (size_t)Bsz * L * N;
-    BackwardPartials partials = {.groups = used_groups};
+    BackwardPartials partials;
     float *partial_buffer = alloc_lanes((size_t)Bsz * (N + 2) * dp + 2 * used_groups * token_rows);
     partials.dA = partial_buffer;
     partials.dbias = partials.dA + (size_t)Bsz * N * dp;
