@@ -197,13 +197,17 @@ static inline __attribute__((always_inline)) void forward_block(const ScanCall *
                 for (int j = 0; j < SCAN_LANES; j++) y_t[j] = fmaf(h_n[j], C_n, y_t[j]);
             }
             float *y_out = call->y + row * D + d0;
-            for (int j = 0; j < width; j++) y_out[j] = y_t[j];
+#pragma omp simd
+            for (int j = 0; j < SCAN_LANES; j++)
+                if (j < width) y_out[j] = y_t[j];
             // Save the state that ends each chunk: checkpoints is (B, n_chunks, N, D).
             if (call->checkpoints && ((t + 1) % call->chunk == 0 || t == L - 1)) {
                 const int c = t / call->chunk;
                 float *saved = call->checkpoints + ((size_t)b * call->n_chunks + c) * N * D + d0;
                 for (int n = 0; n < N; n++)
-                    for (int j = 0; j < width; j++) saved[(size_t)n * D + j] = h[n * SCAN_LANES + j];
+#pragma omp simd
+                    for (int j = 0; j < SCAN_LANES; j++)
+                        if (j < width) saved[(size_t)n * D + j] = h[n * SCAN_LANES + j];
             }
         }
     }
@@ -433,11 +437,15 @@ static inline __attribute__((always_inline)) void backward_token_outputs(const S
     }
     if (call->d_x) {
         float *out = call->d_x + row * D + d0;
-        for (int j = 0; j < width; j++) out[j] += d_x_t[j];
+#pragma omp simd
+        for (int j = 0; j < SCAN_LANES; j++)
+            if (j < width) out[j] += d_x_t[j];
     }
     if (call->d_dt) {
         float *out = call->d_dt + row * D + d0;
-        for (int j = 0; j < width; j++) out[j] += d_dt_t[j];
+#pragma omp simd
+        for (int j = 0; j < SCAN_LANES; j++)
+            if (j < width) out[j] += d_dt_t[j];
     }
 }
 
