@@ -52,7 +52,10 @@ static void problem_init(Problem *p, SelectiveScanShape shape, uint64_t seed) {
         double dt0 = exp(log(1e-3) + rng_uniform_double(&rng) * (log(1e-1) - log(1e-3)));
         p->in[IN_DT_BIAS][d] = (float)(dt0 + log(-expm1(-dt0)));
         p->in[IN_D_SKIP][d] = 1.0f + 0.2f * rng_normal(&rng);
-        for (size_t n = 0; n < N; n++) p->in[IN_A_LOG][d * N + n] = (float)log((double)(n + 1));
+        // A_log = log(1..N) as at initialisation, moved a little so that no two channels
+        // share a value (a mix-up of channels must show).
+        for (size_t n = 0; n < N; n++)
+            p->in[IN_A_LOG][d * N + n] = (float)log((double)(n + 1)) + 0.05f * rng_normal(&rng);
     }
     for (size_t i = 0; i < B * L * D; i++) {
         p->in[IN_X][i] = rng_normal(&rng);

@@ -23,6 +23,12 @@
 // The forward and the backward's recomputation go through the same inline functions with
 // explicit fmaf, so recomputed states equal the forward's to the bit, and the chunk size
 // changes no result either.
+//
+// Memory: besides its outputs the forward holds one (N, 16) state per thread. The backward
+// holds per thread, for chunk C and G = 16 blocks per group at most, the recomputed states
+// and decays of one block (2 C N 16 floats), the lane sums of d_B, d_C (2 C N 16) and five
+// per-token rows of the group (5 G C 16): 290 KB for C = 32, N = 16; and, shared, partial
+// sums of B (N + 2) D + 2 G' B L N floats (G' groups).
 #include "autograd/selective_scan.h"
 
 #include <math.h>
@@ -30,7 +36,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"     // defines: xmalloc, xcalloc
 #include "core/fastmath.h"  // defines: fast_expf, softplusf, sigmoidf
 
 // Channels per block: 16 floats fill one 512-bit register.
@@ -39,8 +44,12 @@
 #define SCAN_USUAL_N 16
 // The forward computes Δ for this many tokens ahead of their state updates.
 #define SCAN_TILE 16
-// The backward splits channels into groups until there are at least this many work items.
+// The backward's reverse walk handles this many states at a time.
+#define SCAN_STATES_PER_WALK 4
+// The backward splits channels into groups until there are at least this many work items,
+// and groups of at most this many blocks.
 #define SCAN_MIN_WORK_ITEMS 16
+#define SCAN_MAX_GROUP_BLOCKS 16
 
 // A chunk outside [1, L] means one chunk of the whole sequence.
 static int effective_chunk(const SelectiveScanShape *shape) {
@@ -188,13 +197,17 @@ static inline __attribute__((always_inline)) void forward_block(const ScanCall *
                 for (int j = 0; j < SCAN_LANES; j++) y_t[j] = fmaf(h_n[j], C_n, y_t[j]);
             }
             float *y_out = call->y + row * D + d0;
-            for (int j = 0; j < width; j++) y_out[j] = y_t[j];
+#pragma omp simd
+            for (int j = 0; j < SCAN_LANES; j++)
+                if (j < width) y_out[j] = y_t[j];
             // Save the state that ends each chunk: checkpoints is (B, n_chunks, N, D).
             if (call->checkpoints && ((t + 1) % call->chunk == 0 || t == L - 1)) {
                 const int c = t / call->chunk;
                 float *saved = call->checkpoints + ((size_t)b * call->n_chunks + c) * N * D + d0;
                 for (int n = 0; n < N; n++)
-                    for (int j = 0; j < width; j++) saved[(size_t)n * D + j] = h[n * SCAN_LANES + j];
+#pragma omp simd
+                    for (int j = 0; j < SCAN_LANES; j++)
+                        if (j < width) saved[(size_t)n * D + j] = h[n * SCAN_LANES + j];
             }
         }
     }
@@ -240,11 +253,14 @@ void selective_scan_forward(const SelectiveScanShape *shape, float *y, float *ch
 //   dx_t    = D dy_t + Δ_t Σ_n g_t B_t            dD += Σ_t dy_t x_t
 //   d_dt_t  = dΔ_t sigmoid(dt_t + dt_bias)        d_dt_bias += Σ_t d_dt_t
 
-// Channel groups for the backward: enough (b, group) items to feed the cores, but as few
-// groups as that allows, since each group costs one lane reduction per token. Depends on
-// the shape only, which keeps the result independent of the thread count.
+// Channel groups for the backward: enough (b, group) items to feed the cores, and groups
+// small enough for the scratch to stay in L2, but as few groups as that allows, since each
+// costs one lane reduction per token. Depends on the shape only, which keeps the result
+// independent of the thread count.
 static int backward_group_count(int batch, int n_blocks) {
     int groups = (SCAN_MIN_WORK_ITEMS + batch - 1) / batch;
+    int groups_for_size = (n_blocks + SCAN_MAX_GROUP_BLOCKS - 1) / SCAN_MAX_GROUP_BLOCKS;
+    if (groups < groups_for_size) groups = groups_for_size;
     return groups < n_blocks ? groups : n_blocks;
 }
 
@@ -336,44 +352,65 @@ static inline __attribute__((always_inline)) void backward_block_states(const Sc
             for (int j = 0; j < SCAN_LANES; j++)
                 s->states[n * SCAN_LANES + j] = j < width ? saved[(size_t)n * D + j] : 0.0f;
     }
-    // Recompute the states (and keep the decays) with the forward's state_step.
+    // Recompute the states (and keep the decays) with the forward's state_step; with h_t at
+    // hand, add this block's part of dC_t[n] = Σ_d dy_t h_t[n].
     for (int i = 0; i < T; i++) {
         const float *B_t = call->B_ssm + (row0 + i) * N;
-        const float *h_prev = s->states + i * state_size;
+        const float *h_prev = s->states + i * state_size, *dy = dy_all + i * SCAN_LANES;
         float *h_next = s->states + (i + 1) * state_size, *decay = s->decay + i * state_size;
-        for (int n = 0; n < N; n++)
-            state_step(h_next + n * SCAN_LANES, h_prev + n * SCAN_LANES, decay + n * SCAN_LANES,
-                       delta_all + i * SCAN_LANES, delta_x_all + i * SCAN_LANES, A + (size_t)n * dp, B_t[n]);
-    }
-    // Reverse walk.
-    for (int i = T - 1; i >= 0; i--) {
-        const size_t row = row0 + i;
-        const float *B_t = call->B_ssm + row * N, *C_t = call->C_ssm + row * N;
-        const float *delta = delta_all + i * SCAN_LANES, *delta_x = delta_x_all + i * SCAN_LANES;
-        const float *dy = dy_all + i * SCAN_LANES;
-        const float *h_prev = s->states + i * state_size, *h_cur = s->states + (i + 1) * state_size;
-        const float *decay = s->decay + i * state_size;
-        float *dB_lanes = s->dB_lanes + i * state_size, *dC_lanes = s->dC_lanes + i * state_size;
-        float g_dot_B[SCAN_LANES] = {0}, d_delta[SCAN_LANES] = {0};
+        float *dC_lanes = s->dC_lanes + i * state_size;
         for (int n = 0; n < N; n++) {
-            const float B_n = B_t[n], C_n = C_t[n];
-            const float *A_n = A + (size_t)n * dp;
             const size_t at = (size_t)n * SCAN_LANES;
-            float *carry_n = carry + at, *dA_n = dA_sum + at, *dB_n = dB_lanes + at, *dC_n = dC_lanes + at;
+            state_step(h_next + at, h_prev + at, decay + at, delta_all + i * SCAN_LANES, delta_x_all + i * SCAN_LANES,
+                       A + (size_t)n * dp, B_t[n]);
+#pragma omp simd
+            for (int j = 0; j < SCAN_LANES; j++) dC_lanes[at + j] = fmaf(dy[j], h_next[at + j], dC_lanes[at + j]);
+        }
+    }
+    // Reverse walk, SCAN_STATES_PER_WALK states at a time: their carries and dL/dA sums then
+    // stay in registers across the tokens, which matters as this loop is bound by stores.
+    // The sums over n (d_delta, g_dot_B) still run n = 0..N-1 in order.
+    float *d_delta_all = s->d_delta + tokens_at, *g_dot_B_all = s->g_dot_B + tokens_at;
+    memset(d_delta_all, 0, sizeof(float) * T * SCAN_LANES);
+    memset(g_dot_B_all, 0, sizeof(float) * T * SCAN_LANES);
+    for (int n0 = 0; n0 < N; n0 += SCAN_STATES_PER_WALK) {
+        const int K = n0 + SCAN_STATES_PER_WALK <= N ? SCAN_STATES_PER_WALK : N - n0;  // states in this walk
+        float carry_k[SCAN_STATES_PER_WALK][SCAN_LANES], dA_k[SCAN_STATES_PER_WALK][SCAN_LANES];
+        float A_k[SCAN_STATES_PER_WALK][SCAN_LANES];
+        for (int k = 0; k < K; k++) {
+            memcpy(carry_k[k], carry + (size_t)(n0 + k) * SCAN_LANES, sizeof carry_k[k]);
+            memcpy(dA_k[k], dA_sum + (size_t)(n0 + k) * SCAN_LANES, sizeof dA_k[k]);
+            memcpy(A_k[k], A + (size_t)(n0 + k) * dp, sizeof A_k[k]);
+        }
+        for (int i = T - 1; i >= 0; i--) {
+            const size_t row = row0 + i, at = (size_t)n0 * SCAN_LANES;
+            const float *B_t = call->B_ssm + row * N + n0, *C_t = call->C_ssm + row * N + n0;
+            const float *delta = delta_all + i * SCAN_LANES, *delta_x = delta_x_all + i * SCAN_LANES;
+            const float *dy = dy_all + i * SCAN_LANES;
+            const float *h_prev = s->states + i * state_size + at, *decay = s->decay + i * state_size + at;
+            float *dB_lanes = s->dB_lanes + i * state_size + at;
+            float *d_delta = d_delta_all + i * SCAN_LANES, *g_dot_B = g_dot_B_all + i * SCAN_LANES;
 #pragma omp simd
             for (int j = 0; j < SCAN_LANES; j++) {
-                float g = fmaf(dy[j], C_n, carry_n[j]);                // dL/dh_t
-                float g_decay = g * h_prev[at + j] * decay[at + j];  // dL/d(Δ A)
-                dC_n[j] = fmaf(dy[j], h_cur[at + j], dC_n[j]);
-                dB_n[j] = fmaf(g, delta_x[j], dB_n[j]);
-                d_delta[j] = fmaf(g_decay, A_n[j], d_delta[j]);
-                dA_n[j] = fmaf(g_decay, delta[j], dA_n[j]);
-                g_dot_B[j] = fmaf(g, B_n, g_dot_B[j]);
-                carry_n[j] = decay[at + j] * g;
+                float d_delta_j = d_delta[j], g_dot_B_j = g_dot_B[j];
+                for (int k = 0; k < K; k++) {
+                    const size_t kj = (size_t)k * SCAN_LANES + j;
+                    float g = fmaf(dy[j], C_t[k], carry_k[k][j]);      // dL/dh_t
+                    float g_decay = g * h_prev[kj] * decay[kj];         // dL/d(Δ A)
+                    dB_lanes[kj] = fmaf(g, delta_x[j], dB_lanes[kj]);
+                    d_delta_j = fmaf(g_decay, A_k[k][j], d_delta_j);
+                    dA_k[k][j] = fmaf(g_decay, delta[j], dA_k[k][j]);
+                    g_dot_B_j = fmaf(g, B_t[k], g_dot_B_j);
+                    carry_k[k][j] = decay[kj] * g;
+                }
+                d_delta[j] = d_delta_j;
+                g_dot_B[j] = g_dot_B_j;
             }
         }
-        memcpy(s->d_delta + tokens_at + i * SCAN_LANES, d_delta, sizeof d_delta);
-        memcpy(s->g_dot_B + tokens_at + i * SCAN_LANES, g_dot_B, sizeof g_dot_B);
+        for (int k = 0; k < K; k++) {
+            memcpy(carry + (size_t)(n0 + k) * SCAN_LANES, carry_k[k], sizeof carry_k[k]);
+            memcpy(dA_sum + (size_t)(n0 + k) * SCAN_LANES, dA_k[k], sizeof dA_k[k]);
+        }
     }
 }
 
@@ -400,17 +437,20 @@ static inline __attribute__((always_inline)) void backward_token_outputs(const S
     }
     if (call->d_x) {
         float *out = call->d_x + row * D + d0;
-        for (int j = 0; j < width; j++) out[j] += d_x_t[j];
+#pragma omp simd
+        for (int j = 0; j < SCAN_LANES; j++)
+            if (j < width) out[j] += d_x_t[j];
     }
     if (call->d_dt) {
         float *out = call->d_dt + row * D + d0;
-        for (int j = 0; j < width; j++) out[j] += d_dt_t[j];
+#pragma omp simd
+        for (int j = 0; j < SCAN_LANES; j++)
+            if (j < width) out[j] += d_dt_t[j];
     }
 }
 
 // Partial sums written by the items, reduced in a fixed order after the parallel loop.
 typedef struct BackwardPartials {
-    int groups;
     float *dA;                // (B, N, d_padded): Σ_t dL/dA of sequence b
     float *dbias;             // (B, d_padded)
     float *dD;                // (B, d_padded)
@@ -457,10 +497,10 @@ static void sum_lanes(float *restrict out, const float *restrict lanes, size_t r
 }
 
 // Work item (b, group): all chunks in reverse. For each chunk, the per-token inputs of all
-// the group's blocks token by token (so that x, dt, dy are read in runs of the group's
-// channels, not in 64-byte pieces 4 D bytes apart, which thrash the cache), then the
-// states block by block, then the per-token outputs token by token; finally the chunk's
-// lane sums go to the item's rows of the partials.
+// the group's blocks token by token (x, dt, dy are read in runs of the group's channels
+// rather than one 64-byte piece per row), then the states block by block, then the
+// per-token outputs token by token (d_x, d_dt updated in runs likewise); finally the
+// chunk's lane sums go to the item's rows of the partials.
 static void backward_item(const ScanCall *call, BackwardScratch *s, const BackwardPartials *p, int b, int group,
                           int blocks_per_group) {
     const int L = call->shape->seqlen, N = call->shape->d_state;
@@ -526,7 +566,7 @@ void selective_scan_backward(const SelectiveScanShape *shape, const float *dy, c
     // Blocks per group rounded up may leave the last groups empty; count the real ones.
     const int used_groups = (n_blocks + blocks_per_group - 1) / blocks_per_group;
     const size_t token_rows = (size_t)Bsz * L * N;
-    BackwardPartials partials = {.groups = used_groups};
+    BackwardPartials partials;
     float *partial_buffer = alloc_lanes((size_t)Bsz * (N + 2) * dp + 2 * used_groups * token_rows);
     partials.dA = partial_buffer;
     partials.dbias = partials.dA + (size_t)Bsz * N * dp;
