@@ -123,7 +123,7 @@ static void test_defaults(void) {
                 c.data.val_sequences == 256;
     bool train = c.train.steps == 1000 && c.train.batch_size == 8 && c.train.seqlen == 256 && c.train.seed == 1234 &&
                  c.train.threads == 0 && c.train.eval_every == 100 && c.train.eval_batches == 16 &&
-                 c.train.log_every == 10 && c.train.matmul == CFG_MATMUL_OPENBLAS;
+                 c.train.log_every == 10 && c.train.matmul == CFG_MATMUL_ONEDNN;
     bool optim = c.optim.lr == 1e-4 && c.optim.lr_min == 1e-6 && c.optim.warmup_steps == 0 &&
                  c.optim.weight_decay == 0.1 && c.optim.beta1 == 0.9 && c.optim.beta2 == 0.999 &&
                  c.optim.eps == 1e-8 && c.optim.grad_clip == 1.0;
@@ -194,7 +194,7 @@ static void test_full_file(void) {
            "full: data");
     report(c.train.steps == 2000 && c.train.batch_size == 4 && c.train.seqlen == 128 && c.train.seed == 7 &&
                c.train.threads == 2 && c.train.eval_every == 50 && c.train.eval_batches == 0 &&
-               c.train.log_every == 5 && c.train.matmul == CFG_MATMUL_ONEDNN,
+               c.train.log_every == 5 && c.train.matmul == CFG_MATMUL_OPENBLAS,
            "full: train");
     report(c.optim.lr == 3e-4 && c.optim.lr_min == 1e-5 && c.optim.warmup_steps == 100 &&
                c.optim.weight_decay == 0.01 && c.optim.beta1 == 0.85 && c.optim.beta2 == 0.95 && c.optim.eps == 1e-6 &&

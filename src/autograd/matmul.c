@@ -6,7 +6,7 @@
 
 #include "autograd/ops.h"
 
-static MatmulBackend matmul_backend = MATMUL_OPENBLAS;
+static MatmulBackend matmul_backend = MATMUL_ONEDNN;
 
 void matmul_set_backend(MatmulBackend backend) { matmul_backend = backend; }
 MatmulBackend matmul_get_backend(void) { return matmul_backend; }

@@ -11,7 +11,7 @@
 
 // ---- matmul: out (T, N) = x (T, K) @ w (N, K)^T, a Linear layer without bias ----
 typedef enum MatmulBackend { MATMUL_OPENBLAS, MATMUL_ONEDNN } MatmulBackend;
-// Chosen once at start-up (the process has one BLAS); OpenBLAS unless told otherwise.
+// Chosen once at start-up; oneDNN (the faster here, bench/bench_train.c) unless told otherwise.
 void matmul_set_backend(MatmulBackend backend);
 MatmulBackend matmul_get_backend(void);
 const char *matmul_backend_name(MatmulBackend backend);
