@@ -29,6 +29,11 @@
 // and decays of one block (2 C N 16 floats), the lane sums of d_B, d_C (2 C N 16) and five
 // per-token rows of the group (5 G C 16): 290 KB for C = 32, N = 16; and, shared, partial
 // sums of B (N + 2) D + 2 G' B L N floats (G' groups).
+//
+// Speed (bench/bench_scan.c, B 8, L 256, D 512, N 16, two Zen 5 cores): about 2.2 ms forward
+// and 4.7 ms backward; chunks of 16 to 128 tokens run alike (256 spills the scratch out of
+// L2), so 32 is a good default. fast_expf is most of the cost: one per (b, t, d, n) in the
+// forward and one in the recomputation.
 #include "autograd/selective_scan.h"
 
 #include <math.h>
