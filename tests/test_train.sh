@@ -65,5 +65,30 @@ check "missing data file message names it" grep -q "missing.txt" "$tmp/missing.l
 "$bin" train 2>/dev/null
 check "no --config exits 2" test $? -eq 2
 
+# 4. eval and model.init on a transformers folder (the tiny fixture, vocab 64), with an
+#    llm.c token file of 2000 ids below 64 written here.
+byte() { printf "$(printf '\\x%02x' "$1")"; }
+token_file() {  # token_file PATH COUNT (COUNT < 65536)
+    {
+        printf '\x88\xd8\x34\x01\x01\x00\x00\x00'                 # magic 20240520, version 1
+        byte $(($2 & 255)); byte $(($2 >> 8)); byte 0; byte 0        # token count
+        head -c $((253 * 4)) /dev/zero                                  # the rest of the header
+        for ((i = 0; i < $2; i++)); do byte $(((i * 7 + i / 5) % 64)); byte 0; done
+    } >"$1"
+}
+token_file "$tmp/ids.bin" 2000
+"$bin" eval --model "$src/tests/fixtures/hf_tiny" --data "$tmp/ids.bin" --seqlen 64 >"$tmp/eval.json" 2>"$tmp/eval.log"
+check "eval exits 0" test $? -eq 0
+check "eval prints perplexity, nll and tokens" grep -q '"perplexity":[0-9.]*,"nll":[0-9.]*,"tokens":1999' "$tmp/eval.json"
+"$bin" eval --model "$src/tests/fixtures/hf_tiny" --data "$src/configs/train_text.yaml" 2>"$tmp/eval_vocab.log"
+check "eval refuses data beyond the model's vocabulary" grep -q "has token ids up to .* but the model has only 64" "$tmp/eval_vocab.log"
+"$bin" train --config "$src/configs/train_text.yaml" --set data.kind=tokens --set data.path="$tmp/ids.bin" \
+    --set model.init="$src/tests/fixtures/hf_tiny" --set train.steps=30 --set train.seqlen=64 --set train.eval_every=0 \
+    --set optim.lr=1e-2 --set log.dir="$tmp/ft" 2>"$tmp/ft.log"
+check "fine-tuning a transformers folder runs" test $? -eq 0
+check "fine-tuning lowers the validation loss below the pretrained one" awk \
+    -v a="$(sed -n 's/.*"nll":\([0-9.]*\).*/\1/p' "$tmp/eval.json")" \
+    -v b="$(json_field val_loss "$(grep '"summary":true' "$tmp/ft/train_text/metrics.jsonl")")" 'BEGIN { exit !(b < a) }'
+
 echo "$passed passed, $failed failed"
 test "$failed" -eq 0

@@ -4,11 +4,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
+#include "autograd/ops.h"
 #include "cli/config.h"
+#include "cli/evaluate.h"
+#include "cli/model_source.h"
 #include "cli/trainer.h"
+#include "core/timer.h"
+#include "data/data.h"
 
 static const char usage[] =
     "usage: mambaprune train --config FILE [--set section.key=value ...]\n"
+    "       mambaprune eval --model FOLDER --data FILE [--seqlen L] [--batch B] [--max-batches N]\n"
     "       mambaprune config-reference        (every config key, as Markdown)\n"
     "\n"
     "  train   trains (and later prunes) a Mamba LM as the YAML config says; the run folder\n"
@@ -62,12 +70,97 @@ static int command_train(int argc, char **argv) {
     return 0;
 }
 
+static int parse_positive(const char *option, const char *text, long *out) {
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (*text == '\0' || *end != '\0' || v < 1) {
+        fprintf(stderr, "mambaprune eval: %s expects a positive integer, got '%s'\n", option, text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int command_eval(int argc, char **argv) {
+    const char *model_path = NULL, *data_path = NULL;
+    long seqlen = 256, batch = 8, max_batches = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        int ok = value != NULL;
+        if (ok && strcmp(argv[i], "--model") == 0) model_path = value;
+        else if (ok && strcmp(argv[i], "--data") == 0) data_path = value;
+        else if (ok && strcmp(argv[i], "--seqlen") == 0) ok = parse_positive("--seqlen", value, &seqlen) == 0;
+        else if (ok && strcmp(argv[i], "--batch") == 0) ok = parse_positive("--batch", value, &batch) == 0;
+        else if (ok && strcmp(argv[i], "--max-batches") == 0) ok = parse_positive("--max-batches", value, &max_batches) == 0;
+        else {
+            fprintf(stderr, "mambaprune eval: unexpected argument '%s'\n\n%s", argv[i], usage);
+            return 2;
+        }
+        if (!ok) return 2;
+        i++;
+    }
+    if (!model_path || !data_path) {
+        fprintf(stderr, "mambaprune eval: --model and --data are required\n\n%s", usage);
+        return 2;
+    }
+    Error err;
+    MambaModel model;
+    if (model_load(model_path, &model, &err) != 0) {
+        fprintf(stderr, "mambaprune: %s\n", err.message);
+        return 1;
+    }
+    DataOptions options;
+    data_options_defaults(&options);
+    options.kind = DATA_FILE;  // a token file if it starts with llm.c's magic, else bytes
+    options.path = data_path;
+    options.val_fraction = 1.0f;  // the whole file is evaluated
+    Dataset data;
+    if (data_open(&data, &options, (int)seqlen, &err) != 0) {
+        fprintf(stderr, "mambaprune: %s\n", err.message);
+        mamba_model_free(&model);
+        return 1;
+    }
+    if (data_vocab_size(&data) > model.config.vocab_padded) {
+        fprintf(stderr, "mambaprune: %s has token ids up to %d but the model has only %d\n", data_path,
+                data_vocab_size(&data) - 1, model.config.vocab_padded);
+        data_close(&data);
+        mamba_model_free(&model);
+        return 1;
+    }
+    Tape tape;
+    tape_init(&tape, 64u << 20);
+    int32_t *tokens = xmalloc(sizeof(int32_t) * (size_t)(batch * seqlen));
+    int32_t *targets = xmalloc(sizeof(int32_t) * (size_t)(batch * seqlen));
+    double start = now_seconds();
+    Evaluation e = evaluate_model(&model, &data, &tape, (int)batch, (int)seqlen, max_batches, tokens, targets, true);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", model_path);
+    cJSON_AddStringToObject(o, "data", data_path);
+    cJSON_AddNumberToObject(o, "seqlen", (double)seqlen);
+    cJSON_AddNumberToObject(o, "perplexity", e.perplexity);
+    cJSON_AddNumberToObject(o, "nll", e.nll);
+    cJSON_AddNumberToObject(o, "tokens", (double)e.tokens);
+    cJSON_AddNumberToObject(o, "accuracy", e.accuracy);
+    cJSON_AddNumberToObject(o, "seconds", now_seconds() - start);
+    char *text = cJSON_PrintUnformatted(o);
+    printf("%s\n", text);
+    free(text);
+    cJSON_Delete(o);
+    free(tokens);
+    free(targets);
+    tape_free(&tape);
+    data_close(&data);
+    mamba_model_free(&model);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "train") == 0) return command_train(argc - 2, argv + 2);
+    if (strcmp(argv[1], "eval") == 0) return command_eval(argc - 2, argv + 2);
     if (strcmp(argv[1], "config-reference") == 0) {
         config_write_reference_markdown(stdout);
         return 0;

@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 
 #include "autograd/ops.h"
+#include "cli/evaluate.h"
 #include "cli/metrics.h"
+#include "cli/model_source.h"
 #include "cli/progress.h"
 #include "data/data.h"
 #include "mamba/model.h"
@@ -91,27 +93,31 @@ static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, Er
     data_options.kind = data_kind_of(c->data.kind);
     data_options.path = c->data.path && c->data.path[0] ? c->data.path : NULL;
     data_options.val_fraction = (float)c->data.val_fraction;
-    data_options.vocab = c->data.vocab;
+    // data.vocab is the synthetic tasks' alphabet; files bring their own ids (checked against the model).
+    bool synthetic = c->data.kind == CFG_DATA_SELECTIVE_COPYING || c->data.kind == CFG_DATA_ASSOCIATIVE_RECALL;
+    data_options.vocab = synthetic ? c->data.vocab : 0;
     data_options.n_memorize = c->data.n_memorize;
     data_options.val_sequences = c->data.val_sequences;
     data_options.seed = (uint64_t)c->train.seed;
     if (data_open(&tr->data, &data_options, c->train.seqlen, err) != 0) return -1;
 
-    MambaConfig model_config;
-    config_to_mamba(c, &model_config);
     int data_vocab = data_vocab_size(&tr->data);
-    if (model_config.vocab_size == 0) model_config.vocab_size = data_vocab;
-    if (model_config.vocab_size < data_vocab)
-        return error_set(err, "model.vocab_size is %d but the data has %d token ids", model_config.vocab_size, data_vocab);
-    if (mamba_config_finish(&model_config, err) != 0) return -1;
-    if (strcmp(c->model.init, "random") != 0)
-        return error_set(err, "model.init: starting from '%s' is not implemented yet (only 'random'); "
-                              "loading checkpoints and transformers folders as a starting point is tracked in the "
-                              "checkpoint issue", c->model.init);
-    mamba_model_create(&tr->model, &model_config);
-    Rng init_rng;
-    rng_seed(&init_rng, (uint64_t)c->train.seed ^ 0x5eedf00dULL);
-    mamba_model_init_random(&tr->model, &init_rng);
+    if (strcmp(c->model.init, "random") == 0) {
+        MambaConfig model_config;
+        config_to_mamba(c, &model_config);
+        if (model_config.vocab_size == 0) model_config.vocab_size = data_vocab;
+        if (mamba_config_finish(&model_config, err) != 0) return -1;
+        mamba_model_create(&tr->model, &model_config);
+        Rng init_rng;
+        rng_seed(&init_rng, (uint64_t)c->train.seed ^ 0x5eedf00dULL);
+        mamba_model_init_random(&tr->model, &init_rng);
+    } else {
+        // A pretrained starting point brings its own sizes; the model section's are unused.
+        if (model_load(c->model.init, &tr->model, err) != 0) return error_prefix(err, "model.init");
+    }
+    if (tr->model.config.vocab_padded < data_vocab)
+        return error_set(err, "the model has %d token ids but the data needs %d", tr->model.config.vocab_padded,
+                         data_vocab);
 
     AdamWOptions adamw_options = {c->optim.beta1, c->optim.beta2, c->optim.eps, c->optim.weight_decay};
     adamw_init(&tr->optimizer, &adamw_options);
@@ -148,44 +154,16 @@ static void trainer_close(Trainer *tr) {
     data_close(&tr->data);
 }
 
-typedef struct Evaluation {
-    double loss, accuracy;
-    long tokens;
-} Evaluation;
-
-// Mean NLL and accuracy over validation batches (all of them when max_batches is 0).
 static Evaluation evaluate(Trainer *tr, int max_batches) {
-    const RunConfig *c = tr->config;
-    int B = c->train.batch_size, L = c->train.seqlen;
-    long n_batches = data_val_batch_count(&tr->data, B, L);
-    if (max_batches > 0 && n_batches > max_batches) n_batches = max_batches;
-    double total_nll = 0.0;
-    long correct = 0, counted = 0;
-    bool recording = tr->tape.recording;
-    tr->tape.recording = false;
-    for (long i = 0; i < n_batches; i++) {
-        data_val_batch(&tr->data, i, B, L, tr->tokens, tr->targets);
-        tape_reset(&tr->tape);
-        Tensor *logits;
-        Tensor *loss = mamba_forward(&tr->tape, &tr->model, tr->tokens, tr->targets, B, L, &logits);
-        long batch_correct, batch_counted;
-        data_accuracy(logits->data, tr->model.config.vocab_padded, tr->targets, B * L, &batch_correct, &batch_counted);
-        total_nll += (double)loss->data[0] * (double)batch_counted;
-        correct += batch_correct;
-        counted += batch_counted;
-    }
-    tr->tape.recording = recording;
-    tape_reset(&tr->tape);
-    Evaluation e = {counted ? total_nll / (double)counted : 0.0, counted ? (double)correct / (double)counted : 0.0,
-                    counted};
-    return e;
+    return evaluate_model(&tr->model, &tr->data, &tr->tape, tr->config->train.batch_size, tr->config->train.seqlen,
+                          max_batches, tr->tokens, tr->targets, false);
 }
 
 static cJSON *evaluation_json(long step, Evaluation e) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "step", (double)step);
-    cJSON_AddNumberToObject(o, "val_loss", e.loss);
-    cJSON_AddNumberToObject(o, "val_perplexity", exp(e.loss));
+    cJSON_AddNumberToObject(o, "val_loss", e.nll);
+    cJSON_AddNumberToObject(o, "val_perplexity", e.perplexity);
     cJSON_AddNumberToObject(o, "val_accuracy", e.accuracy);
     cJSON_AddNumberToObject(o, "val_tokens", (double)e.tokens);
     return o;
@@ -256,7 +234,7 @@ int train_run(const RunConfig *c, const char *run_dir, TrainSummary *summary, Er
         }
         if (c->train.eval_every > 0 && done % c->train.eval_every == 0 && done != steps) {
             Evaluation e = evaluate(&tr, c->train.eval_batches);
-            snprintf(extra, sizeof extra, "val loss %.4f acc %.3f", e.loss, e.accuracy);
+            snprintf(extra, sizeof extra, "val loss %.4f acc %.3f", e.nll, e.accuracy);
             metrics_write(&tr.metrics, evaluation_json(done, e));
             interval_start = now_seconds();  // evaluation time is not training throughput
         }
@@ -267,8 +245,8 @@ int train_run(const RunConfig *c, const char *run_dir, TrainSummary *summary, Er
         TrainSummary s = {
             .steps = steps,
             .train_loss = last_loss,
-            .val_loss = e.loss,
-            .val_perplexity = exp(e.loss),
+            .val_loss = e.nll,
+            .val_perplexity = e.perplexity,
             .val_accuracy = e.accuracy,
             .val_tokens = e.tokens,
             .tokens_per_s = train_seconds > 0 ? (double)steps * B * L / train_seconds : 0.0,

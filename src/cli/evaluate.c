@@ -1,0 +1,45 @@
+// Validation loss, perplexity and accuracy (see evaluate.h).
+#include "cli/evaluate.h"
+
+#include <math.h>
+#include <stdio.h>
+
+#include "cli/progress.h"
+
+Evaluation evaluate_model(MambaModel *model, const Dataset *data, Tape *tape, int B, int L, long max_batches,
+                          int32_t *tokens, int32_t *targets, bool show_progress) {
+    long n_batches = data_val_batch_count(data, B, L);
+    if (max_batches > 0 && n_batches > max_batches) n_batches = max_batches;
+    Progress progress;
+    progress_init(&progress, stderr, show_progress, 0, n_batches);
+    double total_nll = 0.0;
+    long correct = 0, counted = 0;
+    bool recording = tape->recording;
+    tape->recording = false;
+    for (long i = 0; i < n_batches; i++) {
+        data_val_batch(data, i, B, L, tokens, targets);
+        tape_reset(tape);
+        Tensor *logits;
+        Tensor *loss = mamba_forward(tape, model, tokens, targets, B, L, &logits);
+        long batch_correct, batch_counted;
+        data_accuracy(logits->data, model->config.vocab_padded, targets, B * L, &batch_correct, &batch_counted);
+        // The loss is the batch's mean: weight it by its count to get the sum of NLLs.
+        total_nll += (double)loss->data[0] * (double)batch_counted;
+        correct += batch_correct;
+        counted += batch_counted;
+        if (show_progress) {
+            double elapsed = now_seconds() - progress.start_time;
+            progress_update(&progress, i + 1, counted ? (float)(total_nll / counted) : 0.0f, 0.0f, 0.0f,
+                            elapsed > 0 ? (double)(i + 1) * B * L / elapsed : 0.0, "evaluating");
+        }
+    }
+    if (show_progress) progress_finish(&progress);
+    tape->recording = recording;
+    tape_reset(tape);
+    Evaluation e = {0};
+    e.nll = counted ? total_nll / (double)counted : 0.0;
+    e.perplexity = exp(e.nll);
+    e.accuracy = counted ? (double)correct / (double)counted : 0.0;
+    e.tokens = counted;
+    return e;
+}

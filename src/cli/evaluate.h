@@ -1,0 +1,25 @@
+// Evaluation of a model on the validation batches of a dataset (SPEC §5): mean NLL per
+// target, perplexity, and argmax accuracy. Used at the end of training and by `eval`.
+#ifndef MP_CLI_EVALUATE_H
+#define MP_CLI_EVALUATE_H
+
+#include <stdbool.h>
+
+#include "autograd/tensor.h"
+#include "data/data.h"
+#include "mamba/model.h"
+
+typedef struct Evaluation {
+    double nll;               // mean negative log-likelihood per counted target
+    double perplexity;        // exp(nll)
+    double accuracy;          // argmax accuracy over counted targets
+    long tokens;              // targets counted
+} Evaluation;
+
+// Runs the first max_batches validation batches of B x L (all when max_batches <= 0).
+// tokens and targets are caller buffers of B*L. show_progress prints an updating line on
+// stderr for long evaluations.
+Evaluation evaluate_model(MambaModel *model, const Dataset *data, Tape *tape, int B, int L, long max_batches,
+                          int32_t *tokens, int32_t *targets, bool show_progress);
+
+#endif
