@@ -15,7 +15,7 @@
 #include "data/data.h"
 
 static const char usage[] =
-    "usage: mambaprune train --config FILE [--set section.key=value ...]\n"
+    "usage: mambaprune train --config FILE [--set section.key=value ...] [--resume CKPT|latest]\n"
     "       mambaprune eval --model FOLDER --data FILE [--seqlen L] [--batch B] [--max-batches N]\n"
     "       mambaprune config-reference        (every config key, as Markdown)\n"
     "\n"
@@ -24,9 +24,10 @@ static const char usage[] =
     "          with --set, e.g. --set train.steps=200 --set data.kind=text --set data.path=FILE\n";
 
 static int command_train(int argc, char **argv) {
-    const char *config_path = NULL;
+    const char *config_path = NULL, *resume = NULL;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) config_path = argv[++i];
+        else if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc) resume = argv[++i];
         else if (strcmp(argv[i], "--set") == 0 && i + 1 < argc) i++;
         else {
             fprintf(stderr, "mambaprune train: unexpected argument '%s'\n\n%s", argv[i], usage);
@@ -55,7 +56,7 @@ static int command_train(int argc, char **argv) {
     config_run_name(&config, name, sizeof name);
     snprintf(run_dir, sizeof run_dir, "%s/%s", config.log.dir, name);
     TrainSummary summary;
-    rc = train_run(&config, run_dir, &summary, &err);
+    rc = train_run(&config, run_dir, resume, &summary, &err);
     if (rc != 0) {
         fprintf(stderr, "mambaprune: %s\n", err.message);
         config_free(&config);

@@ -17,6 +17,8 @@
 #include "cli/metrics.h"
 #include "cli/model_source.h"
 #include "cli/progress.h"
+#include "io/atomic_file.h"
+#include "io/checkpoint.h"
 #include "data/data.h"
 #include "mamba/model.h"
 #include "optim/adamw.h"
@@ -78,8 +80,6 @@ static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, Er
     // Keys the config accepts whose behaviour is not built yet: refuse rather than ignore.
     if (c->prune.method != CFG_PRUNE_NONE)
         return error_set(err, "prune.method: pruning is not implemented yet; use prune.method: none");
-    if (c->checkpoint.every > 0)
-        return error_set(err, "checkpoint.every: checkpoints are not implemented yet; use 0");
     if (c->eval.seqlen != 0 && c->eval.seqlen != c->train.seqlen)
         return error_set(err, "eval.seqlen: evaluating at another length than train.seqlen is not implemented yet");
     if (c->train.threads > 0) {
@@ -136,11 +136,6 @@ static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, Er
     int rc = write_text_file(path, yaml, err);
     free(yaml);
     if (rc != 0) return -1;
-    if (c->log.jsonl) {
-        snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
-        remove(path);  // a fresh run starts a fresh log
-        if (metrics_open(&tr->metrics, path, err) != 0) return -1;
-    }
     return 0;
 }
 
@@ -169,26 +164,162 @@ static cJSON *evaluation_json(long step, Evaluation e) {
     return o;
 }
 
-int train_run(const RunConfig *c, const char *run_dir, TrainSummary *summary, Error *err) {
+// The model keys that must agree between a config and the checkpoint it resumes.
+static int check_same_model(const RunConfig *now, const RunConfig *saved, const char *path, Error *err) {
+    char differences[1024] = "";
+    size_t used = 0;
+#define SAME_INT(key)                                                                                   \
+    if (now->model.key != saved->model.key)                                                            \
+        used += (size_t)snprintf(differences + used, used < sizeof differences ? sizeof differences - used : 0, \
+                                 "%smodel.%s: checkpoint %d, config %d", used ? "; " : "", #key,          \
+                                 saved->model.key, now->model.key);
+    SAME_INT(d_model)
+    SAME_INT(n_layer)
+    SAME_INT(vocab_size)
+    SAME_INT(pad_vocab_size_multiple)
+    SAME_INT(d_state)
+    SAME_INT(d_conv)
+    SAME_INT(expand)
+    SAME_INT(dt_rank)
+#undef SAME_INT
+    if (used) return error_set(err, "%s: the config does not match the checkpoint it resumes: %s", path, differences);
+    return 0;
+}
+
+// Keeps the metrics lines of steps up to `step` (not the summary of a finished run), so
+// that a resumed run's log reads as if it had never stopped.
+static int truncate_metrics(const char *path, long step, Error *err) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;  // nothing logged yet
+    size_t capacity = 1 << 16, used = 0;
+    char *kept = xmalloc(capacity);
+    char *line = NULL;
+    size_t line_capacity = 0;
+    ssize_t n;
+    while ((n = getline(&line, &line_capacity, f)) > 0) {
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *line_step = o ? cJSON_GetObjectItemCaseSensitive(o, "step") : NULL;
+        bool keep = o && cJSON_IsNumber(line_step) && line_step->valuedouble <= (double)step &&
+                    !cJSON_GetObjectItemCaseSensitive(o, "summary") && line[n - 1] == '\n';
+        cJSON_Delete(o);
+        if (!keep) continue;
+        if (used + (size_t)n > capacity) {
+            while (used + (size_t)n > capacity) capacity *= 2;
+            kept = xrealloc(kept, capacity);
+        }
+        memcpy(kept + used, line, (size_t)n);
+        used += (size_t)n;
+    }
+    free(line);
+    fclose(f);
+    int rc = atomic_write_file(path, kept, used, err);
+    free(kept);
+    return rc;
+}
+
+// Where a run stands between two steps: what a checkpoint stores beyond the tensors.
+typedef struct RunPosition {
+    long step;
+    double interval_loss, last_loss, train_seconds;
+    int interval_steps;
+} RunPosition;
+
+static int save_checkpoint(Trainer *tr, const char *run_dir, const RunPosition *at, Error *err) {
+    CheckpointState state = {.step = at->step, .data_cursor = at->step};
+    rng_seed(&state.rng, (uint64_t)tr->config->train.seed);
+    const struct { const char *name; double value; } values[] = {
+        {"interval_loss", at->interval_loss}, {"interval_steps", at->interval_steps},
+        {"last_loss", at->last_loss}, {"train_seconds", at->train_seconds},
+        {"lr", lr_at(at->step, tr->config->train.steps, tr->config->optim.warmup_steps, tr->config->optim.lr,
+                     tr->config->optim.lr_min)},
+    };
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        snprintf(state.values[i].name, sizeof state.values[i].name, "%s", values[i].name);
+        state.values[i].value = values[i].value;
+    }
+    state.n_values = (int)(sizeof values / sizeof values[0]);
+    char path[4096];
+    if (checkpoint_path_for_step(path, sizeof path, run_dir, at->step, err) != 0) return -1;
+    char *yaml = config_to_yaml(tr->config);
+    int rc = checkpoint_save(path, tr->model.params, tr->model.n_params, &tr->optimizer, NULL, 0, &state, yaml, err);
+    free(yaml);
+    if (rc != 0) return -1;
+    return checkpoint_prune_old(run_dir, tr->config->checkpoint.keep, err);
+}
+
+static double state_value(const CheckpointState *state, const char *name) {
+    for (int i = 0; i < state->n_values; i++)
+        if (strcmp(state->values[i].name, name) == 0) return state->values[i].value;
+    return 0.0;
+}
+
+static int resume_from(Trainer *tr, const char *run_dir, const char *resume, RunPosition *at, Error *err) {
+    char path[4096];
+    if (strcmp(resume, "latest") == 0) {
+        if (checkpoint_find_latest(run_dir, path, sizeof path, err) != 0) {
+            // Killed before its first checkpoint: nothing to resume, so start from the beginning.
+            progress_message(&tr->progress, "--resume latest: no checkpoint in %s yet; starting from step 0", run_dir);
+            *at = (RunPosition){0};
+            return 0;
+        }
+    } else {
+        snprintf(path, sizeof path, "%s", resume);
+    }
+    char *yaml;
+    if (checkpoint_read_config(path, &yaml, err) != 0) return -1;
+    RunConfig saved;
+    int rc = config_load_string(&saved, yaml, path, err);
+    free(yaml);
+    if (rc == 0) rc = check_same_model(tr->config, &saved, path, err);
+    config_free(&saved);
+    if (rc != 0) return -1;
+    CheckpointState state;
+    if (checkpoint_load(path, tr->model.params, tr->model.n_params, &tr->optimizer, NULL, 0, &state, err) != 0)
+        return -1;
+    if (state.step > tr->config->train.steps)
+        return error_set(err, "%s: the checkpoint is at step %ld, past train.steps = %d", path, state.step,
+                         tr->config->train.steps);
+    *at = (RunPosition){
+        .step = state.step,
+        .interval_loss = state_value(&state, "interval_loss"),
+        .interval_steps = (int)state_value(&state, "interval_steps"),
+        .last_loss = state_value(&state, "last_loss"),
+        .train_seconds = state_value(&state, "train_seconds"),
+    };
+    progress_message(&tr->progress, "resuming from %s (step %ld)", path, state.step);
+    return 0;
+}
+
+int train_run(const RunConfig *c, const char *run_dir, const char *resume, TrainSummary *summary, Error *err) {
     Trainer tr;
-    if (trainer_open(&tr, c, run_dir, err) != 0) {
+    const int B = c->train.batch_size, L = c->train.seqlen;
+    const long steps = c->train.steps;
+    RunPosition at = {0};
+    int rc = trainer_open(&tr, c, run_dir, err);  // zeroes tr, so the progress line comes after
+    progress_init(&tr.progress, stderr, c->log.progress, 0, steps);
+    if (rc == 0 && resume) rc = resume_from(&tr, run_dir, resume, &at, err);
+    char metrics_path[4096];
+    snprintf(metrics_path, sizeof metrics_path, "%s/metrics.jsonl", run_dir);
+    if (rc == 0 && c->log.jsonl) {
+        if (resume) rc = truncate_metrics(metrics_path, at.step, err);
+        else remove(metrics_path);  // a fresh run starts a fresh log
+        if (rc == 0) rc = metrics_open(&tr.metrics, metrics_path, err);
+    }
+    if (rc != 0) {
         trainer_close(&tr);
         return -1;
     }
-    const int B = c->train.batch_size, L = c->train.seqlen;
-    const long steps = c->train.steps;
-    progress_init(&tr.progress, stderr, c->log.progress, 0, steps);
+    progress_init(&tr.progress, stderr, c->log.progress, at.step, steps);
     progress_message(&tr.progress, "training %.2f M parameters (d_model %d, %d layers, vocab %d) on %s, %ld steps of %d x %d tokens -> %s",
                      tr.model.n_elements / 1e6, tr.model.config.d_model, tr.model.config.n_layer,
                      tr.model.config.vocab_padded, tr.data.path ? tr.data.path : data_kind_name(tr.data.kind), steps, B,
                      L, run_dir);
 
-    double run_start = now_seconds(), interval_start = run_start, train_seconds = 0.0;
-    double interval_loss = 0.0, last_loss = 0.0;
-    int interval_steps = 0;
+    double run_start = now_seconds(), interval_start = run_start, train_seconds = at.train_seconds;
+    double interval_loss = at.interval_loss, last_loss = at.last_loss;
+    int interval_steps = at.interval_steps;
     char extra[128] = "";
-    int rc = 0;
-    for (long step = 0; step < steps; step++) {
+    for (long step = at.step; step < steps; step++) {
         double step_start = now_seconds();
         data_train_batch(&tr.data, step, B, L, tr.tokens, tr.targets);
         tape_reset(&tr.tape);
@@ -238,8 +369,17 @@ int train_run(const RunConfig *c, const char *run_dir, TrainSummary *summary, Er
             metrics_write(&tr.metrics, evaluation_json(done, e));
             interval_start = now_seconds();  // evaluation time is not training throughput
         }
+        if (c->checkpoint.every > 0 && done % c->checkpoint.every == 0 && done != steps) {
+            RunPosition now = {done, interval_loss, last_loss, train_seconds, interval_steps};
+            if ((rc = save_checkpoint(&tr, run_dir, &now, err)) != 0) break;
+            interval_start = now_seconds();
+        }
     }
     progress_finish(&tr.progress);
+    if (rc == 0) {
+        RunPosition end = {steps, interval_loss, last_loss, train_seconds, interval_steps};
+        rc = save_checkpoint(&tr, run_dir, &end, err);
+    }
     if (rc == 0) {
         Evaluation e = evaluate(&tr, c->eval.at_end ? c->eval.batches : c->train.eval_batches);
         TrainSummary s = {

@@ -18,7 +18,10 @@ typedef struct TrainSummary {
     double wall_s;
 } TrainSummary;
 
-// Trains in run_dir (created if needed; config.yaml and metrics.jsonl are written there).
-int train_run(const RunConfig *config, const char *run_dir, TrainSummary *summary, Error *err);
+// Trains in run_dir (created if needed): config.yaml, metrics.jsonl and the checkpoints
+// ckpt-<step>.h5 (every checkpoint.every steps and at the end, the newest checkpoint.keep
+// kept) are written there. resume is NULL, a checkpoint path, or "latest" (the newest
+// checkpoint of run_dir): the run then continues exactly where that checkpoint stood.
+int train_run(const RunConfig *config, const char *run_dir, const char *resume, TrainSummary *summary, Error *err);
 
 #endif

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs that survive being killed: a run killed with SIGKILL at random moments (checkpoints
+# every 2 steps, so kills also land inside checkpoint writes) and resumed with
+# `--resume latest` until it finishes must end with the same parameters, AdamW moments and
+# logged losses, bit for bit, as the same run made straight through.
+set -uo pipefail
+bin=${MP_BINARY:?set by CTest}
+src=${MP_SOURCE_DIR:?set by CTest}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+check() {
+    local name=$1
+    shift
+    if "$@"; then echo "OK     $name"; passed=$((passed + 1)); else echo "NOT OK $name"; failed=$((failed + 1)); fi
+}
+config=(--config "$src/configs/train_copying.yaml" --set train.steps=60 --set train.log_every=2
+        --set model.d_model=32 --set checkpoint.every=2 --set checkpoint.keep=2 --set train.eval_every=20
+        --set train.eval_batches=2 --set log.progress=false)
+
+"$bin" train "${config[@]}" --set log.dir="$tmp/straight" 2>/dev/null
+check "straight run" test $? -eq 0
+
+RANDOM=${MP_TEST_SEED:-7}
+kills=0
+for attempt in 1 2 3 4 5 6; do
+    "$bin" train "${config[@]}" --set log.dir="$tmp/killed" --resume latest 2>>"$tmp/killed.log" &
+    pid=$!
+    sleep "0.$((RANDOM % 9 + 1))"
+    if kill -KILL "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
+    wait "$pid" 2>/dev/null
+done
+"$bin" train "${config[@]}" --set log.dir="$tmp/killed" --resume latest 2>>"$tmp/killed.log"
+check "resumed run finishes" test $? -eq 0
+echo "       killed $kills time(s); resumed from: $(grep -o 'step [0-9]*)' "$tmp/killed.log" | tr '\n' ' ')"
+
+a="$tmp/straight/train_copying" b="$tmp/killed/train_copying"
+check "same parameters" h5diff "$a/ckpt-00000060.h5" "$b/ckpt-00000060.h5" /params
+check "same AdamW moments and step" h5diff "$a/ckpt-00000060.h5" "$b/ckpt-00000060.h5" /optim
+losses() { grep -o '"step":[0-9]*,"loss":[^,]*,"lr":[^,]*,"grad_norm":[^,]*' "$1/metrics.jsonl"; }
+check "same logged losses" diff <(losses "$a") <(losses "$b")
+evals() { grep -o '"step":[0-9]*,"val_loss":[^,]*' "$1/metrics.jsonl"; }
+check "same validations" diff <(evals "$a") <(evals "$b")
+check "one summary line" test "$(grep -c '"summary":true' "$b/metrics.jsonl")" -eq 1
+check "only checkpoint.keep checkpoints kept" test "$(ls "$b" | grep -c '^ckpt-.*\.h5$')" -eq 2
+
+# A config whose model differs from the checkpoint's is refused, naming the keys.
+"$bin" train "${config[@]}" --set log.dir="$tmp/killed" --set model.d_model=48 --resume latest 2>"$tmp/shape.log"
+check "shape mismatch refused" test $? -ne 0
+check "shape mismatch names the key" grep -q "model.d_model: checkpoint 32, config 48" "$tmp/shape.log"
+
+# A truncated or corrupted checkpoint gives an error, never a crash.
+cp "$b/ckpt-00000060.h5" "$tmp/cut.h5"
+truncate -s $(($(stat -c %s "$tmp/cut.h5") / 2)) "$tmp/cut.h5"
+"$bin" train "${config[@]}" --set log.dir="$tmp/x" --resume "$tmp/cut.h5" 2>"$tmp/cut.log"
+rc=$?
+check "truncated checkpoint: error exit, not a crash" test "$rc" -eq 1
+check "truncated checkpoint: message names the file" grep -q "cut.h5" "$tmp/cut.log"
+
+echo "$passed passed, $failed failed"
+test "$failed" -eq 0
