@@ -427,6 +427,9 @@ static void test_flipped_bytes(const Snapshot *saved, const char *dir, const cha
         snapshot_free(&loaded);
     }
     // Many offsets: the last third (mostly data) and the rest (metadata and data).
+    // HDF5 1.10.8 leaks an object header when its checksum fails (HDFGroup/hdf5#3790,
+    // fixed in 1.14.5), so this test ends with "HDF5: infinite loop closing library".
+    // That is harmless: a bounded leak at exit.
     int silent, harmless;
     int detected = flip_bytes(saved, dir, bytes, size, size * 2 / 3, size, 48, &silent, &harmless);
     check(silent == 0, "48 flips in the last third: %d detected, %d harmless, %d silently different", detected,
