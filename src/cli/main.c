@@ -13,10 +13,12 @@
 #include "cli/trainer.h"
 #include "core/timer.h"
 #include "data/data.h"
+#include "io/hf_folder.h"
 
 static const char usage[] =
     "usage: mambaprune train --config FILE [--set section.key=value ...] [--resume CKPT|latest]\n"
-    "       mambaprune eval --model FOLDER --data FILE [--seqlen L] [--batch B] [--max-batches N]\n"
+    "       mambaprune eval --model CKPT_OR_FOLDER --data FILE [--seqlen L] [--batch B] [--max-batches N]\n"
+    "       mambaprune export --model CKPT_OR_FOLDER --to DIR\n"
     "       mambaprune config-reference        (every config key, as Markdown)\n"
     "\n"
     "  train   trains (and later prunes) a Mamba LM as the YAML config says; the run folder\n"
@@ -155,6 +157,33 @@ static int command_eval(int argc, char **argv) {
     return 0;
 }
 
+static int command_export(int argc, char **argv) {
+    const char *model_path = NULL, *to = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) model_path = argv[++i];
+        else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc) to = argv[++i];
+        else {
+            fprintf(stderr, "mambaprune export: unexpected argument '%s'\n\n%s", argv[i], usage);
+            return 2;
+        }
+    }
+    if (!model_path || !to) {
+        fprintf(stderr, "mambaprune export: --model and --to are required\n\n%s", usage);
+        return 2;
+    }
+    Error err;
+    MambaModel model;
+    if (model_load(model_path, &model, &err) != 0) {
+        fprintf(stderr, "mambaprune: %s\n", err.message);
+        return 1;
+    }
+    int rc = hf_folder_save(to, &model.config, model.params, model.n_params, &err);
+    if (rc != 0) fprintf(stderr, "mambaprune: %s\n", err.message);
+    else fprintf(stderr, "wrote %s (config.json, model.safetensors: %.2f M parameters)\n", to, model.n_elements / 1e6);
+    mamba_model_free(&model);
+    return rc == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);
@@ -162,6 +191,7 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "train") == 0) return command_train(argc - 2, argv + 2);
     if (strcmp(argv[1], "eval") == 0) return command_eval(argc - 2, argv + 2);
+    if (strcmp(argv[1], "export") == 0) return command_export(argc - 2, argv + 2);
     if (strcmp(argv[1], "config-reference") == 0) {
         config_write_reference_markdown(stdout);
         return 0;

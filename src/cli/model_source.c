@@ -5,14 +5,39 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <stdlib.h>
+
+#include "cli/config.h"
+#include "io/checkpoint.h"
 #include "io/hf_folder.h"
+
+// A checkpoint's /config holds the resolved model section: its sizes build the model.
+static int load_checkpoint(const char *path, MambaModel *model, Error *err) {
+    if (checkpoint_probe(path, err) != 0) return -1;
+    char *yaml;
+    if (checkpoint_read_config(path, &yaml, err) != 0) return -1;
+    RunConfig run;
+    int rc = config_load_string(&run, yaml, path, err);
+    free(yaml);
+    MambaConfig config;
+    if (rc == 0) {
+        config_to_mamba(&run, &config);
+        if (config.vocab_size == 0) rc = error_set(err, "%s: /config has no model.vocab_size", path);
+    }
+    config_free(&run);
+    if (rc != 0 || mamba_config_finish(&config, err) != 0) return -1;
+    mamba_model_create(model, &config);
+    if (checkpoint_load(path, model->params, model->n_params, NULL, NULL, 0, NULL, err) != 0) {
+        mamba_model_free(model);
+        return -1;
+    }
+    return 0;
+}
 
 int model_load(const char *path, MambaModel *model, Error *err) {
     struct stat st;
     if (stat(path, &st) != 0) return error_set(err, "%s: cannot open the model: %s", path, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return error_set(err, "%s: loading a model from a checkpoint file is not implemented yet; give a "
-                              "transformers folder (config.json + model.safetensors)", path);
+    if (!S_ISDIR(st.st_mode)) return load_checkpoint(path, model, err);
     MambaConfig config;
     if (hf_folder_read_config(path, &config, err) != 0) return -1;
     mamba_model_create(model, &config);

@@ -1,5 +1,5 @@
 // Where a model's weights come from: a transformers folder (config.json +
-// model.safetensors or shards) today; an HDF5 checkpoint once checkpoints exist.
+// model.safetensors or shards) or a mambaprune HDF5 checkpoint.
 #ifndef MP_CLI_MODEL_SOURCE_H
 #define MP_CLI_MODEL_SOURCE_H
 

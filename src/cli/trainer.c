@@ -26,6 +26,8 @@
 
 typedef struct Trainer {
     const RunConfig *config;
+    RunConfig resolved;          // config with the model's actual sizes (vocab from the data, a
+                                 // pretrained folder's sizes): what config.yaml and checkpoints store
     Dataset data;
     MambaModel model;
     AdamW optimizer;
@@ -132,7 +134,17 @@ static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, Er
     if (make_directories(run_dir, err) != 0) return -1;
     char path[4096];
     snprintf(path, sizeof path, "%s/config.yaml", run_dir);
-    char *yaml = config_to_yaml(c);
+    config_copy(&tr->resolved, c);
+    const MambaConfig *m = &tr->model.config;
+    tr->resolved.model.d_model = m->d_model;
+    tr->resolved.model.n_layer = m->n_layer;
+    tr->resolved.model.vocab_size = m->vocab_size;
+    tr->resolved.model.pad_vocab_size_multiple = m->pad_vocab_size_multiple;
+    tr->resolved.model.d_state = m->d_state;
+    tr->resolved.model.d_conv = m->d_conv;
+    tr->resolved.model.expand = m->expand;
+    tr->resolved.model.dt_rank = m->dt_rank;
+    char *yaml = config_to_yaml(&tr->resolved);
     int rc = write_text_file(path, yaml, err);
     free(yaml);
     if (rc != 0) return -1;
@@ -140,6 +152,7 @@ static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, Er
 }
 
 static void trainer_close(Trainer *tr) {
+    if (tr->resolved.model.init) config_free(&tr->resolved);
     metrics_close(&tr->metrics);
     free(tr->tokens);
     free(tr->targets);
@@ -240,7 +253,7 @@ static int save_checkpoint(Trainer *tr, const char *run_dir, const RunPosition *
     state.n_values = (int)(sizeof values / sizeof values[0]);
     char path[4096];
     if (checkpoint_path_for_step(path, sizeof path, run_dir, at->step, err) != 0) return -1;
-    char *yaml = config_to_yaml(tr->config);
+    char *yaml = config_to_yaml(&tr->resolved);
     int rc = checkpoint_save(path, tr->model.params, tr->model.n_params, &tr->optimizer, NULL, 0, &state, yaml, err);
     free(yaml);
     if (rc != 0) return -1;
@@ -270,7 +283,7 @@ static int resume_from(Trainer *tr, const char *run_dir, const char *resume, Run
     RunConfig saved;
     int rc = config_load_string(&saved, yaml, path, err);
     free(yaml);
-    if (rc == 0) rc = check_same_model(tr->config, &saved, path, err);
+    if (rc == 0) rc = check_same_model(&tr->resolved, &saved, path, err);
     config_free(&saved);
     if (rc != 0) return -1;
     CheckpointState state;
