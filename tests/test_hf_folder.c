@@ -408,6 +408,10 @@ static void test_save_round_trip(const MambaConfig *config) {
               json_number_is(root, "time_step_rank", 2) && json_number_is(root, "intermediate_size", 64) &&
               strstr(text, "\"layer_norm_epsilon\":\t1e-05") != NULL,
           "config.json: model_type mamba, MambaForCausalLM, tied, no biases, vocab 64, dt_rank 2, eps 1e-05");
+    // transformers checks JSON types: its float fields must not be written as integers.
+    check(strstr(text, "\"time_step_scale\":\t1.0") && strstr(text, "\"initializer_range\":\t0.1") &&
+              strstr(text, "\"time_step_max\":\t0.1"),
+          "config.json: float fields written as floats (time_step_scale 1.0)");
     cJSON_Delete(root);
     free(config_path);
     char *weights = join(dir, "model.safetensors");

@@ -622,12 +622,15 @@ static int make_folders(const char *dir, Error *err) {
 }
 
 // The shortest decimal that reads back as the same float: 1e-05, not 9.99999974737875e-06.
+// The shortest text that reads back as v, always with a '.' or an exponent: transformers
+// validates config fields by JSON type, and "1" would be an int where a float is due.
 static cJSON *json_float(float v) {
-    char text[32];
+    char text[40];
     for (int digits = 1; digits <= 9; digits++) {
         snprintf(text, sizeof text, "%.*g", digits, (double)v);
         if (strtof(text, NULL) == v) break;
     }
+    if (!strpbrk(text, ".e")) strcat(text, ".0");
     return cJSON_CreateRaw(text);
 }
 
