@@ -45,6 +45,14 @@ check "same validations" diff <(evals "$a") <(evals "$b")
 check "one summary line" test "$(grep -c '"summary":true' "$b/metrics.jsonl")" -eq 1
 check "only checkpoint.keep checkpoints kept" test "$(ls "$b" | grep -c '^ckpt-.*\.h5$')" -eq 2
 
+# eval of a checkpoint without --data uses its run's validation data: the run's final numbers.
+"$bin" eval --model "$a/ckpt-00000060.h5" >"$tmp/eval_own.json" 2>/dev/null
+field() { sed -n "s/.*\"$1\":\([0-9.e+-]*\).*/\1/p" <<<"$2"; }
+summary=$(grep '"summary":true' "$a/metrics.jsonl")
+check "eval of a checkpoint on its own data = the run's final validation" \
+    test "$(field accuracy "$(cat "$tmp/eval_own.json")")" = "$(field val_accuracy "$summary")" -a \
+    "$(field nll "$(cat "$tmp/eval_own.json")")" = "$(field val_loss "$summary")"
+
 # A config whose model differs from the checkpoint's is refused, naming the keys.
 "$bin" train "${config[@]}" --set log.dir="$tmp/killed" --set model.d_model=48 --resume latest 2>"$tmp/shape.log"
 check "shape mismatch refused" test $? -ne 0
@@ -57,6 +65,15 @@ truncate -s $(($(stat -c %s "$tmp/cut.h5") / 2)) "$tmp/cut.h5"
 rc=$?
 check "truncated checkpoint: error exit, not a crash" test "$rc" -eq 1
 check "truncated checkpoint: message names the file" grep -q "cut.h5" "$tmp/cut.log"
+
+# A diverging run (huge learning rate, no clipping) stops at the first non-finite loss or
+# gradient with a message and exit 1, keeping the checkpoints written before it.
+"$bin" train "${config[@]}" --set log.dir="$tmp/nan" --set optim.lr=1e30 --set optim.lr_min=0 \
+    --set optim.grad_clip=0 --set optim.warmup_steps=0 --set checkpoint.every=1 2>"$tmp/nan.log"
+check "divergence exits 1" test $? -eq 1
+check "divergence message" grep -Eq "step [0-9]+: the (loss|gradient norm) is (nan|inf|-nan)" "$tmp/nan.log"
+check "checkpoints before the divergence kept" test -n "$(ls "$tmp/nan/train_copying" | grep '^ckpt-.*\.h5$')"
+check "no checkpoint written after it" test ! -e "$tmp/nan/train_copying/ckpt-00000060.h5"
 
 # eval and export read checkpoints; the exported transformers folder evaluates the same.
 printf 'The quick brown fox jumps over the lazy dog. %.0s' $(seq 40) >"$tmp/text.txt"

@@ -27,7 +27,9 @@ Evaluation evaluate_model(MambaModel *model, const Dataset *data, Tape *tape, in
         total_nll += (double)loss->data[0] * (double)batch_counted;
         correct += batch_correct;
         counted += batch_counted;
-        if (show_progress) {
+        // In place on a terminal; into a log, about ten lines per evaluation.
+        long every = progress.is_terminal ? 1 : (n_batches + 9) / 10;
+        if (show_progress && ((i + 1) % every == 0 || i + 1 == n_batches)) {
             double elapsed = now_seconds() - progress.start_time;
             progress_update(&progress, i + 1, counted ? (float)(total_nll / counted) : 0.0f, 0.0f, 0.0f,
                             elapsed > 0 ? (double)(i + 1) * B * L / elapsed : 0.0, "evaluating");

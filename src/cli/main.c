@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -13,11 +14,12 @@
 #include "cli/trainer.h"
 #include "core/timer.h"
 #include "data/data.h"
+#include "io/checkpoint.h"
 #include "io/hf_folder.h"
 
 static const char usage[] =
     "usage: mambaprune train --config FILE [--set section.key=value ...] [--resume CKPT|latest]\n"
-    "       mambaprune eval --model CKPT_OR_FOLDER --data FILE [--seqlen L] [--batch B] [--max-batches N]\n"
+    "       mambaprune eval --model CKPT_OR_FOLDER [--data FILE] [--seqlen L] [--batch B] [--max-batches N]\n"
     "       mambaprune export --model CKPT_OR_FOLDER --to DIR\n"
     "       mambaprune config-reference        (every config key, as Markdown)\n"
     "\n"
@@ -86,7 +88,7 @@ static int parse_positive(const char *option, const char *text, long *out) {
 
 static int command_eval(int argc, char **argv) {
     const char *model_path = NULL, *data_path = NULL;
-    long seqlen = 256, batch = 8, max_batches = 0;
+    long seqlen = 256, batch = 0, max_batches = 0;
     for (int i = 0; i < argc; i++) {
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         int ok = value != NULL;
@@ -102,8 +104,8 @@ static int command_eval(int argc, char **argv) {
         if (!ok) return 2;
         i++;
     }
-    if (!model_path || !data_path) {
-        fprintf(stderr, "mambaprune eval: --model and --data are required\n\n%s", usage);
+    if (!model_path) {
+        fprintf(stderr, "mambaprune eval: --model is required\n\n%s", usage);
         return 2;
     }
     Error err;
@@ -113,12 +115,38 @@ static int command_eval(int argc, char **argv) {
         return 1;
     }
     DataOptions options;
-    data_options_defaults(&options);
-    options.kind = DATA_FILE;  // a token file if it starts with llm.c's magic, else bytes
-    options.path = data_path;
-    options.val_fraction = 1.0f;  // the whole file is evaluated
+    RunConfig run;  // without --data: the validation split of the checkpoint's own data
+    config_defaults(&run);
+    int rc = 0;
+    if (data_path) {
+        data_options_defaults(&options);
+        options.kind = DATA_FILE;  // a token file if it starts with llm.c's magic, else bytes
+        options.path = data_path;
+        options.val_fraction = 1.0f;  // the whole file is evaluated
+    } else {
+        char *yaml = NULL;
+        config_free(&run);
+        struct stat st;
+        if (stat(model_path, &st) == 0 && S_ISDIR(st.st_mode))
+            rc = error_set(&err, "%s is a transformers folder, which has no data of its own: give --data FILE", model_path);
+        else
+            rc = checkpoint_probe(model_path, &err) == 0 ? checkpoint_read_config(model_path, &yaml, &err) : -1;
+        if (rc == 0) rc = config_load_string(&run, yaml, model_path, &err);
+        else config_defaults(&run);
+        free(yaml);
+        if (rc == 0) {
+            run_data_options(&run, &options);
+            seqlen = run.train.seqlen;
+            if (batch == 0) batch = run.train.batch_size;  // the run's own batches: its numbers exactly
+            data_path = options.path ? options.path : data_kind_name(options.kind);
+        } else {
+            error_prefix(&err, "eval without --data");
+        }
+    }
+    if (batch == 0) batch = 8;
     Dataset data;
-    if (data_open(&data, &options, (int)seqlen, &err) != 0) {
+    if (rc != 0 || data_open(&data, &options, (int)seqlen, &err) != 0) {
+        config_free(&run);
         fprintf(stderr, "mambaprune: %s\n", err.message);
         mamba_model_free(&model);
         return 1;
@@ -128,6 +156,7 @@ static int command_eval(int argc, char **argv) {
                 data_vocab_size(&data) - 1, model.config.vocab_padded);
         data_close(&data);
         mamba_model_free(&model);
+        config_free(&run);
         return 1;
     }
     Tape tape;
@@ -154,6 +183,7 @@ static int command_eval(int argc, char **argv) {
     tape_free(&tape);
     data_close(&data);
     mamba_model_free(&model);
+    config_free(&run);
     return 0;
 }
 

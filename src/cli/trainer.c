@@ -76,6 +76,19 @@ static bool wants_weight_decay(const char *name) {
     return !(strstr(name, "norm") || ends_with_bias || is_D || strstr(name, "A_log"));
 }
 
+void run_data_options(const RunConfig *c, DataOptions *o) {
+    data_options_defaults(o);
+    o->kind = data_kind_of(c->data.kind);
+    o->path = c->data.path && c->data.path[0] ? c->data.path : NULL;
+    o->val_fraction = (float)c->data.val_fraction;
+    // data.vocab is the synthetic tasks' alphabet; files bring their own ids (checked against the model).
+    bool synthetic = c->data.kind == CFG_DATA_SELECTIVE_COPYING || c->data.kind == CFG_DATA_ASSOCIATIVE_RECALL;
+    o->vocab = synthetic ? c->data.vocab : 0;
+    o->n_memorize = c->data.n_memorize;
+    o->val_sequences = c->data.val_sequences;
+    o->seed = (uint64_t)c->train.seed;
+}
+
 static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, Error *err) {
     memset(tr, 0, sizeof *tr);
     tr->config = c;
@@ -91,16 +104,7 @@ static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, Er
     matmul_set_backend(c->train.matmul == CFG_MATMUL_ONEDNN ? MATMUL_ONEDNN : MATMUL_OPENBLAS);
 
     DataOptions data_options;
-    data_options_defaults(&data_options);
-    data_options.kind = data_kind_of(c->data.kind);
-    data_options.path = c->data.path && c->data.path[0] ? c->data.path : NULL;
-    data_options.val_fraction = (float)c->data.val_fraction;
-    // data.vocab is the synthetic tasks' alphabet; files bring their own ids (checked against the model).
-    bool synthetic = c->data.kind == CFG_DATA_SELECTIVE_COPYING || c->data.kind == CFG_DATA_ASSOCIATIVE_RECALL;
-    data_options.vocab = synthetic ? c->data.vocab : 0;
-    data_options.n_memorize = c->data.n_memorize;
-    data_options.val_sequences = c->data.val_sequences;
-    data_options.seed = (uint64_t)c->train.seed;
+    run_data_options(c, &data_options);
     if (data_open(&tr->data, &data_options, c->train.seqlen, err) != 0) return -1;
 
     int data_vocab = data_vocab_size(&tr->data);

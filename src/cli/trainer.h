@@ -5,6 +5,7 @@
 
 #include "cli/config.h"
 #include "core/error.h"
+#include "data/data.h"
 
 // What a finished run reports (also written as the last line of metrics.jsonl).
 typedef struct TrainSummary {
@@ -17,6 +18,9 @@ typedef struct TrainSummary {
     double tokens_per_s;      // training throughput over the whole run
     double wall_s;
 } TrainSummary;
+
+// The data of a run: its data section, with the seed of its train section.
+void run_data_options(const RunConfig *config, DataOptions *options);
 
 // Trains in run_dir (created if needed): config.yaml, metrics.jsonl and the checkpoints
 // ckpt-<step>.h5 (every checkpoint.every steps and at the end, the newest checkpoint.keep
