@@ -17,17 +17,8 @@
 #include "mamba/model.h"     // defines: mamba_model_create, mamba_model_init_random
 #include "optim/adamw.h"     // defines: adamw_init, adamw_add, adamw_step
 
-static int failures = 0;
+#include "check.h"
 
-static void check(int ok, const char *format, ...) {
-    va_list args;
-    va_start(args, format);
-    printf("%s ", ok ? "OK    " : "NOT OK");
-    vprintf(format, args);
-    printf("\n");
-    va_end(args);
-    if (!ok) failures++;
-}
 
 // ---- a small model with its optimizer, masks and run state ----
 
@@ -547,6 +538,6 @@ int main(void) {
     test_folder(dir);
     snapshot_free(&saved);
     remove_folder(dir);
-    printf("%s\n", failures ? "FAILED" : "all passed");
-    return failures ? 1 : 0;
+    printf("%s\n", check_failures ? "FAILED" : "all passed");
+    return check_failures ? 1 : 0;
 }

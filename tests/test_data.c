@@ -10,17 +10,8 @@
 
 #include "data/data.h"  // defines: data_open, data_train_batch, data_val_batch, data_accuracy
 
-static int failures = 0;
+#include "check.h"
 
-static void check(int ok, const char *format, ...) {
-    va_list args;
-    va_start(args, format);
-    printf("%s ", ok ? "OK    " : "NOT OK");
-    vprintf(format, args);
-    printf("\n");
-    va_end(args);
-    if (!ok) failures++;
-}
 
 static char tmpdir[64];
 
@@ -533,6 +524,6 @@ int main(void) {
         unlink(p);
     }
     rmdir(tmpdir);
-    printf("%s\n", failures ? "FAILED" : "all data tests passed");
-    return failures ? 1 : 0;
+    printf("%s\n", check_failures ? "FAILED" : "all data tests passed");
+    return check_failures ? 1 : 0;
 }

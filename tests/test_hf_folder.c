@@ -19,28 +19,8 @@
 #include "io/hf_folder.h"
 #include "io/safetensors.h"
 
-static int n_failed = 0;
+#include "check.h"
 
-static void check(bool ok, const char *format, ...) {
-    va_list args;
-    va_start(args, format);
-    printf("%s ", ok ? "OK" : "NOT OK");
-    vprintf(format, args);
-    printf("\n");
-    va_end(args);
-    if (!ok) n_failed++;
-}
-
-// A failure (rc -1) whose message holds every one of the needles (NULL-terminated).
-static void check_error(const char *label, int rc, const Error *err, ...) {
-    bool ok = rc == -1;
-    va_list needles;
-    va_start(needles, err);
-    for (const char *needle; (needle = va_arg(needles, const char *)) != NULL;)
-        ok = ok && strstr(err->message, needle) != NULL;
-    va_end(needles);
-    check(ok, "%s: rc %d, \"%s\"", label, rc, rc ? err->message : "");
-}
 
 // ---------------------------------------------------------------------------------------
 // Paths
@@ -753,7 +733,7 @@ int main(void) {
     MambaConfig config;
     ParamTable fixture_table = {0};
     test_fixture_config(&config);
-    if (n_failed == 0) {
+    if (check_failures == 0) {
         test_fixture_weights(&config, &fixture_table);
         test_reference_file(&fixture_table);
         test_save_round_trip(&config);
@@ -763,6 +743,6 @@ int main(void) {
     }
     test_config_errors();
     nftw(temp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    printf("%s: %d check(s) failed\n", n_failed ? "FAILED" : "PASSED", n_failed);
-    return n_failed ? 1 : 0;
+    printf("%s: %d check(s) failed\n", check_failures ? "FAILED" : "PASSED", check_failures);
+    return check_failures ? 1 : 0;
 }

@@ -12,17 +12,8 @@
 #include "optim/adamw.h"     // defines: adamw_*, clip_grad_norm
 #include "optim/schedule.h"  // defines: lr_at
 
-static int failures = 0;
+#include "check.h"
 
-static void check(int ok, const char *format, ...) {
-    va_list args;
-    va_start(args, format);
-    printf("%s ", ok ? "OK    " : "NOT OK");
-    vprintf(format, args);
-    printf("\n");
-    va_end(args);
-    if (!ok) failures++;
-}
 
 // ---- the fixture ----
 #define MAX_TENSORS 4
@@ -357,6 +348,6 @@ int main(void) {
     test_schedule();
     test_clipping();
     test_masked_and_resume();
-    printf("%s\n", failures ? "FAILED" : "all optim tests passed");
-    return failures ? 1 : 0;
+    printf("%s\n", check_failures ? "FAILED" : "all optim tests passed");
+    return check_failures ? 1 : 0;
 }

@@ -12,28 +12,8 @@
 
 #include "io/safetensors.h"
 
-static int n_failed = 0;
+#include "check.h"
 
-static void check(bool ok, const char *format, ...) {
-    va_list args;
-    va_start(args, format);
-    printf("%s ", ok ? "OK" : "NOT OK");
-    vprintf(format, args);
-    printf("\n");
-    va_end(args);
-    if (!ok) n_failed++;
-}
-
-// A failure (rc -1) whose message holds every one of the needles (NULL-terminated).
-static void check_error(const char *label, int rc, const Error *err, ...) {
-    bool ok = rc == -1;
-    va_list needles;
-    va_start(needles, err);
-    for (const char *needle; (needle = va_arg(needles, const char *)) != NULL;)
-        ok = ok && strstr(err->message, needle) != NULL;
-    va_end(needles);
-    check(ok, "%s: rc %d, \"%s\"", label, rc, rc ? err->message : "");
-}
 
 static char temp_dir[64];
 
@@ -369,6 +349,6 @@ int main(void) {
         if (e->d_name[0] != '.') unlink(temp_path(e->d_name));
     closedir(d);
     rmdir(temp_dir);
-    printf("%s: %d check(s) failed\n", n_failed ? "FAILED" : "PASSED", n_failed);
-    return n_failed ? 1 : 0;
+    printf("%s: %d check(s) failed\n", check_failures ? "FAILED" : "PASSED", check_failures);
+    return check_failures ? 1 : 0;
 }
