@@ -88,7 +88,7 @@ static int parse_positive(const char *option, const char *text, long *out) {
 
 static int command_eval(int argc, char **argv) {
     const char *model_path = NULL, *data_path = NULL;
-    long seqlen = 256, batch = 0, max_batches = 0;
+    long seqlen = 0, batch = 0, max_batches = 0;  // 0: not given
     for (int i = 0; i < argc; i++) {
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         int ok = value != NULL;
@@ -136,7 +136,7 @@ static int command_eval(int argc, char **argv) {
         free(yaml);
         if (rc == 0) {
             run_data_options(&run, &options);
-            seqlen = run.train.seqlen;
+            if (seqlen == 0) seqlen = run.train.seqlen;
             if (batch == 0) batch = run.train.batch_size;  // the run's own batches: its numbers exactly
             data_path = options.path ? options.path : data_kind_name(options.kind);
         } else {
@@ -144,6 +144,7 @@ static int command_eval(int argc, char **argv) {
         }
     }
     if (batch == 0) batch = 8;
+    if (seqlen == 0) seqlen = 256;
     Dataset data;
     if (rc != 0 || data_open(&data, &options, (int)seqlen, &err) != 0) {
         config_free(&run);
