@@ -4,17 +4,7 @@
 # `--resume latest` until it finishes must end with the same parameters, AdamW moments and
 # logged losses, bit for bit, as the same run made straight through.
 set -uo pipefail
-bin=${MP_BINARY:?set by CTest}
-src=${MP_SOURCE_DIR:?set by CTest}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-check() {
-    local name=$1
-    shift
-    if "$@"; then echo "OK     $name"; passed=$((passed + 1)); else echo "NOT OK $name"; failed=$((failed + 1)); fi
-}
+source "$(dirname "$0")/check.sh"
 config=(--config "$src/configs/train_copying.yaml" --set train.steps=60 --set train.log_every=2
         --set model.d_model=32 --set checkpoint.every=2 --set checkpoint.keep=2 --set train.eval_every=20
         --set train.eval_batches=2 --set log.progress=false)
@@ -47,11 +37,10 @@ check "only checkpoint.keep checkpoints kept" test "$(ls "$b" | grep -c '^ckpt-.
 
 # eval of a checkpoint without --data uses its run's validation data: the run's final numbers.
 "$bin" eval --model "$a/ckpt-00000060.h5" >"$tmp/eval_own.json" 2>/dev/null
-field() { sed -n "s/.*\"$1\":\([0-9.e+-]*\).*/\1/p" <<<"$2"; }
 summary=$(grep '"summary":true' "$a/metrics.jsonl")
 check "eval of a checkpoint on its own data = the run's final validation" \
-    test "$(field accuracy "$(cat "$tmp/eval_own.json")")" = "$(field val_accuracy "$summary")" -a \
-    "$(field nll "$(cat "$tmp/eval_own.json")")" = "$(field val_loss "$summary")"
+    test "$(json_field accuracy "$(cat "$tmp/eval_own.json")")" = "$(json_field val_accuracy "$summary")" -a \
+    "$(json_field nll "$(cat "$tmp/eval_own.json")")" = "$(json_field val_loss "$summary")"
 
 # A config whose model differs from the checkpoint's is refused, naming the keys.
 "$bin" train "${config[@]}" --set log.dir="$tmp/killed" --set model.d_model=48 --resume latest 2>"$tmp/shape.log"
@@ -93,5 +82,4 @@ check "the exported folder evaluates exactly as the checkpoint" test "$(nll "$tm
     --set log.progress=false 2>"$tmp/init.log"
 check "model.init from a checkpoint" test $? -eq 0
 
-echo "$passed passed, $failed failed"
-test "$failed" -eq 0
+check_summary

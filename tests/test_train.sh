@@ -3,20 +3,7 @@
 # selective-copying task; the same config gives the same losses to the bit; bad configs
 # and bad data fail with messages that say where and what.
 set -uo pipefail
-bin=${MP_BINARY:?set by CTest}
-src=${MP_SOURCE_DIR:?set by CTest}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-check() {  # check NAME COMMAND...
-    local name=$1
-    shift
-    if "$@"; then echo "OK     $name"; passed=$((passed + 1)); else echo "NOT OK $name"; failed=$((failed + 1)); fi
-}
-json_field() {  # json_field FIELD LINE -> the number
-    sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" <<<"$2"
-}
+source "$(dirname "$0")/check.sh"
 
 # 1. Learning: 300 steps of selective copying reach twice chance (1/8) or better
 #    (a 300-step run reaches about 0.28; the full 1500 steps of the config reach 0.999).
@@ -90,5 +77,4 @@ check "fine-tuning lowers the validation loss below the pretrained one" awk \
     -v a="$(sed -n 's/.*"nll":\([0-9.]*\).*/\1/p' "$tmp/eval.json")" \
     -v b="$(json_field val_loss "$(grep '"summary":true' "$tmp/ft/train_text/metrics.jsonl")")" 'BEGIN { exit !(b < a) }'
 
-echo "$passed passed, $failed failed"
-test "$failed" -eq 0
+check_summary
