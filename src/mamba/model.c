@@ -101,7 +101,8 @@ void mamba_model_init_random(MambaModel *model, Rng *rng) {
 }
 
 // One residual block: x + mixer(rmsnorm(x)). x is (B*L, d).
-static Tensor *mamba_block_forward(Tape *tape, const MambaConfig *c, MambaLayer *l, Tensor *x, int B, int L) {
+Tensor *mamba_block_forward(Tape *tape, const MambaConfig *c, MambaLayer *l, Tensor *x, int B, int L,
+                            MambaBlockTrace *trace) {
     int D = c->d_inner, N = c->d_state, R = c->dt_rank;
     Tensor *u = op_rmsnorm(tape, x, &l->norm_weight, c->norm_eps);
     Tensor *xz = op_matmul(tape, u, &l->in_proj_weight);                 // (T, 2D)
@@ -117,17 +118,35 @@ static Tensor *mamba_block_forward(Tape *tape, const MambaConfig *c, MambaLayer 
     Tensor *y = op_selective_scan(tape, xs, dt, &l->dt_proj_bias, &l->A_log, B_ssm, C_ssm, &l->D, B, L);
     Tensor *gated = op_mul(tape, y, op_silu(tape, z));                    // (T, D)
     Tensor *out = op_matmul(tape, gated, &l->out_proj_weight);            // (T, d)
-    return op_add(tape, x, out);
+    Tensor *sum = op_add(tape, x, out);
+    if (trace)
+        *trace = (MambaBlockTrace){.input = x, .u = u, .xs = xs, .delta = delta, .dt = dt, .B_ssm = B_ssm,
+                                   .C_ssm = C_ssm, .gated = gated, .output = sum};
+    return sum;
+}
+
+Tensor *mamba_embed(Tape *tape, MambaModel *model, const int32_t *tokens, int T) {
+    return op_embedding(tape, &model->embedding, tokens, T);             // (T, d)
+}
+
+Tensor *mamba_head(Tape *tape, MambaModel *model, Tensor *x, const int32_t *targets, int T, Tensor **logits_out) {
+    Tensor *h = op_rmsnorm(tape, x, &model->norm_f_weight, model->config.norm_eps);
+    Tensor *logits = op_matmul(tape, h, &model->embedding);               // (T, V), the tied head
+    if (logits_out) *logits_out = logits;
+    return targets ? op_cross_entropy(tape, logits, targets, T) : NULL;
+}
+
+Tensor *mamba_forward_traced(Tape *tape, MambaModel *model, const int32_t *tokens, const int32_t *targets,
+                             int batch, int seqlen, Tensor **logits_out, MambaBlockTrace *traces) {
+    const MambaConfig *c = &model->config;
+    int T = batch * seqlen;
+    Tensor *x = mamba_embed(tape, model, tokens, T);
+    for (int i = 0; i < c->n_layer; i++)
+        x = mamba_block_forward(tape, c, &model->layers[i], x, batch, seqlen, traces ? &traces[i] : NULL);
+    return mamba_head(tape, model, x, targets, T, logits_out);
 }
 
 Tensor *mamba_forward(Tape *tape, MambaModel *model, const int32_t *tokens, const int32_t *targets, int batch,
                       int seqlen, Tensor **logits_out) {
-    const MambaConfig *c = &model->config;
-    int T = batch * seqlen;
-    Tensor *x = op_embedding(tape, &model->embedding, tokens, T);        // (T, d)
-    for (int i = 0; i < c->n_layer; i++) x = mamba_block_forward(tape, c, &model->layers[i], x, batch, seqlen);
-    Tensor *h = op_rmsnorm(tape, x, &model->norm_f_weight, c->norm_eps);
-    Tensor *logits = op_matmul(tape, h, &model->embedding);               // (T, V), the tied head
-    if (logits_out) *logits_out = logits;
-    return targets ? op_cross_entropy(tape, logits, targets, T) : NULL;
+    return mamba_forward_traced(tape, model, tokens, targets, batch, seqlen, logits_out, NULL);
 }

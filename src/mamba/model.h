@@ -53,6 +53,32 @@ void mamba_model_zero_grad(MambaModel *model);
 Tensor *mamba_forward(Tape *tape, MambaModel *model, const int32_t *tokens, const int32_t *targets,
                       int batch, int seqlen, Tensor **logits_out);
 
+// What one block computed: the inputs of its linear layers and of its scan, which the
+// pruning methods take their statistics from. Every tensor is on the tape and lives
+// until the next tape_reset; T = batch * seqlen rows.
+typedef struct MambaBlockTrace {
+    Tensor *input;            // (T, d) the residual stream entering the block
+    Tensor *u;                // (T, d) rmsnorm(input): the input of in_proj
+    Tensor *xs;               // (T, D) silu(conv): the input of x_proj and of the scan
+    Tensor *delta;            // (T, R) the input of dt_proj
+    Tensor *dt;               // (T, D) dt_proj's output, before dt_bias and softplus
+    Tensor *B_ssm, *C_ssm;    // (T, N)
+    Tensor *gated;            // (T, D) y * silu(z): the input of out_proj
+    Tensor *output;           // (T, d) the residual stream leaving the block
+} MambaBlockTrace;
+
+// The pieces of mamba_forward, for methods that walk the model block by block:
+// the embedding of tokens (T rows), one residual block (trace may be NULL), and the final
+// norm, tied head and loss (targets may be NULL: then only logits_out is set, NULL returned).
+Tensor *mamba_embed(Tape *tape, MambaModel *model, const int32_t *tokens, int T);
+Tensor *mamba_block_forward(Tape *tape, const MambaConfig *config, MambaLayer *layer, Tensor *x, int batch,
+                            int seqlen, MambaBlockTrace *trace);
+Tensor *mamba_head(Tape *tape, MambaModel *model, Tensor *x, const int32_t *targets, int T, Tensor **logits_out);
+
+// mamba_forward that also fills traces[i] for every block i (traces has n_layer entries).
+Tensor *mamba_forward_traced(Tape *tape, MambaModel *model, const int32_t *tokens, const int32_t *targets,
+                             int batch, int seqlen, Tensor **logits_out, MambaBlockTrace *traces);
+
 // Recurrent inference: the (conv, ssm) state of every layer for one sequence.
 typedef struct MambaState {
     float *conv;              // (n_layer, D, K-1): the last K-1 inputs of the conv
