@@ -286,6 +286,28 @@ static int write_state(Writer *w, const CheckpointState *state) {
     return close_group(w, group, "/state", status);
 }
 
+static int check_array_name(const char *path, const CheckpointArray *array, Error *err) {
+    size_t length = strnlen(array->name, sizeof array->name);
+    if (length == 0 || length == sizeof array->name || strchr(array->name, '/') || strcmp(array->name, ".") == 0)
+        return error_set(err, "%s: bad array name '%.*s' (expected 1 to %zu characters, no '/')", path, (int)length,
+                         array->name, sizeof array->name - 1);
+    return 0;
+}
+
+static int write_arrays(Writer *w, const CheckpointArray *arrays, int n_arrays) {
+    for (int i = 0; i < n_arrays; i++)
+        if (check_array_name(w->path, &arrays[i], w->err) != 0) return -1;
+    hid_t group = create_group(w, w->file, "prune", "/prune");
+    if (group < 0) return -1;
+    int status = 0;
+    for (int i = 0; i < n_arrays && status == 0; i++) {
+        hsize_t size = arrays[i].size;
+        status = write_dataset(w, group, "/prune", arrays[i].name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &size,
+                               arrays[i].data);
+    }
+    return close_group(w, group, "/prune", status);
+}
+
 // Writes the whole checkpoint into the HDF5 file file_path (the temporary one).
 static int write_checkpoint_file(const char *file_path, const char *path, const NamedParam *params, int n_params,
                                  const AdamW *optimizer, const CheckpointMask *masks, int n_masks,
@@ -310,6 +332,7 @@ static int write_checkpoint_file(const char *file_path, const char *path, const 
     if (status == 0 && n_masks > 0) status = write_masks(&w, params, n_params, masks, n_masks);
     if (status == 0 && optimizer) status = write_optimizer(&w, optimizer, params, n_params);
     if (status == 0 && state) status = write_state(&w, state);
+    if (status == 0 && state && state->arrays) status = write_arrays(&w, state->arrays, state->n_arrays);
     if (status == 0 && H5Fflush(file, H5F_SCOPE_GLOBAL) < 0)
         status = error_set(err, "%s: cannot flush %s: %s", path, file_path, hdf5_reason(&reason));
     if (H5Fclose(file) < 0 && status == 0)
@@ -706,7 +729,11 @@ static int read_masks(Reader *r, const NamedParam *params, int n_params, Checkpo
 
 static int read_state(Reader *r, CheckpointState *state) {
     Hdf5Reason reason;
+    CheckpointArray *arrays = state->arrays;  // the caller's, kept
+    int n_arrays = state->n_arrays;
     memset(state, 0, sizeof *state);
+    state->arrays = arrays;
+    state->n_arrays = n_arrays;
     hsize_t one = 1, four = 4;
     if (read_int64(r, "/state/step", &state->step) != 0) return -1;
     if (read_int64(r, "/state/data_cursor", &state->data_cursor) != 0) return -1;
@@ -741,6 +768,46 @@ static int read_state(Reader *r, CheckpointState *state) {
     return status;
 }
 
+// The arrays of /prune that the caller lists; any other saved array is an error.
+static int read_arrays(Reader *r, CheckpointArray *arrays, int n_arrays) {
+    Hdf5Reason reason;
+    for (int i = 0; i < n_arrays; i++) {
+        if (check_array_name(r->path, &arrays[i], r->err) != 0) return -1;
+        arrays[i].found = false;
+    }
+    if (!link_exists(r, "/prune")) return 0;
+    hid_t group = H5Gopen2(r->file, "/prune", H5P_DEFAULT);
+    H5G_info_t info;
+    if (group < 0 || H5Gget_info(group, &info) < 0) {
+        error_set(r->err, "%s: cannot list /prune: %s", r->path, hdf5_reason(&reason));
+        if (group >= 0) H5Gclose(group);
+        return -1;
+    }
+    int status = 0;
+    for (hsize_t i = 0; i < info.nlinks && status == 0; i++) {
+        char name[64];
+        ssize_t length = H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT);
+        if (length < 0 || (size_t)length >= sizeof name) {
+            status = error_set(r->err, "%s: a name in /prune is unreadable or too long", r->path);
+            break;
+        }
+        CheckpointArray *array = NULL;
+        for (int j = 0; j < n_arrays && !array; j++)
+            if (strcmp(arrays[j].name, name) == 0) array = &arrays[j];
+        if (!array) {
+            status = error_set(r->err, "%s: /prune/%s is not an array of this run's state", r->path, name);
+            break;
+        }
+        char object_path[80];
+        snprintf(object_path, sizeof object_path, "/prune/%s", name);
+        hsize_t size = array->size;
+        status = read_dataset(r, object_path, H5T_NATIVE_FLOAT, 1, &size, array->data);
+        array->found = status == 0;
+    }
+    H5Gclose(group);
+    return status;
+}
+
 int checkpoint_load(const char *path, NamedParam *params, int n_params, AdamW *optimizer,
                     CheckpointMask *masks, int n_masks, CheckpointState *state, Error *err) {
     Hdf5Quiet quiet;
@@ -751,6 +818,7 @@ int checkpoint_load(const char *path, NamedParam *params, int n_params, AdamW *o
     if (status == 0 && optimizer) status = read_optimizer(&r, params, n_params, optimizer);
     if (status == 0 && masks) status = read_masks(&r, params, n_params, masks, n_masks);
     if (status == 0 && state) status = read_state(&r, state);
+    if (status == 0 && state && state->arrays) status = read_arrays(&r, state->arrays, state->n_arrays);
     close_checkpoint(&r);
     hdf5_quiet_end(&quiet);
     return status;
@@ -776,6 +844,26 @@ int checkpoint_probe(const char *path, Error *err) {
     close_checkpoint(&r);
     hdf5_quiet_end(&quiet);
     return status;
+}
+
+// ---- the run state's values ----
+
+int checkpoint_state_add(CheckpointState *state, const char *name, double value, Error *err) {
+    if (state->n_values >= CHECKPOINT_MAX_VALUES)
+        return error_set(err, "cannot store the schedule value '%s': all %d are in use", name, CHECKPOINT_MAX_VALUES);
+    CheckpointValue *v = &state->values[state->n_values];
+    if (strlen(name) >= sizeof v->name)
+        return error_set(err, "schedule value name '%s' is longer than %zu characters", name, sizeof v->name - 1);
+    snprintf(v->name, sizeof v->name, "%s", name);
+    v->value = value;
+    state->n_values++;
+    return 0;
+}
+
+double checkpoint_state_value(const CheckpointState *state, const char *name, double fallback) {
+    for (int i = 0; i < state->n_values; i++)
+        if (strcmp(state->values[i].name, name) == 0) return state->values[i].value;
+    return fallback;
 }
 
 // ---- the checkpoints of a run folder ----

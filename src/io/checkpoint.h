@@ -8,11 +8,14 @@
 //          /optim/step     int64 (1);  /optim/m/<name>, /optim/v/<name>  float32
 //          /state/step, /state/data_cursor  int64 (1);  /state/rng  uint64 (4)
 //          /state/schedule/<name>  float64 (1), in the caller's order
+//          /prune/<name>   float32 (size), optional arrays of the run state (a pruner's
+//                          gradient accumulator, its running totals)
 //          /config         the YAML text, one fixed-length string (1)
 //          root attributes format = "mambaprune-checkpoint", version = 1
 #ifndef MP_IO_CHECKPOINT_H
 #define MP_IO_CHECKPOINT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,7 +26,7 @@
 
 #define CHECKPOINT_FORMAT "mambaprune-checkpoint"
 #define CHECKPOINT_VERSION 1
-#define CHECKPOINT_MAX_VALUES 16
+#define CHECKPOINT_MAX_VALUES 32
 
 // A named scalar of the schedule state, e.g. {"lr", 3e-4} or {"sparsity", 0.5}.
 // The name is non-empty and has no '/'.
@@ -32,12 +35,27 @@ typedef struct CheckpointValue {
     double value;
 } CheckpointValue;
 
+// A named float array of the run state, saved as /prune/<name> (1-d, size floats). The name
+// is non-empty and has no '/'.
+typedef struct CheckpointArray {
+    char name[32];
+    float *data;              // size floats, the caller's
+    size_t size;
+    bool found;               // set by checkpoint_load: whether the file holds it
+} CheckpointArray;
+
 typedef struct CheckpointState {
     long step;
     Rng rng;
     long data_cursor;
     CheckpointValue values[CHECKPOINT_MAX_VALUES];
     int n_values;
+    // Optional arrays, given by the caller for saving and for loading alike (checkpoint_load
+    // keeps these two fields). Saving writes each of them. Loading reads each one the file
+    // holds into its data (the sizes must agree) and sets found; an array of the file that
+    // the caller does not list is an error. With arrays NULL, /prune is neither written nor read.
+    CheckpointArray *arrays;
+    int n_arrays;
 } CheckpointState;
 
 // The 0/1 mask of the parameter called name: size bytes, size == the tensor's size.
@@ -46,6 +64,12 @@ typedef struct CheckpointMask {
     uint8_t *mask;
     size_t size;
 } CheckpointMask;
+
+// Appends {name, value} to state->values; -1 (and a message) when all
+// CHECKPOINT_MAX_VALUES are in use or the name is too long.
+int checkpoint_state_add(CheckpointState *state, const char *name, double value, Error *err);
+// The value called name, or fallback when the state has none.
+double checkpoint_state_value(const CheckpointState *state, const char *name, double fallback);
 
 // Writes a checkpoint to path (its folder must exist). optimizer may be NULL (no /optim);
 // each of its slots must hold a tensor of params. Every mask names a parameter and has
