@@ -23,11 +23,16 @@
 #include "mamba/model.h"
 #include "optim/adamw.h"
 #include "optim/schedule.h"
+#include "prune/iterative.h"
+#include "prune/masks.h"
+#include "prune/oneshot.h"
+#include "cli/prune_report.h"
 
 typedef struct Trainer {
     const RunConfig *config;
     RunConfig resolved;          // config with the model's actual sizes (vocab from the data, a
-                                 // pretrained folder's sizes): what config.yaml and checkpoints store
+                                 // pretrained folder's sizes, a one-shot method's smaller model):
+                                 // what config.yaml and checkpoints store
     Dataset data;
     MambaModel model;
     AdamW optimizer;
@@ -35,6 +40,17 @@ typedef struct Trainer {
     int32_t *tokens, *targets;   // one batch, (B, L)
     MetricsLog metrics;
     Progress progress;
+
+    // Pruning (prune.method is not none): the masks, held after every optimizer step, and
+    // for the gradient method the iterative pruner that recomputes them.
+    bool pruning, iterative;
+    PruneMasks masks;
+    IterativePruner pruner;
+    size_t pruned;               // weights pruned under the masks now
+    Evaluation dense;            // the model before any pruning
+    bool dense_evaluated;
+    double mask_seconds;         // holding the masks after every optimizer step
+    double oneshot_seconds;      // the one-shot pass
 } Trainer;
 
 static int make_directories(const char *path, Error *err) {
@@ -89,12 +105,46 @@ void run_data_options(const RunConfig *c, DataOptions *o) {
     o->seed = (uint64_t)c->train.seed;
 }
 
-static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, Error *err) {
-    memset(tr, 0, sizeof *tr);
+static const char *const method_names[] = {"none", "gradient", "magnitude", "wanda", "sparsegpt", "sparsessm", "shedder"};
+static const char *const schedule_names[] = {"cubic", "linear", "exponential"};
+static const char *const strategy_names[] = {"global", "layerwise", "component"};
+_Static_assert(sizeof method_names / sizeof *method_names == CFG_PRUNE_SHEDDER + 1, "method_names");
+
+static bool is_oneshot(CfgPruneMethod method) { return method != CFG_PRUNE_NONE && method != CFG_PRUNE_GRADIENT; }
+
+// The model of the run: from the model section (random, or model.init), or, when a one-shot
+// run resumes, from its checkpoint: the one-shot pass is not repeated, and it may have
+// left a smaller model than the model section describes.
+static int open_model(Trainer *tr, const RunConfig *c, const char *resume_path, Error *err) {
+    if (is_oneshot(c->prune.method) && resume_path) return model_load(resume_path, &tr->model, err);
+    if (strcmp(c->model.init, "random") == 0) {
+        MambaConfig model_config;
+        config_to_mamba(c, &model_config);
+        if (model_config.vocab_size == 0) model_config.vocab_size = data_vocab_size(&tr->data);
+        if (mamba_config_finish(&model_config, err) != 0) return -1;
+        mamba_model_create(&tr->model, &model_config);
+        Rng init_rng;
+        rng_seed(&init_rng, (uint64_t)c->train.seed ^ 0x5eedf00dULL);
+        mamba_model_init_random(&tr->model, &init_rng);
+        return 0;
+    }
+    // A pretrained starting point brings its own sizes; the model section's are unused.
+    if (model_load(c->model.init, &tr->model, err) != 0) return error_prefix(err, "model.init");
+    return 0;
+}
+
+static void create_masks(Trainer *tr) {
+    bool *prunable = xcalloc((size_t)tr->model.n_params, sizeof(bool));
+    for (int i = 0; i < tr->model.n_params; i++) prunable[i] = config_param_prunable(tr->config, tr->model.params[i].name);
+    prune_masks_create(&tr->masks, &tr->model, prunable);
+    free(prunable);
+}
+
+// Everything that does not depend on the final model: data, model, batches, masks, folder.
+// resume_path is the checkpoint the run resumes from, or NULL.
+static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, const char *resume_path, Error *err) {
     tr->config = c;
     // Keys the config accepts whose behaviour is not built yet: refuse rather than ignore.
-    if (c->prune.method != CFG_PRUNE_NONE)
-        return error_set(err, "prune.method: pruning is not implemented yet; use prune.method: none");
     if (c->eval.seqlen != 0 && c->eval.seqlen != c->train.seqlen)
         return error_set(err, "eval.seqlen: evaluating at another length than train.seqlen is not implemented yet");
     if (c->train.threads > 0) {
@@ -106,38 +156,36 @@ static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, Er
     DataOptions data_options;
     run_data_options(c, &data_options);
     if (data_open(&tr->data, &data_options, c->train.seqlen, err) != 0) return -1;
-
+    if (open_model(tr, c, resume_path, err) != 0) return -1;
     int data_vocab = data_vocab_size(&tr->data);
-    if (strcmp(c->model.init, "random") == 0) {
-        MambaConfig model_config;
-        config_to_mamba(c, &model_config);
-        if (model_config.vocab_size == 0) model_config.vocab_size = data_vocab;
-        if (mamba_config_finish(&model_config, err) != 0) return -1;
-        mamba_model_create(&tr->model, &model_config);
-        Rng init_rng;
-        rng_seed(&init_rng, (uint64_t)c->train.seed ^ 0x5eedf00dULL);
-        mamba_model_init_random(&tr->model, &init_rng);
-    } else {
-        // A pretrained starting point brings its own sizes; the model section's are unused.
-        if (model_load(c->model.init, &tr->model, err) != 0) return error_prefix(err, "model.init");
-    }
     if (tr->model.config.vocab_padded < data_vocab)
         return error_set(err, "the model has %d token ids but the data needs %d", tr->model.config.vocab_padded,
                          data_vocab);
-
-    AdamWOptions adamw_options = {c->optim.beta1, c->optim.beta2, c->optim.eps, c->optim.weight_decay};
-    adamw_init(&tr->optimizer, &adamw_options);
-    for (int i = 0; i < tr->model.n_params; i++)
-        adamw_add(&tr->optimizer, tr->model.params[i].tensor, wants_weight_decay(tr->model.params[i].name));
 
     size_t T = (size_t)c->train.batch_size * (size_t)c->train.seqlen;
     tape_init(&tr->tape, 64u << 20);
     tr->tokens = xmalloc(sizeof(int32_t) * T);
     tr->targets = xmalloc(sizeof(int32_t) * T);
 
-    if (make_directories(run_dir, err) != 0) return -1;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.yaml", run_dir);
+    tr->pruning = c->prune.method != CFG_PRUNE_NONE;
+    tr->iterative = c->prune.method == CFG_PRUNE_GRADIENT;
+    if (tr->pruning) {
+        create_masks(tr);
+        if (tr->masks.n == 0)
+            return error_set(err, "prune.include: no parameter of the model matches these patterns (nothing to prune)");
+    }
+    return make_directories(run_dir, err);
+}
+
+// Once the model is final (after a one-shot pass): the optimizer, the resolved config in
+// config.yaml, and the iterative pruner.
+static int trainer_finish_open(Trainer *tr, const char *run_dir, Error *err) {
+    const RunConfig *c = tr->config;
+    AdamWOptions adamw_options = {c->optim.beta1, c->optim.beta2, c->optim.eps, c->optim.weight_decay};
+    adamw_init(&tr->optimizer, &adamw_options);
+    for (int i = 0; i < tr->model.n_params; i++)
+        adamw_add(&tr->optimizer, tr->model.params[i].tensor, wants_weight_decay(tr->model.params[i].name));
+
     config_copy(&tr->resolved, c);
     const MambaConfig *m = &tr->model.config;
     tr->resolved.model.d_model = m->d_model;
@@ -148,16 +196,21 @@ static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, Er
     tr->resolved.model.d_conv = m->d_conv;
     tr->resolved.model.expand = m->expand;
     tr->resolved.model.dt_rank = m->dt_rank;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.yaml", run_dir);
     char *yaml = config_to_yaml(&tr->resolved);
     int rc = write_text_file(path, yaml, err);
     free(yaml);
     if (rc != 0) return -1;
+    if (tr->iterative) return iterative_init(&tr->pruner, c, &tr->data, &tr->model, &tr->masks, err);
     return 0;
 }
 
 static void trainer_close(Trainer *tr) {
     if (tr->resolved.model.init) config_free(&tr->resolved);
     metrics_close(&tr->metrics);
+    if (tr->iterative) iterative_free(&tr->pruner);
+    if (tr->masks.tensors) prune_masks_free(&tr->masks);
     free(tr->tokens);
     free(tr->targets);
     tape_free(&tr->tape);
@@ -171,6 +224,9 @@ static Evaluation evaluate(Trainer *tr, int max_batches) {
                           max_batches, tr->tokens, tr->targets, false);
 }
 
+// The final evaluation's settings, also used for the dense model before pruning.
+static int final_eval_batches(const RunConfig *c) { return c->eval.at_end ? c->eval.batches : c->train.eval_batches; }
+
 static cJSON *evaluation_json(long step, Evaluation e) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "step", (double)step);
@@ -181,7 +237,8 @@ static cJSON *evaluation_json(long step, Evaluation e) {
     return o;
 }
 
-// The model keys that must agree between a config and the checkpoint it resumes.
+// The model keys that must agree between a config and the checkpoint it resumes, and the
+// pruning method.
 static int check_same_model(const RunConfig *now, const RunConfig *saved, const char *path, Error *err) {
     char differences[1024] = "";
     size_t used = 0;
@@ -199,6 +256,10 @@ static int check_same_model(const RunConfig *now, const RunConfig *saved, const 
     SAME_INT(expand)
     SAME_INT(dt_rank)
 #undef SAME_INT
+    if (now->prune.method != saved->prune.method)
+        used += (size_t)snprintf(differences + used, used < sizeof differences ? sizeof differences - used : 0,
+                                 "%sprune.method: checkpoint %s, config %s", used ? "; " : "",
+                                 method_names[saved->prune.method], method_names[now->prune.method]);
     if (used) return error_set(err, "%s: the config does not match the checkpoint it resumes: %s", path, differences);
     return 0;
 }
@@ -242,85 +303,291 @@ typedef struct RunPosition {
 } RunPosition;
 
 static int save_checkpoint(Trainer *tr, const char *run_dir, const RunPosition *at, Error *err) {
+    const RunConfig *c = tr->config;
     CheckpointState state = {.step = at->step, .data_cursor = at->step};
-    rng_seed(&state.rng, (uint64_t)tr->config->train.seed);
+    rng_seed(&state.rng, (uint64_t)c->train.seed);
     const struct { const char *name; double value; } values[] = {
         {"interval_loss", at->interval_loss}, {"interval_steps", at->interval_steps},
         {"last_loss", at->last_loss}, {"train_seconds", at->train_seconds},
-        {"lr", lr_at(at->step, tr->config->train.steps, tr->config->optim.warmup_steps, tr->config->optim.lr,
-                     tr->config->optim.lr_min)},
+        {"lr", lr_at(at->step, c->train.steps, c->optim.warmup_steps, c->optim.lr, c->optim.lr_min)},
+        // Pruning runs: the dense reference (the model it came from is gone) and the time spent.
+        {"dense_evaluated", tr->dense_evaluated}, {"dense_val_loss", tr->dense.nll},
+        {"dense_val_perplexity", tr->dense.perplexity}, {"dense_val_accuracy", tr->dense.accuracy},
+        {"dense_val_tokens", (double)tr->dense.tokens}, {"mask_seconds", tr->mask_seconds},
+        {"oneshot_seconds", tr->oneshot_seconds},
     };
-    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
-        snprintf(state.values[i].name, sizeof state.values[i].name, "%s", values[i].name);
-        state.values[i].value = values[i].value;
-    }
-    state.n_values = (int)(sizeof values / sizeof values[0]);
+    int n_values = tr->pruning ? (int)(sizeof values / sizeof values[0]) : 5;
+    for (int i = 0; i < n_values; i++)
+        if (checkpoint_state_add(&state, values[i].name, values[i].value, err) != 0) return -1;
+    if (tr->iterative && iterative_checkpoint_save(&tr->pruner, &state, err) != 0) return -1;
+    CheckpointMask *masks = xmalloc(sizeof(CheckpointMask) * (size_t)(tr->masks.n > 0 ? tr->masks.n : 1));
+    prune_masks_checkpoint_views(&tr->masks, masks);
     char path[4096];
-    if (checkpoint_path_for_step(path, sizeof path, run_dir, at->step, err) != 0) return -1;
-    char *yaml = config_to_yaml(&tr->resolved);
-    int rc = checkpoint_save(path, tr->model.params, tr->model.n_params, &tr->optimizer, NULL, 0, &state, yaml, err);
-    free(yaml);
+    int rc = checkpoint_path_for_step(path, sizeof path, run_dir, at->step, err);
+    if (rc == 0) {
+        char *yaml = config_to_yaml(&tr->resolved);
+        rc = checkpoint_save(path, tr->model.params, tr->model.n_params, &tr->optimizer, masks, tr->masks.n, &state,
+                             yaml, err);
+        free(yaml);
+    }
+    free(masks);
     if (rc != 0) return -1;
-    return checkpoint_prune_old(run_dir, tr->config->checkpoint.keep, err);
+    return checkpoint_prune_old(run_dir, c->checkpoint.keep, err);
 }
 
-static double state_value(const CheckpointState *state, const char *name) {
-    for (int i = 0; i < state->n_values; i++)
-        if (strcmp(state->values[i].name, name) == 0) return state->values[i].value;
-    return 0.0;
-}
-
-static int resume_from(Trainer *tr, const char *run_dir, const char *resume, RunPosition *at, Error *err) {
-    char path[4096];
+// The checkpoint that `resume` names: a path, or "latest" in run_dir. *found is false
+// when "latest" finds none (killed before the first checkpoint: start from step 0).
+static int resolve_resume(const char *run_dir, const char *resume, char *path, size_t size, bool *found) {
+    *found = false;
+    if (!resume) return 0;
     if (strcmp(resume, "latest") == 0) {
-        if (checkpoint_find_latest(run_dir, path, sizeof path, err) != 0) {
-            // Killed before its first checkpoint: nothing to resume, so start from the beginning.
-            progress_message(&tr->progress, "--resume latest: no checkpoint in %s yet; starting from step 0", run_dir);
-            *at = (RunPosition){0};
-            return 0;
-        }
-    } else {
-        snprintf(path, sizeof path, "%s", resume);
+        Error ignored;
+        *found = checkpoint_find_latest(run_dir, path, size, &ignored) == 0;
+        return 0;
     }
+    snprintf(path, size, "%s", resume);
+    *found = true;
+    return 0;
+}
+
+static int resume_from(Trainer *tr, const char *path, RunPosition *at, Error *err) {
+    const RunConfig *c = tr->config;
     char *yaml;
     if (checkpoint_read_config(path, &yaml, err) != 0) return -1;
     RunConfig saved;
     int rc = config_load_string(&saved, yaml, path, err);
     free(yaml);
-    if (rc == 0) rc = check_same_model(&tr->resolved, &saved, path, err);
+    // A one-shot run's model was built from this checkpoint: only the method can differ.
+    if (rc == 0 && !is_oneshot(c->prune.method)) rc = check_same_model(&tr->resolved, &saved, path, err);
+    if (rc == 0 && saved.prune.method != c->prune.method)
+        rc = error_set(err, "%s: the config does not match the checkpoint it resumes: prune.method: checkpoint %s, "
+                       "config %s", path, method_names[saved.prune.method], method_names[c->prune.method]);
     config_free(&saved);
     if (rc != 0) return -1;
+
     CheckpointState state;
-    if (checkpoint_load(path, tr->model.params, tr->model.n_params, &tr->optimizer, NULL, 0, &state, err) != 0)
-        return -1;
-    if (state.step > tr->config->train.steps)
+    memset(&state, 0, sizeof state);
+    if (tr->iterative) iterative_checkpoint_prepare_load(&tr->pruner, &state);
+    CheckpointMask *masks = NULL;
+    if (tr->pruning) {
+        masks = xmalloc(sizeof(CheckpointMask) * (size_t)tr->masks.n);
+        prune_masks_checkpoint_views(&tr->masks, masks);
+    }
+    rc = checkpoint_load(path, tr->model.params, tr->model.n_params, &tr->optimizer, masks, tr->masks.n, &state, err);
+    free(masks);
+    if (rc != 0) return -1;
+    if (state.step > c->train.steps)
         return error_set(err, "%s: the checkpoint is at step %ld, past train.steps = %d", path, state.step,
-                         tr->config->train.steps);
+                         c->train.steps);
     *at = (RunPosition){
         .step = state.step,
-        .interval_loss = state_value(&state, "interval_loss"),
-        .interval_steps = (int)state_value(&state, "interval_steps"),
-        .last_loss = state_value(&state, "last_loss"),
-        .train_seconds = state_value(&state, "train_seconds"),
+        .interval_loss = checkpoint_state_value(&state, "interval_loss", 0),
+        .interval_steps = (int)checkpoint_state_value(&state, "interval_steps", 0),
+        .last_loss = checkpoint_state_value(&state, "last_loss", 0),
+        .train_seconds = checkpoint_state_value(&state, "train_seconds", 0),
     };
+    if (tr->pruning) {
+        tr->dense_evaluated = checkpoint_state_value(&state, "dense_evaluated", 0) != 0;
+        tr->dense = (Evaluation){
+            .nll = checkpoint_state_value(&state, "dense_val_loss", 0),
+            .perplexity = checkpoint_state_value(&state, "dense_val_perplexity", 0),
+            .accuracy = checkpoint_state_value(&state, "dense_val_accuracy", 0),
+            .tokens = (long)checkpoint_state_value(&state, "dense_val_tokens", 0),
+        };
+        tr->mask_seconds = checkpoint_state_value(&state, "mask_seconds", 0);
+        tr->oneshot_seconds = checkpoint_state_value(&state, "oneshot_seconds", 0);
+        tr->pruned = prune_masks_pruned(&tr->masks);
+    }
+    if (tr->iterative && iterative_checkpoint_restore(&tr->pruner, &state, path, err) != 0) return -1;
     progress_message(&tr->progress, "resuming from %s (step %ld)", path, state.step);
     return 0;
 }
 
+// ---- pruning ----
+
+static double sparsity_now(const Trainer *tr) {
+    return tr->masks.total ? (double)tr->pruned / (double)tr->masks.total : 0.0;
+}
+
+// The model before any pruning, evaluated as at the end of the run.
+static void evaluate_dense(Trainer *tr, long step) {
+    tr->dense = evaluate(tr, final_eval_batches(tr->config));
+    tr->dense_evaluated = true;
+    cJSON *o = evaluation_json(step, tr->dense);
+    cJSON_AddBoolToObject(o, "dense", 1);
+    metrics_write(&tr->metrics, o);
+    progress_message(&tr->progress, "dense model at step %ld: validation loss %.4f, perplexity %.3f, accuracy %.4f",
+                     step, tr->dense.nll, tr->dense.perplexity, tr->dense.accuracy);
+}
+
+// Pruned weights stay exactly zero, and so do their AdamW moments.
+static void hold_masks(Trainer *tr) {
+    if (!tr->pruning || tr->pruned == 0) return;
+    double start = now_seconds();
+    prune_masks_apply(&tr->masks, &tr->optimizer);
+    tr->mask_seconds += now_seconds() - start;
+}
+
+// The one-shot pass, once, before training: the dense evaluation, then the method, whose
+// own report goes to run_dir/oneshot.json for the final report.
+static int run_oneshot(Trainer *tr, const char *run_dir, Error *err) {
+    evaluate_dense(tr, 0);
+    progress_message(&tr->progress, "one-shot pruning: %s to %.1f%%", method_names[tr->config->prune.method],
+                     100.0 * tr->config->prune.final_sparsity);
+    cJSON *report = cJSON_CreateObject();
+    double start = now_seconds();
+    int rc = oneshot_prune(tr->config, &tr->data, &tr->model, &tr->masks, report, err);
+    tr->oneshot_seconds = now_seconds() - start;
+    if (rc == 0) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/oneshot.json", run_dir);
+        char *text = cJSON_Print(report);
+        rc = atomic_write_file(path, text, strlen(text), err);
+        free(text);
+    }
+    cJSON_Delete(report);
+    return rc;
+}
+
+// Gradients for an update at step 0, before any training step has made some: the first
+// grad_accum_batches training batches (the ones steps 0, 1, ... will see), forward and backward.
+static void measure_gradients(Trainer *tr) {
+    const int B = tr->config->train.batch_size, L = tr->config->train.seqlen;
+    double start = now_seconds(), accumulated = tr->pruner.times.accumulate;
+    for (int k = 0; k < tr->config->prune.grad_accum_batches; k++) {
+        data_train_batch(&tr->data, k, B, L, tr->tokens, tr->targets);
+        tape_reset(&tr->tape);
+        mamba_model_zero_grad(&tr->model);
+        Tensor *loss = mamba_forward(&tr->tape, &tr->model, tr->tokens, tr->targets, B, L, NULL);
+        tape_backward(&tr->tape, loss);
+        iterative_accumulate(&tr->pruner);
+    }
+    tape_reset(&tr->tape);
+    mamba_model_zero_grad(&tr->model);
+    tr->pruner.times.accumulate = accumulated + (now_seconds() - start);  // the passes and their accumulation
+}
+
+// The mask update after t steps, when the schedule has one there. Returns the seconds spent
+// evaluating the dense model (not training time).
+static int prune_update(Trainer *tr, long t, double *eval_seconds, Error *err) {
+    *eval_seconds = 0;
+    if (!tr->iterative || !sparsity_updates_at(&tr->pruner.schedule, t)) return 0;
+    if (!tr->dense_evaluated && iterative_would_prune(&tr->pruner, t)) {
+        double start = now_seconds();
+        evaluate_dense(tr, t);
+        *eval_seconds = now_seconds() - start;
+    }
+    if (iterative_needs_gradient(&tr->pruner, t)) measure_gradients(tr);
+    cJSON *event;
+    if (iterative_update(&tr->pruner, t, &tr->model, &tr->optimizer, &tr->tape, &event, err) != 0) return -1;
+    if (event) {
+        tr->pruned = prune_masks_pruned(&tr->masks);
+        metrics_write(&tr->metrics, event);
+    }
+    return 0;
+}
+
+static cJSON *quality_json(Evaluation e) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "val_loss", e.nll);
+    cJSON_AddNumberToObject(o, "val_perplexity", e.perplexity);
+    cJSON_AddNumberToObject(o, "val_accuracy", e.accuracy);
+    cJSON_AddNumberToObject(o, "val_tokens", (double)e.tokens);
+    return o;
+}
+
+// report.json: see cli/prune_report.h.
+static cJSON *build_report(Trainer *tr, Evaluation final, const TrainSummary *s, const char *run_dir) {
+    const RunConfig *c = tr->config;
+    cJSON *report = cJSON_CreateObject();
+    cJSON *run = cJSON_AddObjectToObject(report, "run");
+    cJSON_AddStringToObject(run, "method", method_names[c->prune.method]);
+    cJSON_AddStringToObject(run, "strategy", strategy_names[c->prune.strategy]);
+    cJSON_AddStringToObject(run, "schedule", schedule_names[c->prune.schedule]);
+    cJSON_AddNumberToObject(run, "alpha", c->prune.alpha);
+    cJSON_AddNumberToObject(run, "final_sparsity", c->prune.final_sparsity);
+    cJSON_AddNumberToObject(run, "start_step", c->prune.start_step);
+    cJSON_AddNumberToObject(run, "end_step", config_prune_end_step(c));
+    cJSON_AddNumberToObject(run, "prune_every", c->prune.prune_every);
+    cJSON_AddNumberToObject(run, "grad_accum_batches", c->prune.grad_accum_batches);
+    cJSON_AddNumberToObject(run, "steps", c->train.steps);
+
+    cJSON *quality = cJSON_AddObjectToObject(report, "quality");
+    cJSON_AddItemToObject(quality, "dense", quality_json(tr->dense));
+    cJSON_AddItemToObject(quality, "pruned", quality_json(final));
+    cJSON_AddNumberToObject(quality, "perplexity_ratio", tr->dense.perplexity > 0 ? final.perplexity / tr->dense.perplexity : 0.0);
+
+    cJSON_AddItemToObject(report, "sparsity", prune_sparsity_report(&tr->model, &tr->masks));
+    if (tr->iterative) {
+        cJSON_AddItemToObject(report, "stability", iterative_stability_totals(&tr->pruner));
+    } else {
+        cJSON *stability = cJSON_AddObjectToObject(report, "stability");
+        cJSON_AddBoolToObject(stability, "enabled", 0);
+    }
+
+    cJSON *time = cJSON_AddObjectToObject(report, "time");
+    cJSON_AddNumberToObject(time, "train_seconds", s->train_seconds);
+    cJSON_AddNumberToObject(time, "prune_seconds", s->prune_seconds);
+    cJSON_AddNumberToObject(time, "prune_fraction", s->train_seconds > 0 ? s->prune_seconds / s->train_seconds : 0.0);
+    cJSON_AddNumberToObject(time, "accumulate", s->prune_breakdown.accumulate);
+    cJSON_AddNumberToObject(time, "score", s->prune_breakdown.score);
+    cJSON_AddNumberToObject(time, "select", s->prune_breakdown.select);
+    cJSON_AddNumberToObject(time, "stability", s->prune_breakdown.stability);
+    cJSON_AddNumberToObject(time, "apply", s->prune_breakdown.apply);
+    cJSON_AddNumberToObject(time, "oneshot", s->prune_breakdown.oneshot);
+
+    if (is_oneshot(c->prune.method)) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/oneshot.json", run_dir);
+        FILE *f = fopen(path, "r");
+        cJSON *oneshot = NULL;
+        if (f) {
+            char *text = NULL;
+            size_t size = 0;
+            ssize_t n = getdelim(&text, &size, '\0', f);
+            if (n > 0) oneshot = cJSON_Parse(text);
+            free(text);
+            fclose(f);
+        }
+        cJSON_AddItemToObject(report, "oneshot", oneshot ? oneshot : cJSON_CreateObject());
+    }
+    return report;
+}
+
 int train_run(const RunConfig *c, const char *run_dir, const char *resume, TrainSummary *summary, Error *err) {
     Trainer tr;
+    memset(&tr, 0, sizeof tr);
     const int B = c->train.batch_size, L = c->train.seqlen;
     const long steps = c->train.steps;
     RunPosition at = {0};
-    int rc = trainer_open(&tr, c, run_dir, err);  // zeroes tr, so the progress line comes after
     progress_init(&tr.progress, stderr, c->log.progress, 0, steps);
-    if (rc == 0 && resume) rc = resume_from(&tr, run_dir, resume, &at, err);
+    char resume_path[4096];
+    bool resuming;
+    resolve_resume(run_dir, resume, resume_path, sizeof resume_path, &resuming);
+    if (resume && !resuming)
+        progress_message(&tr.progress, "--resume latest: no checkpoint in %s yet; starting from step 0", run_dir);
+
     char metrics_path[4096];
     snprintf(metrics_path, sizeof metrics_path, "%s/metrics.jsonl", run_dir);
-    if (rc == 0 && c->log.jsonl) {
-        if (resume) rc = truncate_metrics(metrics_path, at.step, err);
-        else remove(metrics_path);  // a fresh run starts a fresh log
+    int rc = trainer_open(&tr, c, run_dir, resuming ? resume_path : NULL, err);
+    if (rc == 0 && !resuming && c->log.jsonl) {
+        remove(metrics_path);  // a fresh run starts a fresh log
+        rc = metrics_open(&tr.metrics, metrics_path, err);
+    }
+    bool oneshot_now = rc == 0 && !resuming && is_oneshot(c->prune.method);
+    if (oneshot_now) rc = run_oneshot(&tr, run_dir, err);
+    if (rc == 0) rc = trainer_finish_open(&tr, run_dir, err);
+    if (rc == 0 && resuming) rc = resume_from(&tr, resume_path, &at, err);
+    if (rc == 0 && resuming && c->log.jsonl) {
+        rc = truncate_metrics(metrics_path, at.step, err);
         if (rc == 0) rc = metrics_open(&tr.metrics, metrics_path, err);
+    }
+    if (rc == 0 && oneshot_now) {
+        // The pruned model is step 0: a resumed run starts from here, not from the dense model.
+        tr.pruned = prune_masks_pruned(&tr.masks);
+        prune_masks_apply(&tr.masks, &tr.optimizer);
+        RunPosition zero = {0};
+        rc = save_checkpoint(&tr, run_dir, &zero, err);
     }
     if (rc != 0) {
         trainer_close(&tr);
@@ -331,12 +598,29 @@ int train_run(const RunConfig *c, const char *run_dir, const char *resume, Train
                      tr.model.n_elements / 1e6, tr.model.config.d_model, tr.model.config.n_layer,
                      tr.model.config.vocab_padded, tr.data.path ? tr.data.path : data_kind_name(tr.data.kind), steps, B,
                      L, run_dir);
+    if (tr.iterative) {
+        const SparsitySchedule *s = &tr.pruner.schedule;
+        progress_message(&tr.progress,
+                         "gradient pruning of %zu weights in %d tensors: %s, %s schedule %.1f%% -> %.1f%% from step %ld "
+                         "to %ld, masks every %ld steps, alpha %g, stability check %s",
+                         tr.masks.total, tr.masks.n, strategy_names[c->prune.strategy], schedule_names[s->shape],
+                         100.0 * s->initial, 100.0 * s->final, s->start, s->end, s->every, c->prune.alpha,
+                         c->stability.enabled ? "on" : "off");
+        if (s->end > steps)
+            progress_message(&tr.progress, "note: prune.end_step %ld is past train.steps %ld: the final sparsity is not reached",
+                             s->end, steps);
+    }
 
     double run_start = now_seconds(), interval_start = run_start, train_seconds = at.train_seconds;
     double interval_loss = at.interval_loss, last_loss = at.last_loss;
     int interval_steps = at.interval_steps;
     char extra[128] = "";
-    for (long step = at.step; step < steps; step++) {
+    if (!resuming) {
+        double eval_seconds;
+        rc = prune_update(&tr, 0, &eval_seconds, err);
+        interval_start += eval_seconds;
+    }
+    for (long step = at.step; step < steps && rc == 0; step++) {
         double step_start = now_seconds();
         data_train_batch(&tr.data, step, B, L, tr.tokens, tr.targets);
         tape_reset(&tr.tape);
@@ -349,6 +633,10 @@ int train_run(const RunConfig *c, const char *run_dir, const char *resume, Train
             break;
         }
         tape_backward(&tr.tape, loss);
+        double step_seconds = now_seconds() - step_start;
+        // The raw gradients, before clipping, of the steps just before a mask update.
+        if (tr.iterative && iterative_wants_gradient(&tr.pruner, step)) iterative_accumulate(&tr.pruner);
+        double optimizer_start = now_seconds();
         double grad_norm = adamw_clip_grad_norm(&tr.optimizer, c->optim.grad_clip);
         if (!isfinite(grad_norm)) {
             rc = error_set(err, "step %ld: the gradient norm is %f; stopping (try a lower optim.lr)", step, grad_norm);
@@ -356,11 +644,15 @@ int train_run(const RunConfig *c, const char *run_dir, const char *resume, Train
         }
         double lr = lr_at(step, steps, c->optim.warmup_steps, c->optim.lr, c->optim.lr_min);
         adamw_step(&tr.optimizer, lr);
-        train_seconds += now_seconds() - step_start;
+        train_seconds += step_seconds + (now_seconds() - optimizer_start);
+        hold_masks(&tr);
         interval_loss += loss_value;
         interval_steps++;
 
         long done = step + 1;
+        double eval_seconds;
+        if ((rc = prune_update(&tr, done, &eval_seconds, err)) != 0) break;
+        interval_start += eval_seconds;  // evaluation time is not training throughput
         bool log_now = done % c->train.log_every == 0 || done == steps;
         if (log_now) {
             double now = now_seconds();
@@ -371,11 +663,12 @@ int train_run(const RunConfig *c, const char *run_dir, const char *resume, Train
             cJSON_AddNumberToObject(o, "loss", last_loss);
             cJSON_AddNumberToObject(o, "lr", lr);
             cJSON_AddNumberToObject(o, "grad_norm", grad_norm);
-            cJSON_AddNumberToObject(o, "sparsity", 0.0);
+            cJSON_AddNumberToObject(o, "sparsity", sparsity_now(&tr));
             cJSON_AddNumberToObject(o, "tokens_per_s", tokens_per_s);
             cJSON_AddNumberToObject(o, "elapsed_s", now - run_start);
             metrics_write(&tr.metrics, o);
-            progress_update(&tr.progress, done, (float)last_loss, (float)lr, 0.0f, tokens_per_s, extra[0] ? extra : NULL);
+            progress_update(&tr.progress, done, (float)last_loss, (float)lr, (float)sparsity_now(&tr), tokens_per_s,
+                            extra[0] ? extra : NULL);
             interval_loss = 0.0;
             interval_steps = 0;
             interval_start = now_seconds();
@@ -398,7 +691,10 @@ int train_run(const RunConfig *c, const char *run_dir, const char *resume, Train
         rc = save_checkpoint(&tr, run_dir, &end, err);
     }
     if (rc == 0) {
-        Evaluation e = evaluate(&tr, c->eval.at_end ? c->eval.batches : c->train.eval_batches);
+        Evaluation e = evaluate(&tr, final_eval_batches(c));
+        if (!tr.dense_evaluated) tr.dense = e;  // never pruned: the final model is the dense one
+        PruneTimes times = {0};
+        if (tr.iterative) times = tr.pruner.times;
         TrainSummary s = {
             .steps = steps,
             .train_loss = last_loss,
@@ -406,16 +702,37 @@ int train_run(const RunConfig *c, const char *run_dir, const char *resume, Train
             .val_perplexity = e.perplexity,
             .val_accuracy = e.accuracy,
             .val_tokens = e.tokens,
+            .dense_val_loss = tr.dense.nll,
+            .dense_val_perplexity = tr.dense.perplexity,
+            .dense_val_accuracy = tr.dense.accuracy,
+            .sparsity = sparsity_now(&tr),
             .tokens_per_s = train_seconds > 0 ? (double)steps * B * L / train_seconds : 0.0,
             .wall_s = now_seconds() - run_start,
+            .train_seconds = train_seconds,
+            .prune_seconds = prune_times_total(&times) + tr.mask_seconds + tr.oneshot_seconds,
+            .prune_breakdown = {times.accumulate, times.score, times.select, times.stability,
+                                times.apply + tr.mask_seconds, tr.oneshot_seconds},
+            .parameters = (long)tr.model.n_elements,
         };
         cJSON *o = evaluation_json(steps, e);
         cJSON_AddBoolToObject(o, "summary", 1);
+        cJSON_AddNumberToObject(o, "dense_val_loss", s.dense_val_loss);
+        cJSON_AddNumberToObject(o, "dense_val_perplexity", s.dense_val_perplexity);
+        cJSON_AddNumberToObject(o, "dense_val_accuracy", s.dense_val_accuracy);
+        cJSON_AddNumberToObject(o, "sparsity", s.sparsity);
         cJSON_AddNumberToObject(o, "train_loss", s.train_loss);
         cJSON_AddNumberToObject(o, "tokens_per_s", s.tokens_per_s);
         cJSON_AddNumberToObject(o, "wall_s", s.wall_s);
-        cJSON_AddNumberToObject(o, "parameters", (double)tr.model.n_elements);
+        cJSON_AddNumberToObject(o, "train_seconds", s.train_seconds);
+        cJSON_AddNumberToObject(o, "prune_seconds", s.prune_seconds);
+        cJSON_AddNumberToObject(o, "parameters", (double)s.parameters);
         metrics_write(&tr.metrics, o);
+        if (tr.pruning) {
+            cJSON *report = build_report(&tr, e, &s, run_dir);
+            rc = prune_report_write(report, run_dir, err);
+            if (rc == 0) prune_report_brief(report, stderr);
+            cJSON_Delete(report);
+        }
         if (summary) *summary = s;
     }
     trainer_close(&tr);

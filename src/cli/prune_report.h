@@ -1,0 +1,29 @@
+// The report at the end of a pruning run (issue 4): report.json is built by the trainer;
+// this module writes it, renders it as Markdown (report.md) and prints its short version.
+//
+// The JSON object:
+//   run       {"method", "strategy", "schedule", "alpha", "final_sparsity", "start_step",
+//              "end_step", "prune_every", "grad_accum_batches", "steps"}
+//   quality   {"dense": {"val_loss", "val_perplexity", "val_accuracy"}, "pruned": {...},
+//              "perplexity_ratio"}                       pruned / dense
+//   sparsity  prune_sparsity_report(): per component and per layer
+//   stability iterative_stability_totals(), or {"enabled": false}
+//   time      {"train_seconds", "prune_seconds", "prune_fraction" (prune / train),
+//              "accumulate", "score", "select", "stability", "apply", "oneshot"}
+//   oneshot   the one-shot method's own report (one-shot runs only)
+#ifndef MP_CLI_PRUNE_REPORT_H
+#define MP_CLI_PRUNE_REPORT_H
+
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/error.h"
+
+// Writes run_dir/report.json and run_dir/report.md (each atomically).
+int prune_report_write(const cJSON *report, const char *run_dir, Error *err);
+void prune_report_markdown(const cJSON *report, FILE *out);
+// A few lines: sparsity, dense vs pruned, stability corrections, time.
+void prune_report_brief(const cJSON *report, FILE *out);
+
+#endif
