@@ -1,6 +1,9 @@
 // The training loop (see trainer.h). Each step: batch number `step` of the data (a pure
 // function of the seed and the index), forward and backward on a fresh tape, global
-// gradient clipping, AdamW with the scheduled learning rate.
+// gradient clipping, AdamW with the scheduled learning rate. A pruning run also holds its
+// masks after every step; the gradient method hands the raw gradients of the steps before
+// a mask update to the pruner and recomputes the masks after the steps the schedule names
+// (before logging and checkpointing that step, so that a checkpoint holds the new masks).
 #include "cli/trainer.h"
 
 #include <cblas.h>
@@ -17,6 +20,7 @@
 #include "cli/metrics.h"
 #include "cli/model_source.h"
 #include "cli/progress.h"
+#include "cli/prune_report.h"
 #include "io/atomic_file.h"
 #include "io/checkpoint.h"
 #include "data/data.h"
@@ -26,7 +30,6 @@
 #include "prune/iterative.h"
 #include "prune/masks.h"
 #include "prune/oneshot.h"
-#include "cli/prune_report.h"
 
 typedef struct Trainer {
     const RunConfig *config;
@@ -293,19 +296,23 @@ static int save_checkpoint(Trainer *tr, const char *run_dir, const RunPosition *
     const RunConfig *c = tr->config;
     CheckpointState state = {.step = at->step, .data_cursor = at->step};
     rng_seed(&state.rng, (uint64_t)c->train.seed);
-    const struct { const char *name; double value; } values[] = {
+    typedef struct { const char *name; double value; } Value;
+    const Value run_values[] = {
         {"interval_loss", at->interval_loss}, {"interval_steps", at->interval_steps},
         {"last_loss", at->last_loss}, {"train_seconds", at->train_seconds},
         {"lr", lr_at(at->step, c->train.steps, c->optim.warmup_steps, c->optim.lr, c->optim.lr_min)},
-        // Pruning runs: the dense reference (the model it came from is gone) and the time spent.
+    };
+    // A pruning run's dense reference (that model is gone once pruned) and its pruning time.
+    const Value prune_values[] = {
         {"dense_evaluated", tr->dense_evaluated}, {"dense_val_loss", tr->dense.nll},
         {"dense_val_perplexity", tr->dense.perplexity}, {"dense_val_accuracy", tr->dense.accuracy},
         {"dense_val_tokens", (double)tr->dense.tokens}, {"mask_seconds", tr->mask_seconds},
         {"oneshot_seconds", tr->oneshot_seconds},
     };
-    int n_values = tr->pruning ? (int)(sizeof values / sizeof values[0]) : 5;
-    for (int i = 0; i < n_values; i++)
-        if (checkpoint_state_add(&state, values[i].name, values[i].value, err) != 0) return -1;
+    for (size_t i = 0; i < sizeof run_values / sizeof run_values[0]; i++)
+        if (checkpoint_state_add(&state, run_values[i].name, run_values[i].value, err) != 0) return -1;
+    for (size_t i = 0; tr->pruning && i < sizeof prune_values / sizeof prune_values[0]; i++)
+        if (checkpoint_state_add(&state, prune_values[i].name, prune_values[i].value, err) != 0) return -1;
     if (tr->iterative && iterative_checkpoint_save(&tr->pruner, &state, err) != 0) return -1;
     CheckpointMask *masks = xmalloc(sizeof(CheckpointMask) * (size_t)(tr->masks.n > 0 ? tr->masks.n : 1));
     prune_masks_checkpoint_views(&tr->masks, masks);
@@ -322,19 +329,17 @@ static int save_checkpoint(Trainer *tr, const char *run_dir, const RunPosition *
     return checkpoint_prune_old(run_dir, c->checkpoint.keep, err);
 }
 
-// The checkpoint that `resume` names: a path, or "latest" in run_dir. *found is false
-// when "latest" finds none (killed before the first checkpoint: start from step 0).
-static int resolve_resume(const char *run_dir, const char *resume, char *path, size_t size, bool *found) {
-    *found = false;
-    if (!resume) return 0;
+// The checkpoint that `resume` names: a path, or "latest" in run_dir. False when there is
+// none to resume from: no --resume, or "latest" finds no checkpoint (a run killed before
+// its first one starts again from step 0).
+static bool resolve_resume(const char *run_dir, const char *resume, char *path, size_t size) {
+    if (!resume) return false;
     if (strcmp(resume, "latest") == 0) {
         Error ignored;
-        *found = checkpoint_find_latest(run_dir, path, size, &ignored) == 0;
-        return 0;
+        return checkpoint_find_latest(run_dir, path, size, &ignored) == 0;
     }
     snprintf(path, size, "%s", resume);
-    *found = true;
-    return 0;
+    return true;
 }
 
 static int resume_from(Trainer *tr, const char *path, RunPosition *at, Error *err) {
@@ -542,6 +547,7 @@ static cJSON *build_report(Trainer *tr, Evaluation final, const TrainSummary *s,
 }
 
 int train_run(const RunConfig *c, const char *run_dir, const char *resume, TrainSummary *summary, Error *err) {
+    double run_start = now_seconds();
     Trainer tr;
     memset(&tr, 0, sizeof tr);
     const int B = c->train.batch_size, L = c->train.seqlen;
@@ -549,8 +555,7 @@ int train_run(const RunConfig *c, const char *run_dir, const char *resume, Train
     RunPosition at = {0};
     progress_init(&tr.progress, stderr, c->log.progress, 0, steps);
     char resume_path[4096];
-    bool resuming;
-    resolve_resume(run_dir, resume, resume_path, sizeof resume_path, &resuming);
+    bool resuming = resolve_resume(run_dir, resume, resume_path, sizeof resume_path);
     if (resume && !resuming)
         progress_message(&tr.progress, "--resume latest: no checkpoint in %s yet; starting from step 0", run_dir);
 
@@ -598,7 +603,7 @@ int train_run(const RunConfig *c, const char *run_dir, const char *resume, Train
                              s->end, steps);
     }
 
-    double run_start = now_seconds(), interval_start = run_start, train_seconds = at.train_seconds;
+    double interval_start = now_seconds(), train_seconds = at.train_seconds;
     double interval_loss = at.interval_loss, last_loss = at.last_loss;
     int interval_steps = at.interval_steps;
     char extra[128] = "";
