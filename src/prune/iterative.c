@@ -181,12 +181,6 @@ bool iterative_needs_gradient(const IterativePruner *p, long t) {
     return p->alpha != 0.0 && p->grad_count == 0 && iterative_would_prune(p, t);
 }
 
-double iterative_target_sparsity(const IterativePruner *p, long t) {
-    size_t target = 0;
-    for (int g = 0; g < p->n_groups; g++) target += group_target(p, g, t);
-    return p->masks->total ? (double)target / (double)p->masks->total : 0.0;
-}
-
 static void compute_scores(IterativePruner *p) {
     size_t offset = 0;
     for (int i = 0; i < p->masks->n; i++) {
@@ -312,7 +306,7 @@ int iterative_update(IterativePruner *p, long t, MambaModel *model, AdamW *optim
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "step", (double)t);
         cJSON_AddBoolToObject(o, "prune_update", 1);
-        cJSON_AddNumberToObject(o, "target_sparsity", (double)after / (double)p->masks->total);
+        cJSON_AddNumberToObject(o, "schedule_sparsity", sparsity_at(&p->schedule, t));  // s_t (components: their own)
         cJSON_AddNumberToObject(o, "sparsity", (double)after / (double)p->masks->total);
         cJSON_AddNumberToObject(o, "pruned", (double)after);
         cJSON_AddNumberToObject(o, "newly_pruned", (double)(after - before));

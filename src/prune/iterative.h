@@ -108,13 +108,10 @@ bool iterative_needs_gradient(const IterativePruner *p, long t);
 // The mask update after t training steps, when sparsity_updates_at(schedule, t): scores,
 // selection, the stability check and its correction, then the masks applied to the model's
 // weights and the optimizer's moments. The accumulator is emptied. *event (NULL when nothing
-// was pruned) receives the update's metrics line: step, target and reached sparsity,
-// counts, seconds and the stability report.
+// was pruned) receives the update's metrics line: step, s_t of the schedule, the sparsity
+// reached, counts, seconds and the stability report.
 int iterative_update(IterativePruner *p, long t, MambaModel *model, AdamW *optimizer, Tape *tape, cJSON **event,
                      Error *err);
-
-// The overall target sparsity after t steps: the groups' target counts over all weights.
-double iterative_target_sparsity(const IterativePruner *p, long t);
 
 // Checkpoints: iterative_checkpoint_save adds the pruner's values and arrays to state (the
 // arrays point into the pruner, valid until its next call); for loading, first
