@@ -19,8 +19,9 @@ int prune_target_check(const PruneTarget *t, int cols, const char *name, Error *
             return error_set(err, "prune.nm_n: must be < prune.nm_m (nm_n of every nm_m weights pruned), got %d:%d (%s)",
                              t->nm_n, t->nm_m, name);
         if (cols % t->nm_m != 0)
-            return error_set(err, "prune.nm_m: %s has rows of %d columns, not a multiple of nm_m = %d", name, cols,
-                             t->nm_m);
+            return error_set(err, "prune.nm_m: %s has rows of %d columns, not a multiple of nm_m = %d "
+                                  "(leave it out with prune.exclude)",
+                             name, cols, t->nm_m);
         return 0;
     }
     if (!(t->sparsity >= 0.0 && t->sparsity < 1.0))
@@ -323,7 +324,7 @@ int sparsegpt_prune(const WeightView *w, const float *H_in, const SparsegptOptio
             prune_lowest(scores, (size_t)rows * count, k, block_keep, scratch);
         }
         // Rows are independent inside a block: prune column by column, OBS-updating the rest of the block.
-#pragma omp parallel for schedule(static) reduction(+ : loss)
+#pragma omp parallel for schedule(static) reduction(+ : loss) if ((long)rows * count * count > 100000)
         for (int r0 = 0; r0 < rows; r0++) {
             double *wr = W + (size_t)r0 * n, *er = E + (size_t)r0 * count;
             uint8_t *kr = block_keep + (size_t)r0 * count;
