@@ -211,6 +211,14 @@ static int set_sweep_axis(RunConfig *c, const char *dotted, yaml_document_t *doc
 
 int config_sweep_count(const RunConfig *c) { return (int)sweep_runs(c->sweep, c->n_sweep); }
 
+void config_sweep_values(const RunConfig *base, int index, const char **values) {
+    // The digits of index in the mixed radix of the axis sizes, the last axis fastest.
+    for (int a = base->n_sweep - 1, rest = index; a >= 0; a--) {
+        values[a] = base->sweep[a].values[rest % base->sweep[a].n_values];
+        rest /= base->sweep[a].n_values;
+    }
+}
+
 int config_sweep_apply(const RunConfig *base, int index, RunConfig *run, char *label, size_t label_size,
                        Error *err) {
     config_copy(run, base);
@@ -218,16 +226,12 @@ int config_sweep_apply(const RunConfig *base, int index, RunConfig *run, char *l
     if (label && label_size) label[0] = '\0';
     int runs = config_sweep_count(base);
     if (index < 0 || index >= runs) return error_set(err, "sweep run %d does not exist (0..%d)", index, runs - 1);
-    // Digits of index in the mixed radix of the axis sizes, the last axis fastest.
-    int choice[base->n_sweep > 0 ? base->n_sweep : 1];
-    for (int a = base->n_sweep - 1, rest = index; a >= 0; a--) {
-        choice[a] = rest % base->sweep[a].n_values;
-        rest /= base->sweep[a].n_values;
-    }
+    const char *values[base->n_sweep > 0 ? base->n_sweep : 1];
+    config_sweep_values(base, index, values);
     size_t used = 0;
     for (int a = 0; a < base->n_sweep; a++) {
         const SweepAxis *axis = &base->sweep[a];
-        const char *value = axis->values[choice[a]];
+        const char *value = values[a];
         if (label && used < label_size)
             used += (size_t)snprintf(label + used, label_size - used, "%s%s=%s", a ? "," : "", axis->key, value);
         char context[512];

@@ -168,6 +168,8 @@ int config_check(const RunConfig *c, Error *err);
 // as "prune.alpha=0.5,prune.final_sparsity=0.7" (truncated to label_size; may be NULL).
 // On failure run still holds a config that the caller must config_free.
 int config_sweep_count(const RunConfig *c);
+// The value (YAML flow text, owned by base) of every axis in run index: values[n_sweep].
+void config_sweep_values(const RunConfig *base, int index, const char **values);
 int config_sweep_apply(const RunConfig *base, int index, RunConfig *run, char *label, size_t label_size,
                        Error *err);
 

@@ -11,6 +11,7 @@
 #include "cli/config.h"
 #include "cli/evaluate.h"
 #include "cli/model_source.h"
+#include "cli/sweep.h"
 #include "cli/trainer.h"
 #include "core/timer.h"
 #include "data/data.h"
@@ -48,9 +49,6 @@ static int command_train(int argc, char **argv) {
     for (int i = 0; rc == 0 && i < argc; i++)
         if (strcmp(argv[i], "--set") == 0) rc = config_set(&config, argv[++i], &err);
     if (rc == 0) rc = config_check(&config, &err);
-    if (rc == 0 && config_sweep_count(&config) > 1)
-        rc = error_set(&err, "%s: this config has a sweep section; running sweeps is not implemented yet",
-                       config_path);
     if (rc != 0) {
         fprintf(stderr, "mambaprune: %s\n", err.message);
         config_free(&config);
@@ -59,6 +57,14 @@ static int command_train(int argc, char **argv) {
     char name[256], run_dir[4096];
     config_run_name(&config, name, sizeof name);
     snprintf(run_dir, sizeof run_dir, "%s/%s", config.log.dir, name);
+    if (config.n_sweep > 0) {
+        // Each run of a sweep resumes by itself; --resume would be ambiguous.
+        if (resume) rc = error_set(&err, "--resume: a sweep resumes its unfinished runs by itself; run it again without --resume");
+        else rc = sweep_run(&config, run_dir, &err);
+        if (rc != 0) fprintf(stderr, "mambaprune: %s\n", err.message);
+        config_free(&config);
+        return rc == 0 ? 0 : 1;
+    }
     TrainSummary summary;
     rc = train_run(&config, run_dir, resume, &summary, &err);
     if (rc != 0) {

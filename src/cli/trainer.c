@@ -37,19 +37,6 @@ typedef struct Trainer {
     Progress progress;
 } Trainer;
 
-static int make_directories(const char *path, Error *err) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return error_set(err, "%s: cannot create: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return error_set(err, "%s: cannot create: %s", buf, strerror(errno));
-    return 0;
-}
-
 static int write_text_file(const char *path, const char *text, Error *err) {
     FILE *f = fopen(path, "w");
     if (!f) return error_set(err, "%s: cannot open for writing: %s", path, strerror(errno));

@@ -103,3 +103,16 @@ int atomic_write_file(const char *path, const void *data, size_t size, Error *er
     }
     return atomic_file_commit(&file, err);
 }
+
+int make_directories(const char *path, Error *err) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return error_set(err, "%s: path too long", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return error_set(err, "%s: cannot create: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return error_set(err, "%s: cannot create: %s", buf, strerror(errno));
+    return 0;
+}

@@ -15,6 +15,8 @@ typedef struct AtomicFile {
     char *temp_path;          // "<path>.tmp.XXXXXX" in the same folder
 } AtomicFile;
 
+// mkdir -p: creates path and its missing parents (0755).
+int make_directories(const char *path, Error *err);
 // Creates the temporary file next to path (the folder must exist).
 int atomic_file_begin(AtomicFile *file, const char *path, Error *err);
 int atomic_file_write(AtomicFile *file, const void *data, size_t size, Error *err);

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Sweeps: one run per combination in its own folder, a table (Markdown, CSV) and an SVG
+# plot at the end; a restarted sweep skips what finished and redoes only what did not.
+set -uo pipefail
+source "$(dirname "$0")/check.sh"
+
+cat >"$tmp/sweep.yaml" <<YAML
+model: {d_model: 16, n_layer: 1}
+data: {n_memorize: 4}
+train: {steps: 6, batch_size: 2, seqlen: 16, log_every: 3}
+checkpoint: {every: 3}
+log: {dir: $tmp/runs, name: grid, progress: false}
+sweep:
+  optim.lr: [1.0e-3, 3.0e-3, 1.0e-2]
+  train.seed: [1, 2]
+YAML
+grid="$tmp/runs/grid"
+"$bin" train --config "$tmp/sweep.yaml" 2>"$tmp/first.log"
+check "sweep exits 0" test $? -eq 0
+check "one folder per run (6)" test "$(ls -d "$grid"/optim.lr=* | wc -l)" -eq 6
+check "every run finished with a summary" test "$(cat "$grid"/*/metrics.jsonl | grep -c '"summary":true')" -eq 6
+check "Markdown table: header, rule and 6 rows" test "$(grep -c '^|' "$grid/summary.md")" -eq 8
+check "CSV: header and 6 rows" test "$(wc -l <"$grid/summary.csv")" -eq 7
+check "CSV rows name their values" grep -q '^"1.0e-2","2",' "$grid/summary.csv"
+check "plot: one line per seed" test "$(grep -c '<polyline' "$grid/summary.svg")" -eq 2
+check "plot: x axis is the first key" grep -q '>optim.lr<' "$grid/summary.svg"
+check "table printed at the end" grep -q '| optim.lr | train.seed |' "$tmp/first.log"
+
+# A run that did not finish (its summary line gone, as if killed after its last checkpoint)
+# is the only one redone when the sweep is started again, and it ends where it did.
+victim="$grid/optim.lr=3.0e-3,train.seed=2"
+before=$(grep '"summary":true' "$victim/metrics.jsonl" | sed 's/"wall_s":[^,}]*//; s/"tokens_per_s":[^,}]*//')
+sed -i '/"summary":true/d' "$victim/metrics.jsonl"
+"$bin" train --config "$tmp/sweep.yaml" 2>"$tmp/second.log"
+check "restarted sweep exits 0" test $? -eq 0
+check "5 finished runs skipped" test "$(grep -c 'finished before, skipped' "$tmp/second.log")" -eq 5
+check "the unfinished run resumed from its checkpoint" grep -q "resuming from $victim/ckpt-00000006.h5" "$tmp/second.log"
+after=$(grep '"summary":true' "$victim/metrics.jsonl" | sed 's/"wall_s":[^,}]*//; s/"tokens_per_s":[^,}]*//')
+check "the redone run reports the same validation" test "$before" = "$after"
+
+# A bad value in a sweep fails before anything runs, naming the run and the key.
+"$bin" train --config "$tmp/sweep.yaml" --set 'sweep.optim.lr=[1.0e-3, -1]' --set log.dir="$tmp/bad" 2>"$tmp/bad.log"
+check "bad sweep value: exit 2" test $? -eq 2
+check "bad sweep value: names the key" grep -q "optim.lr" "$tmp/bad.log"
+check "bad sweep value: nothing ran" test ! -e "$tmp/bad"
+check_summary
