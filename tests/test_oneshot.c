@@ -11,62 +11,7 @@
 #include "autograd/ops.h"
 #include "check.h"
 #include "prune/linear_prune.h"
-#include "prune/oneshot.h"
-#include "tiny_model.h"
-
-enum { NSAMPLES = 6, SEQLEN = 16 };
-
-typedef struct Setup {
-    RunConfig c;
-    Dataset data;
-    MambaModel model;
-    PruneMasks masks;
-} Setup;
-
-static void setup_create(Setup *s, const char *method, const char *const *sets) {
-    config_defaults(&s->c);
-    Error err;
-    char assignment[160];
-    snprintf(assignment, sizeof assignment, "prune.method=%s", method);
-    const char *base[] = {assignment, "prune.nsamples=6", "prune.calib_seqlen=16", "train.batch_size=4", NULL};
-    for (int i = 0; base[i]; i++)
-        if (config_set(&s->c, base[i], &err)) printf("config_set %s: %s\n", base[i], err.message);
-    for (int i = 0; sets && sets[i]; i++)
-        if (config_set(&s->c, sets[i], &err)) printf("config_set %s: %s\n", sets[i], err.message);
-    DataOptions o;
-    data_options_defaults(&o);
-    o.kind = DATA_SELECTIVE_COPYING;
-    o.vocab = 8;  // 10 ids <= the tiny model's 11
-    o.n_memorize = 4;
-    o.seed = 99;
-    if (data_open(&s->data, &o, SEQLEN, &err)) printf("data_open: %s\n", err.message);
-    tiny_model_create(&s->model, 2, 7);
-    bool prunable[64];
-    for (int i = 0; i < s->model.n_params; i++) prunable[i] = config_param_prunable(&s->c, s->model.params[i].name);
-    prune_masks_create(&s->masks, &s->model, prunable);
-}
-
-static void setup_free(Setup *s) {
-    prune_masks_free(&s->masks);
-    mamba_model_free(&s->model);
-    data_close(&s->data);
-    config_free(&s->c);
-}
-
-static int run(Setup *s, cJSON **report_out, Error *err) {
-    cJSON *report = cJSON_CreateObject();
-    int rc = oneshot_prune(&s->c, &s->data, &s->model, &s->masks, report, err);
-    if (report_out) *report_out = report;
-    else cJSON_Delete(report);
-    return rc;
-}
-
-static bool same_weights(const MambaModel *a, const MambaModel *b) {
-    for (int i = 0; i < a->n_params; i++)
-        if (memcmp(a->params[i].tensor->data, b->params[i].tensor->data, a->params[i].tensor->size * sizeof(float)))
-            return false;
-    return true;
-}
+#include "oneshot_setup.h"
 
 // Every masked tensor has exactly round(s * size) pruned (unstructured) or nm_n of every
 // nm_m along its rows, and its pruned weights are 0.
@@ -107,8 +52,8 @@ static void test_methods(void) {
         for (int variant = 0; variant < 2; variant++) {
             const char *const *sets = variant == 0 ? sparsity : nm;
             Setup a, b;
-            setup_create(&a, methods[i], sets);
-            setup_create(&b, methods[i], sets);
+            setup_create(&a, 2, methods[i], sets);
+            setup_create(&b, 2, methods[i], sets);
             Error err;
             cJSON *report;
             int rc = run(&a, &report, &err) | run(&b, NULL, &err);
@@ -126,7 +71,7 @@ static void test_methods(void) {
     }
     // Global magnitude: round(s * total) over every mask, one threshold.
     Setup s;
-    setup_create(&s, "magnitude", global);
+    setup_create(&s, 2, "magnitude", global);
     MambaModel dense;
     tiny_model_create(&dense, 2, 7);
     Error err;
@@ -202,9 +147,9 @@ static void manual_wanda(MambaModel *model, PruneMasks *masks, const int32_t *to
 static void test_layer_order(void) {
     const char *one_batch[] = {"train.batch_size=6", NULL};
     Setup driver, manual, control;
-    setup_create(&driver, "wanda", one_batch);
-    setup_create(&manual, "wanda", one_batch);
-    setup_create(&control, "wanda", one_batch);
+    setup_create(&driver, 2, "wanda", one_batch);
+    setup_create(&manual, 2, "wanda", one_batch);
+    setup_create(&control, 2, "wanda", one_batch);
     Error err;
     int rc = run(&driver, NULL, &err);
     int32_t tokens[NSAMPLES * SEQLEN], targets[NSAMPLES * SEQLEN];
@@ -248,7 +193,7 @@ static void test_quality(void) {
     int32_t tokens[NSAMPLES * SEQLEN], targets[NSAMPLES * SEQLEN];
     for (int i = 0; i < 3; i++) {
         Setup s;
-        setup_create(&s, methods[i], linear_only);
+        setup_create(&s, 2, methods[i], linear_only);
         Error err;
         if (run(&s, NULL, &err)) printf("%s: %s\n", methods[i], err.message);
         data_train_batch(&s.data, ONESHOT_CALIB_BATCH, NSAMPLES, SEQLEN, tokens, targets);
@@ -266,7 +211,7 @@ static void test_quality(void) {
 static void test_errors(void) {
     Error err;
     Setup s;
-    setup_create(&s, "wanda", NULL);
+    setup_create(&s, 2, "wanda", NULL);
     s.c.prune.final_sparsity = 1.0;  // past config_check, as a caller might
     check_error("final_sparsity 1", run(&s, NULL, &err), &err, "prune.final_sparsity", NULL);
     s.c.prune.final_sparsity = -0.5;
