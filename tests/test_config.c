@@ -524,9 +524,8 @@ static void test_checks(void) {
     expect_check_error("prune:\n  initial_sparsity: 0.6\n",
                        "x.yaml:2:21: prune.initial_sparsity: must be <= prune.final_sparsity (0.5): sparsity only "
                        "grows, got 0.6");
-    expect_check_error("prune:\n  component_sparsity: {A_log: 0.3}\n",
-                       "x.yaml:2:23: prune.component_sparsity: only used with prune.strategy: component (the strategy "
-                       "is global)");
+    // Allowed with the other strategies (unused there), so that a sweep can compare strategies.
+    expect_check_ok("prune:\n  component_sparsity: {A_log: 0.3}\n");
     expect_check_ok("prune:\n  strategy: component\n  component_sparsity: {A_log: 0.3}\n");
     expect_check_error("prune:\n  method: gradient\n  start_step: 800\n",
                        "x.yaml:3:15: prune.end_step: the schedule must end after prune.start_step (800), but it ends at "

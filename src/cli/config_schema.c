@@ -136,8 +136,8 @@ const ConfigKey config_keys[] = {
          "global = one threshold over all prunable weights; layerwise = the same sparsity in every tensor; "
          "component = a target per component from component_sparsity"),
     FLOATMAP(prune, component_sparsity, component_names, "{}", IN_CLOSED_OPEN(0, 1),
-             "strategy component only: final sparsity of each component named; a component not named gets "
-             "final_sparsity"),
+             "strategy component: final sparsity of each component named (a component not named gets "
+             "final_sparsity); unused by the other strategies"),
     STRINGS(prune, include,
             "[\"mixer.in_proj.weight\", \"mixer.conv1d.weight\", \"mixer.x_proj.weight\", "
             "\"mixer.dt_proj.weight\", \"mixer.A_log\", \"mixer.out_proj.weight\"]",
