@@ -25,8 +25,8 @@
 // calibration: every masked tensor, per tensor or under one global threshold
 // (prune.magnitude_scope).
 //
-// sparsessm: the linear layers by SparseGPT. Unless N:M is asked for, in_proj's and
-// out_proj's sparsities follow the component-sensitivity allocation: the sensitivities
+// sparsessm: the linear layers by SparseGPT. Unless N:M is asked for (or sparsessm_alpha
+// is 0), in_proj's and out_proj's sparsities follow the component-sensitivity allocation: the sensitivities
 // Σ_j H_jj² / cols of every layer come from a first pass of the windows through the dense
 // model (only the diagonals of H, i.e. the column sums of squares), before any pruning.
 // A_log: the time-weighted OBS scores over the windows of pass 1 (divided by nsamples),
@@ -583,7 +583,8 @@ static int prune_sparsessm(Oneshot *s, cJSON *report, Error *err) {
             return error_prefix(err, "prune.sparsessm_weighting");
     }
     if (structured) s->state_keep = xcalloc((size_t)n_layer * N, 1);
-    if (!prune_target_is_nm(&s->target) && (linear_masked[0] || linear_masked[1])) allocate_sparsity(s, report);
+    if (!prune_target_is_nm(&s->target) && c->prune.sparsessm_alpha > 0 && (linear_masked[0] || linear_masked[1]))
+        allocate_sparsity(s, report);
     if (prune_blocks(s, report, err)) return -1;
     if (!structured) return 0;
 
