@@ -61,7 +61,8 @@ static bool same_config(const RunConfig *a, const RunConfig *b, char *diff, size
     SAME(prune.method) SAME(prune.alpha) SAME(prune.schedule) SAME(prune.exp_k) SAME(prune.initial_sparsity)
     SAME(prune.final_sparsity) SAME(prune.start_step) SAME(prune.end_step) SAME(prune.prune_every)
     SAME(prune.grad_accum_batches) SAME(prune.strategy) SAME(prune.nsamples) SAME(prune.calib_seqlen)
-    SAME(prune.percdamp) SAME(prune.blocksize) SAME(prune.nm_n) SAME(prune.nm_m) SAME(prune.sparsessm_weighting)
+    SAME(prune.percdamp) SAME(prune.blocksize) SAME(prune.nm_n) SAME(prune.nm_m) SAME(prune.magnitude_scope)
+    SAME(prune.sparsessm_weighting) SAME(prune.sparsessm_structured)
     SAME(prune.sparsessm_gamma) SAME(prune.sparsessm_alpha) SAME(prune.shedder_steps) SAME(prune.shedder_target)
     SAME(stability.enabled) SAME(stability.epsilon) SAME(stability.batches)
     SAME(eval.seqlen) SAME(eval.batches) SAME(eval.at_end)
@@ -100,8 +101,9 @@ static const char *const all_keys[] = {
     "prune.method", "prune.alpha", "prune.schedule", "prune.exp_k", "prune.initial_sparsity",
     "prune.final_sparsity", "prune.start_step", "prune.end_step", "prune.prune_every", "prune.grad_accum_batches",
     "prune.strategy", "prune.component_sparsity", "prune.include", "prune.exclude", "prune.nsamples",
-    "prune.calib_seqlen", "prune.percdamp", "prune.blocksize", "prune.nm_n", "prune.nm_m",
-    "prune.sparsessm_weighting", "prune.sparsessm_gamma", "prune.sparsessm_alpha", "prune.shedder_steps",
+    "prune.calib_seqlen", "prune.percdamp", "prune.blocksize", "prune.nm_n", "prune.nm_m", "prune.magnitude_scope",
+    "prune.sparsessm_weighting", "prune.sparsessm_gamma", "prune.sparsessm_alpha", "prune.sparsessm_structured",
+    "prune.shedder_steps",
     "prune.shedder_target",
     "stability.enabled", "stability.epsilon", "stability.batches",
     "eval.seqlen", "eval.batches", "eval.at_end",
@@ -522,9 +524,8 @@ static void test_checks(void) {
     expect_check_error("prune:\n  initial_sparsity: 0.6\n",
                        "x.yaml:2:21: prune.initial_sparsity: must be <= prune.final_sparsity (0.5): sparsity only "
                        "grows, got 0.6");
-    expect_check_error("prune:\n  component_sparsity: {A_log: 0.3}\n",
-                       "x.yaml:2:23: prune.component_sparsity: only used with prune.strategy: component (the strategy "
-                       "is global)");
+    // Allowed with the other strategies (unused there), so that a sweep can compare strategies.
+    expect_check_ok("prune:\n  component_sparsity: {A_log: 0.3}\n");
     expect_check_ok("prune:\n  strategy: component\n  component_sparsity: {A_log: 0.3}\n");
     expect_check_error("prune:\n  method: gradient\n  start_step: 800\n",
                        "x.yaml:3:15: prune.end_step: the schedule must end after prune.start_step (800), but it ends at "

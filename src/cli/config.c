@@ -488,10 +488,6 @@ int config_check(const RunConfig *c, Error *err) {
         return check_fail(c, "prune.initial_sparsity", "prune.initial_sparsity", err,
                           "must be <= prune.final_sparsity (%g): sparsity only grows, got %g",
                           c->prune.final_sparsity, c->prune.initial_sparsity);
-    if (c->prune.component_sparsity.count > 0 && c->prune.strategy != CFG_STRATEGY_COMPONENT)
-        return check_fail(c, "prune.component_sparsity", "prune.component_sparsity", err,
-                          "only used with prune.strategy: component (the strategy is %s)",
-                          c->prune.strategy == CFG_STRATEGY_GLOBAL ? "global" : "layerwise");
     if (c->prune.method == CFG_PRUNE_GRADIENT && config_prune_end_step(c) <= c->prune.start_step)
         return check_fail(c, is_set(c, "prune", "end_step") ? "prune.end_step" : "prune.start_step", "prune.end_step",
                           err, "the schedule must end after prune.start_step (%d), but it ends at step %d%s",

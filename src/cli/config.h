@@ -39,6 +39,7 @@ typedef enum CfgWeighting {
     CFG_WEIGHTING_WINDOW,
 } CfgWeighting;
 typedef enum CfgShedderTarget { CFG_SHEDDER_BLOCK, CFG_SHEDDER_SSM } CfgShedderTarget;
+typedef enum CfgMagnitudeScope { CFG_MAGNITUDE_TENSOR, CFG_MAGNITUDE_GLOBAL } CfgMagnitudeScope;
 
 typedef struct StringList {
     char **items;             // count owned strings
@@ -106,8 +107,10 @@ typedef struct RunConfig {
         double percdamp;
         int blocksize;
         int nm_n, nm_m;               // N:M when both > 0
+        CfgMagnitudeScope magnitude_scope;
         CfgWeighting sparsessm_weighting;
         double sparsessm_gamma, sparsessm_alpha;
+        bool sparsessm_structured;    // remove whole state columns (d_state shrinks)
         int shedder_steps;
         CfgShedderTarget shedder_target;
     } prune;

@@ -44,6 +44,7 @@ static const char *const strategy_names[] = {"global", "layerwise", "component"}
 static const char *const component_names[] = {"in_proj", "conv1d", "x_proj", "dt_proj", "A_log", "out_proj"};
 static const char *const weighting_names[] = {"harmonic", "uniform", "geometric", "window"};
 static const char *const shedder_names[] = {"block", "ssm"};
+static const char *const magnitude_scope_names[] = {"tensor", "global"};
 
 _Static_assert(COUNT(data_kind_names) == CFG_DATA_TOKENS + 1, "data_kind_names");
 _Static_assert(COUNT(method_names) == CFG_PRUNE_SHEDDER + 1, "method_names");
@@ -51,11 +52,12 @@ _Static_assert(COUNT(schedule_names) == CFG_SCHEDULE_EXPONENTIAL + 1, "schedule_
 _Static_assert(COUNT(strategy_names) == CFG_STRATEGY_COMPONENT + 1, "strategy_names");
 _Static_assert(COUNT(weighting_names) == CFG_WEIGHTING_WINDOW + 1, "weighting_names");
 _Static_assert(COUNT(shedder_names) == CFG_SHEDDER_SSM + 1, "shedder_names");
+_Static_assert(COUNT(magnitude_scope_names) == CFG_MAGNITUDE_GLOBAL + 1, "magnitude_scope_names");
 // The table reads and writes enum fields as int.
 _Static_assert(sizeof(CfgDataKind) == sizeof(int) && sizeof(CfgMatmul) == sizeof(int) &&
                    sizeof(CfgPruneMethod) == sizeof(int) && sizeof(CfgSchedule) == sizeof(int) &&
                    sizeof(CfgStrategy) == sizeof(int) && sizeof(CfgWeighting) == sizeof(int) &&
-                   sizeof(CfgShedderTarget) == sizeof(int),
+                   sizeof(CfgShedderTarget) == sizeof(int) && sizeof(CfgMagnitudeScope) == sizeof(int),
                "enum fields are read and written as int");
 
 const ConfigSection config_sections[] = {
@@ -134,8 +136,8 @@ const ConfigKey config_keys[] = {
          "global = one threshold over all prunable weights; layerwise = the same sparsity in every tensor; "
          "component = a target per component from component_sparsity"),
     FLOATMAP(prune, component_sparsity, component_names, "{}", IN_CLOSED_OPEN(0, 1),
-             "strategy component only: final sparsity of each component named; a component not named gets "
-             "final_sparsity"),
+             "strategy component: final sparsity of each component named (a component not named gets "
+             "final_sparsity); unused by the other strategies"),
     STRINGS(prune, include,
             "[\"mixer.in_proj.weight\", \"mixer.conv1d.weight\", \"mixer.x_proj.weight\", "
             "\"mixer.dt_proj.weight\", \"mixer.A_log\", \"mixer.out_proj.weight\"]",
@@ -150,6 +152,8 @@ const ConfigKey config_keys[] = {
         "N:M sparsity (when nm_n and nm_m are both > 0): nm_n weights pruned in every group of nm_m; must be "
         "< nm_m"),
     INT(prune, nm_m, "0", AT_LEAST(0), "the group size M of N:M sparsity"),
+    ENUM(prune, magnitude_scope, CfgMagnitudeScope, magnitude_scope_names, "tensor",
+         "magnitude: final_sparsity of each tensor (tensor), or one threshold over all prunable tensors (global)"),
     ENUM(prune, sparsessm_weighting, CfgWeighting, weighting_names, "harmonic",
          "sparsessm: weights of the time steps: 1/(t+1), uniform, sparsessm_gamma^t, or the first 25% of the "
          "steps"),
@@ -157,6 +161,9 @@ const ConfigKey config_keys[] = {
     FLOAT(prune, sparsessm_alpha, "0.04", AT_LEAST(0),
           "sparsessm: the in_proj / out_proj sparsity of each layer ranges over final_sparsity +- this, by "
           "sensitivity"),
+    BOOL(prune, sparsessm_structured, "false",
+         "sparsessm: remove whole state columns of A_log (final_sparsity of the d_state columns of every layer, "
+         "with their B and C rows of x_proj), so that d_state shrinks, instead of masking entries"),
     INT(prune, shedder_steps, "1", AT_LEAST(0), "shedder: number of structures removed"),
     ENUM(prune, shedder_target, CfgShedderTarget, shedder_names, "block",
          "shedder: remove whole blocks, or only the SSM of a block"),

@@ -11,6 +11,11 @@
 #include "mamba/model.h"
 #include "prune/masks.h"
 
+// The calibration windows are the training batch of this index (data_train_batch with
+// prune.nsamples rows of prune.calib_seqlen tokens): fixed by the data's seed, and an
+// index that no training run reaches.
+#define ONESHOT_CALIB_BATCH 2000000000L
+
 // Prunes model with c->prune.method (one of the one-shot methods) to c->prune.final_sparsity
 // of the tensors under masks, with calibration windows from data's training split. On
 // return the pruned weights are zero and their masks 0. Structural results (shedder's
