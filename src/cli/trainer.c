@@ -464,7 +464,10 @@ static void measure_gradients(Trainer *tr) {
 static int prune_update(Trainer *tr, long t, double *eval_seconds, Error *err) {
     *eval_seconds = 0;
     if (!tr->iterative || !sparsity_updates_at(&tr->pruner.schedule, t)) return 0;
-    if (!tr->dense_evaluated && iterative_would_prune(&tr->pruner, t)) {
+    // The dense reference is the model as the pruning phase begins (at t0, before any
+    // fine-tuning inside the phase), or, with s_0 = 0 and updates that prune nothing yet,
+    // no later than the first update that prunes.
+    if (!tr->dense_evaluated && (t >= tr->pruner.schedule.start || iterative_would_prune(&tr->pruner, t))) {
         double start = now_seconds();
         evaluate_dense(tr, t);
         *eval_seconds = now_seconds() - start;
