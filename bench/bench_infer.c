@@ -4,13 +4,13 @@
 // the repeats. The models take turns within every repeat, so that machine noise hits all
 // alike; ratios are to the first model. Prints a Markdown table.
 //
-//   bench_infer [--model PATH]... [--sparsity S]... [--csr] [--batch 1] [--seqlen 256]
+//   bench_infer [--model PATH]... [--sparsity S]... [--batch 1] [--seqlen 256]
 //               [--decode-tokens 64] [--repeats 5] [--threads N]
 // PATH is a checkpoint or a transformers folder. Without --model it builds two random
 // models: d_model 288 with 8 layers, and 6 layers with d_state 8 (a structurally pruned
 // stand-in). Each --sparsity S adds a copy of the first model whose mixer weights are
-// magnitude-pruned to S per tensor (an unstructured stand-in). --csr also times decoding
-// with the compressed-row matrices of mamba_step_sparse. Threads: --threads, else OMP_NUM_THREADS.
+// magnitude-pruned to S per tensor (an unstructured stand-in: the dense kernels do the
+// same work for it). Threads: --threads, else OMP_NUM_THREADS.
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +19,7 @@
 #include "autograd/ops.h"          // defines: matmul_get_backend, matmul_backend_name
 #include "cli/model_source.h"      // defines: model_load
 #include "core/timer.h"            // defines: now_seconds
-#include "mamba/model.h"           // defines: mamba_forward, mamba_step, mamba_step_sparse
+#include "mamba/model.h"           // defines: mamba_forward, mamba_step
 #include "prune/linear_prune.h"    // defines: magnitude_prune
 
 enum { MAX_MODELS = 16 };
@@ -29,20 +29,19 @@ typedef struct BenchOptions {
     int n_paths;
     double sparsities[MAX_MODELS];
     int n_sparsities;
-    int csr, batch, seqlen, decode_tokens, repeats, threads;
+    int batch, seqlen, decode_tokens, repeats, threads;
 } BenchOptions;
 
 // One model under test and what was measured of it.
 typedef struct Subject {
     char label[160];
     MambaModel model;
-    MambaSparseWeights sparse;     // built only with --csr
     Tape tape;
     MambaState state;
     float *logits;                 // (vocab_padded) of the decode step
     int32_t *prompt;               // (batch, seqlen)
     int32_t *decode;               // (decode_tokens)
-    double *prompt_s, *decode_s, *csr_s;  // (repeats) seconds
+    double *prompt_s, *decode_s;   // (repeats) seconds
 } Subject;
 
 static int compare_doubles(const void *a, const void *b) {
@@ -126,7 +125,6 @@ static void subject_prepare(Subject *s, const BenchOptions *o) {
     tape_init(&s->tape, 64u << 20);
     s->tape.recording = false;
     mamba_state_create(&s->state, c);
-    if (o->csr) mamba_sparse_create(&s->sparse, &s->model, 0.5);
     s->logits = xmalloc(sizeof(float) * (size_t)c->vocab_padded);
     // The same tokens for every model of the same vocabulary.
     Rng rng;
@@ -138,16 +136,14 @@ static void subject_prepare(Subject *s, const BenchOptions *o) {
     for (int i = 0; i < o->decode_tokens; i++) s->decode[i] = (int32_t)rng_below(&rng, (uint64_t)c->vocab_size);
     s->prompt_s = xcalloc((size_t)o->repeats, sizeof(double));
     s->decode_s = xcalloc((size_t)o->repeats, sizeof(double));
-    s->csr_s = xcalloc((size_t)o->repeats, sizeof(double));
 }
 
 static void subject_free(Subject *s) {
-    if (s->sparse.matrices) mamba_sparse_free(&s->sparse);
     tape_free(&s->tape);
     mamba_state_free(&s->state);
     mamba_model_free(&s->model);
     free(s->logits), free(s->prompt), free(s->decode);
-    free(s->prompt_s), free(s->decode_s), free(s->csr_s);
+    free(s->prompt_s), free(s->decode_s);
 }
 
 static double time_prompt(Subject *s, const BenchOptions *o) {
@@ -158,23 +154,19 @@ static double time_prompt(Subject *s, const BenchOptions *o) {
     return now_seconds() - start;
 }
 
-// One sequence of decode_tokens steps from an empty state; sparse NULL: the dense step.
-static double time_decode(Subject *s, const BenchOptions *o, const MambaSparseWeights *sparse) {
+// One sequence of decode_tokens steps from an empty state.
+static double time_decode(Subject *s, const BenchOptions *o) {
     double start = now_seconds();
     mamba_state_reset(&s->state, &s->model.config);
-    for (int t = 0; t < o->decode_tokens; t++) {
-        if (sparse) mamba_step_sparse(&s->model, sparse, &s->state, s->decode[t], s->logits);
-        else mamba_step(&s->model, &s->state, s->decode[t], s->logits);
-    }
+    for (int t = 0; t < o->decode_tokens; t++) mamba_step(&s->model, &s->state, s->decode[t], s->logits);
     return now_seconds() - start;
 }
 
 static void print_table(Subject *subjects, int n, const BenchOptions *o) {
     printf("batch %d, seqlen %d, decode %d tokens, %d repeats, %d threads, matmul %s; medians\n\n", o->batch,
            o->seqlen, o->decode_tokens, o->repeats, omp_get_max_threads(), matmul_backend_name(matmul_get_backend()));
-    printf("| model | params | mixer zeros | layers | d_state | prompt tok/s | vs first | decode tok/s | vs first |%s\n",
-           o->csr ? " CSR matrices | decode CSR tok/s | vs dense decode |" : "");
-    printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|%s\n", o->csr ? "---:|---:|---:|" : "");
+    printf("| model | params | mixer zeros | layers | d_state | prompt tok/s | vs first | decode tok/s | vs first |\n");
+    printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     double prompt_first = 0.0, decode_first = 0.0;
     for (int i = 0; i < n; i++) {
         Subject *s = &subjects[i];
@@ -182,14 +174,9 @@ static void print_table(Subject *subjects, int n, const BenchOptions *o) {
         double prompt = (double)o->batch * o->seqlen / median(s->prompt_s, o->repeats);
         double decode = o->decode_tokens / median(s->decode_s, o->repeats);
         if (i == 0) prompt_first = prompt, decode_first = decode;
-        printf("| %s | %.2f M | %.1f%% | %d | %d | %.0f | %.2fx | %.1f | %.2fx |", s->label, s->model.n_elements / 1e6,
+        printf("| %s | %.2f M | %.1f%% | %d | %d | %.0f | %.2fx | %.1f | %.2fx |\n", s->label, s->model.n_elements / 1e6,
                100.0 * mixer_zero_fraction(&s->model), c->n_layer, c->d_state, prompt, prompt / prompt_first, decode,
                decode / decode_first);
-        if (o->csr) {
-            double csr = o->decode_tokens / median(s->csr_s, o->repeats);
-            printf(" %d of %d | %.1f | %.2fx |", s->sparse.n_sparse, 4 * c->n_layer, csr, csr / decode);
-        }
-        printf("\n");
     }
 }
 
@@ -215,10 +202,6 @@ static int parse_options(int argc, char **argv, BenchOptions *o) {
     const int n_counts = (int)(sizeof counts / sizeof counts[0]);
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i];
-        if (strcmp(flag, "--csr") == 0) {
-            o->csr = 1;
-            continue;
-        }
         if (i + 1 >= argc) {
             fprintf(stderr, "bench_infer: %s needs a value\n", flag);
             return -1;
@@ -249,7 +232,7 @@ static int parse_options(int argc, char **argv, BenchOptions *o) {
             o->sparsities[o->n_sparsities++] = s;
             continue;
         }
-        fprintf(stderr, "bench_infer: unknown option '%s' (expected --model, --sparsity, --csr, --batch, --seqlen, "
+        fprintf(stderr, "bench_infer: unknown option '%s' (expected --model, --sparsity, --batch, --seqlen, "
                         "--decode-tokens, --repeats, --threads)\n", flag);
         return -1;
     }
@@ -290,9 +273,8 @@ int main(int argc, char **argv) {
         for (int i = 0; i < n; i++) {
             Subject *s = &subjects[i];
             double prompt = time_prompt(s, &o);
-            double decode = time_decode(s, &o, NULL);
-            double csr = o.csr ? time_decode(s, &o, &s->sparse) : 0.0;
-            if (r >= 0) s->prompt_s[r] = prompt, s->decode_s[r] = decode, s->csr_s[r] = csr;
+            double decode = time_decode(s, &o);
+            if (r >= 0) s->prompt_s[r] = prompt, s->decode_s[r] = decode;
         }
     }
     print_table(subjects, n, &o);

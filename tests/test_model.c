@@ -1,6 +1,6 @@
 // The whole Mamba LM: the loss's gradient for every parameter tensor against central
-// finite differences; the recurrent one-token step, dense and with CSR matrices, against
-// the parallel forward; and steady-state memory of the training step.
+// finite differences; the recurrent one-token step against the parallel forward; and
+// steady-state memory of the training step.
 #include <math.h>
 #include <stdio.h>
 
@@ -55,8 +55,7 @@ static int check_gradients(MambaModel *model, const int32_t *tokens, const int32
     return failures;
 }
 
-// sparse NULL: mamba_step; else mamba_step_sparse with those CSR copies.
-static int check_recurrent_step(MambaModel *model, const int32_t *tokens, const MambaSparseWeights *sparse) {
+static int check_recurrent_step(MambaModel *model, const int32_t *tokens) {
     const MambaConfig *c = &model->config;
     Tape tape;
     tape_init(&tape, 1 << 20);
@@ -70,8 +69,7 @@ static int check_recurrent_step(MambaModel *model, const int32_t *tokens, const 
     for (int b = 0; b < BATCH; b++) {
         mamba_state_reset(&state, c);
         for (int t = 0; t < SEQ; t++) {
-            if (sparse) mamba_step_sparse(model, sparse, &state, tokens[b * SEQ + t], step_logits);
-            else mamba_step(model, &state, tokens[b * SEQ + t], step_logits);
+            mamba_step(model, &state, tokens[b * SEQ + t], step_logits);
             const float *ref = logits->data + (long)(b * SEQ + t) * c->vocab_padded;
             for (int v = 0; v < c->vocab_padded; v++) {
                 double err = fabs(step_logits[v] - ref[v]);
@@ -80,42 +78,10 @@ static int check_recurrent_step(MambaModel *model, const int32_t *tokens, const 
         }
     }
     int ok = max_err < 1e-5;
-    printf("%s recurrent step%s vs parallel forward: max |logit diff| %.2e\n", ok ? "OK    " : "NOT OK",
-           sparse ? " (CSR)" : "", max_err);
+    printf("%s recurrent step vs parallel forward: max |logit diff| %.2e\n", ok ? "OK    " : "NOT OK", max_err);
     mamba_state_free(&state);
     tape_free(&tape);
     return !ok;
-}
-
-// Zeroes the weights k of w with k % 10 < tenths: a fixed pattern, the same fraction in
-// every row of a matrix whose row length is a multiple of 10, irregular otherwise.
-static void zero_fraction(Tensor *w, int tenths) {
-    for (size_t k = 0; k < w->size; k++)
-        if ((int)(k % 10) < tenths) w->data[k] = 0.0f;
-}
-
-// The sparse step on a model whose in_proj, x_proj and out_proj are 60% zeros and whose
-// dt_proj is 30% zeros: with the CSR threshold at 50%, three matrices of every layer are
-// multiplied from their nonzeros and dt_proj stays dense.
-static int check_sparse_step(MambaModel *model, const int32_t *tokens) {
-    for (int i = 0; i < model->config.n_layer; i++) {
-        MambaLayer *l = &model->layers[i];
-        zero_fraction(&l->in_proj_weight, 6);
-        zero_fraction(&l->x_proj_weight, 6);
-        zero_fraction(&l->out_proj_weight, 6);
-        zero_fraction(&l->dt_proj_weight, 3);
-    }
-    MambaSparseWeights sparse;
-    mamba_sparse_create(&sparse, model, 0.5);
-    int expected = 3 * model->config.n_layer, chosen = sparse.n_sparse;
-    for (int i = 0; i < model->config.n_layer; i++) chosen -= sparse.matrices[4 * i + 2].rows > 0;  // dt_proj
-    int ok = sparse.n_sparse == expected && chosen == expected;
-    printf("%s CSR copies: %d of %d matrices, none of them dt_proj (expected %d)\n", ok ? "OK    " : "NOT OK",
-           sparse.n_sparse, 4 * model->config.n_layer, expected);
-    int failures = !ok;
-    failures += check_recurrent_step(model, tokens, &sparse);
-    mamba_sparse_free(&sparse);
-    return failures;
 }
 
 // After the first steps have sized the arena, further steps must not grow it.
@@ -149,9 +115,8 @@ int main(void) {
     for (int i = 0; i < BATCH * SEQ; i++) targets[i] = (i % 5 == 4) ? -1 : (int32_t)rng_below(&rng, 11);
     int failures = 0;
     failures += check_gradients(&model, tokens, targets);
-    failures += check_recurrent_step(&model, tokens, NULL);
+    failures += check_recurrent_step(&model, tokens);
     failures += check_steady_memory(&model, tokens, targets);
-    failures += check_sparse_step(&model, tokens);  // last: it zeroes weights
     mamba_model_free(&model);
     printf("%s: %d model check(s) failed\n", failures ? "FAILED" : "PASSED", failures);
     return failures ? 1 : 0;

@@ -92,29 +92,4 @@ void mamba_state_free(MambaState *state);
 // Feeds one token; writes the (V) logits of the next token.
 void mamba_step(const MambaModel *model, MambaState *state, int32_t token, float *logits);
 
-// Opt-in sparse decoding. Unstructured zeros do not speed up the dense kernels; a
-// compressed-row (CSR) product reads only the nonzeros. A copy of a mixer's linear weight
-// (in_proj, x_proj, dt_proj, out_proj) is made for every one that is at least min_zeros
-// zeros; the others stay dense. The copies are of the weights as they are now: rebuild
-// after the weights change.
-typedef struct CsrMatrix {
-    int rows, cols;           // rows == 0: no copy, the dense weight is used
-    int32_t *row_start;       // (rows + 1) offsets into col and value
-    uint16_t *col;            // (nonzeros) the column of each nonzero
-    float *value;             // (nonzeros)
-} CsrMatrix;
-
-typedef struct MambaSparseWeights {
-    CsrMatrix *matrices;      // (n_layer, 4): in_proj, x_proj, dt_proj, out_proj of each layer
-    int n_layer;
-    int n_sparse;             // how many of them have a CSR copy
-} MambaSparseWeights;
-
-// Matrices of more than 65536 columns always stay dense (16-bit column indices).
-void mamba_sparse_create(MambaSparseWeights *sparse, const MambaModel *model, double min_zeros);
-void mamba_sparse_free(MambaSparseWeights *sparse);
-// mamba_step with the CSR copies where sparse has them: the same logits up to rounding.
-void mamba_step_sparse(const MambaModel *model, const MambaSparseWeights *sparse, MambaState *state, int32_t token,
-                       float *logits);
-
 #endif
