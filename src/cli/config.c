@@ -488,6 +488,15 @@ int config_check(const RunConfig *c, Error *err) {
         return check_fail(c, "prune.initial_sparsity", "prune.initial_sparsity", err,
                           "must be <= prune.final_sparsity (%g): sparsity only grows, got %g",
                           c->prune.final_sparsity, c->prune.initial_sparsity);
+    // A pretrained model's n_layer is known only once it is loaded; the shedder checks it then.
+    if (c->prune.method == CFG_PRUNE_SHEDDER && strcmp(c->model.init, "random") == 0 &&
+        c->prune.shedder_steps >= c->model.n_layer)
+        return check_fail(c, is_set(c, "prune", "shedder_steps") ? "prune.shedder_steps" : "model.n_layer",
+                          "prune.shedder_steps", err,
+                          "must be < model.n_layer (%d): the shedder removes one %s per step and keeps at least "
+                          "one, got %d",
+                          c->model.n_layer, c->prune.shedder_target == CFG_SHEDDER_SSM ? "SSM" : "block",
+                          c->prune.shedder_steps);
     if (c->prune.method == CFG_PRUNE_GRADIENT && config_prune_end_step(c) <= c->prune.start_step)
         return check_fail(c, is_set(c, "prune", "end_step") ? "prune.end_step" : "prune.start_step", "prune.end_step",
                           err, "the schedule must end after prune.start_step (%d), but it ends at step %d%s",

@@ -164,7 +164,8 @@ const ConfigKey config_keys[] = {
     BOOL(prune, sparsessm_structured, "false",
          "sparsessm: remove whole state columns of A_log (final_sparsity of the d_state columns of every layer, "
          "with their B and C rows of x_proj), so that d_state shrinks, instead of masking entries"),
-    INT(prune, shedder_steps, "1", AT_LEAST(0), "shedder: number of structures removed"),
+    INT(prune, shedder_steps, "1", AT_LEAST(1),
+        "shedder: number of structures removed; fewer than model.n_layer (at least one is kept)"),
     ENUM(prune, shedder_target, CfgShedderTarget, shedder_names, "block",
          "shedder: remove whole blocks, or only the SSM of a block"),
 

@@ -61,8 +61,8 @@ void prune_report_markdown(const cJSON *report, FILE *out) {
                 (int)number(run, "end_step"), (int)number(run, "prune_every"), (int)number(run, "grad_accum_batches"),
                 100.0 * number(run, "final_sparsity"), (int)number(run, "steps"));
     else
-        fprintf(out, "Method `%s` (one-shot) to %.1f%%, then %d fine-tuning steps with the masks held.\n\n",
-                text(run, "method"), 100.0 * number(run, "final_sparsity"), (int)number(run, "steps"));
+        fprintf(out, "Method `%s` (one-shot) %s, then %d fine-tuning steps with the masks held.\n\n",
+                text(run, "method"), text(run, "target"), (int)number(run, "steps"));
 
     fprintf(out, "## Quality (validation)\n\n| model | loss | perplexity | accuracy |\n|---|---|---|---|\n");
     quality_row(out, "dense", item(quality, "dense"));

@@ -3,7 +3,8 @@
 //
 // The JSON object:
 //   run       {"method", "strategy", "schedule", "alpha", "final_sparsity", "start_step",
-//              "end_step", "prune_every", "grad_accum_batches", "steps"}
+//              "end_step", "prune_every", "grad_accum_batches", "steps", and for a one-shot
+//              method "target": what it does, "to 50.0%", "to 2:4", "removing 1 block", ...}
 //   quality   {"dense": {"val_loss", "val_perplexity", "val_accuracy"}, "pruned": {...},
 //              "perplexity_ratio"}                       pruned / dense
 //   sparsity  prune_sparsity_report(): per component and per layer

@@ -102,6 +102,23 @@ _Static_assert(sizeof method_names / sizeof *method_names == CFG_PRUNE_SHEDDER +
 
 static bool is_oneshot(CfgPruneMethod method) { return method != CFG_PRUNE_NONE && method != CFG_PRUNE_GRADIENT; }
 
+// What a one-shot method does, after its name: "to 50.0%", "to 2:4", "removing 1 block".
+// The shedder and structured SparseSSM shrink the model instead of masking final_sparsity
+// of its weights, and N:M sets its own ratio.
+static void oneshot_target_text(const RunConfig *c, char *out, size_t size) {
+    const int steps = c->prune.shedder_steps;
+    if (c->prune.method == CFG_PRUNE_SHEDDER && c->prune.shedder_target == CFG_SHEDDER_SSM)
+        snprintf(out, size, "removing the SSM of %d layer%s", steps, steps == 1 ? "" : "s");
+    else if (c->prune.method == CFG_PRUNE_SHEDDER)
+        snprintf(out, size, "removing %d block%s", steps, steps == 1 ? "" : "s");
+    else if (c->prune.method == CFG_PRUNE_SPARSESSM && c->prune.sparsessm_structured)
+        snprintf(out, size, "removing %.1f%% of the state columns", 100.0 * c->prune.final_sparsity);
+    else if (c->prune.nm_n > 0 && c->prune.nm_m > 0)
+        snprintf(out, size, "to %d:%d", c->prune.nm_n, c->prune.nm_m);
+    else
+        snprintf(out, size, "to %.1f%%", 100.0 * c->prune.final_sparsity);
+}
+
 // The model of the run: from the model section (random, or model.init), or, when a one-shot
 // run resumes, from its checkpoint: the one-shot pass is not repeated, and it may have
 // left a smaller model than the model section describes.
@@ -424,8 +441,9 @@ static void hold_masks(Trainer *tr) {
 // own report goes to run_dir/oneshot.json for the final report.
 static int run_oneshot(Trainer *tr, const char *run_dir, Error *err) {
     evaluate_dense(tr, 0);
-    progress_message(&tr->progress, "one-shot pruning: %s to %.1f%%", method_names[tr->config->prune.method],
-                     100.0 * tr->config->prune.final_sparsity);
+    char target[128];
+    oneshot_target_text(tr->config, target, sizeof target);
+    progress_message(&tr->progress, "one-shot pruning: %s %s", method_names[tr->config->prune.method], target);
     cJSON *report = cJSON_CreateObject();
     double start = now_seconds();
     int rc = oneshot_prune(tr->config, &tr->data, &tr->model, &tr->masks, report, err);
@@ -532,7 +550,9 @@ static cJSON *build_report(Trainer *tr, Evaluation final, const TrainSummary *s,
     cJSON_AddNumberToObject(time, "oneshot", s->prune_breakdown.oneshot);
 
     if (is_oneshot(c->prune.method)) {
-        char path[4096];
+        char target[128], path[4096];
+        oneshot_target_text(c, target, sizeof target);
+        cJSON_AddStringToObject(run, "target", target);
         snprintf(path, sizeof path, "%s/oneshot.json", run_dir);
         FILE *f = fopen(path, "r");
         cJSON *oneshot = NULL;
