@@ -69,14 +69,21 @@ double prune_masks_sparsity(const PruneMasks *masks) {
     return masks->total ? (double)prune_masks_pruned(masks) / (double)masks->total : 0.0;
 }
 
+// Runs after every optimizer step over every prunable weight, so it is written to
+// vectorize (a select, no branch) and spread over the threads.
+static void zero_pruned(float *restrict values, const uint8_t *restrict keep, size_t n) {
+    #pragma omp parallel for schedule(static) if (n >= 65536)
+    for (size_t j = 0; j < n; j++) values[j] = keep[j] ? values[j] : 0.0f;
+}
+
 void prune_masks_apply(const PruneMasks *masks, AdamW *optimizer) {
     for (int i = 0; i < masks->n; i++) {
         const MaskedTensor *m = &masks->tensors[i];
+        zero_pruned(m->tensor->data, m->keep, m->tensor->size);
         AdamWSlot *slot = optimizer ? adamw_find(optimizer, m->tensor) : NULL;
-        for (size_t j = 0; j < m->tensor->size; j++) {
-            if (m->keep[j]) continue;
-            m->tensor->data[j] = 0.0f;
-            if (slot) slot->m[j] = slot->v[j] = 0.0f;
+        if (slot) {
+            zero_pruned(slot->m, m->keep, m->tensor->size);
+            zero_pruned(slot->v, m->keep, m->tensor->size);
         }
     }
 }
