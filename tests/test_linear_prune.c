@@ -286,7 +286,7 @@ static void test_sparsegpt(void) {
                 if (j < prefix) prefix_pruned = prefix_pruned && !p.keep[r * cols + j];
             }
         }
-        check(rc == 0 && prefix_pruned && count_pruned(&p) == rows * prefix && max_diff < 1e-5 * max_w,
+        check(rc == 0 && prefix_pruned && count_pruned(&p) == (size_t)rows * prefix && max_diff < 1e-5 * max_w,
               "sparsegpt prefix: OBS weights = least-squares optimum (max diff %.2e, max |w| %.2f)", max_diff, max_w);
         pruned_free(&p);
         layer_free(&l);
