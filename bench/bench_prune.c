@@ -1,10 +1,11 @@
 // The cost of gradient-aware iterative pruning (issue 4: at most 15% on top of the same
 // fine-tuning): the same train_run (model, data, steps, seed) with prune.method none and
-// with prune.method gradient, alternated, the medians compared. The time compared is the
-// fine-tuning loop: the steps' forward, backward and AdamW (train_seconds) plus, for the
-// pruning run, all pruning work (prune_seconds: gradient accumulation, scoring, selection,
-// stability check, mask application). Whole-run wall times, which also hold set-up, the
-// evaluations and the checkpoint, are printed too.
+// with prune.method gradient, alternated, the medians compared, and the median of each
+// repeat's ratio, which a drift in the machine's speed over the repeats does not bias. The
+// time compared is the fine-tuning loop: the steps' forward, backward and AdamW
+// (train_seconds) plus, for the pruning run, all pruning work (prune_seconds: gradient
+// accumulation, scoring, selection, stability check, mask application). Whole-run wall
+// times, which also hold set-up, the evaluations and the checkpoint, are printed too.
 //
 // --updates N times N mask updates alone (no training) on a random model with random
 // gradients, part by part: for a 4.5 M-parameter model, --d-model 384 --n-layer 5.
@@ -262,6 +263,13 @@ int main(int argc, char **argv) {
            100.0 * (pl / dl - 1.0));
     printf("         whole run (set-up, evaluations, checkpoint) %.2f s dense, %.2f s with pruning: %+.1f%%\n", dw, pw,
            100.0 * (pw / dw - 1.0));
+    // The two runs of a repeat ran back to back: their ratio is the least affected by a
+    // machine whose speed drifts over the repeats.
+    double *ratios = xmalloc(sizeof(double) * (size_t)n);
+    for (int r = 0; r < n; r++) ratios[r] = prune_loop[r] / dense_loop[r];
+    printf("         fine-tuning loop, median of the %d back-to-back ratios: overhead %+.1f%%\n", n,
+           100.0 * (median(ratios, n) - 1.0));
+    free(ratios);
     static const char *const names[6] = {"gradient accumulation", "scoring", "selection", "stability check",
                                          "mask application", "all pruning"};
     printf("pruning time, median per run (share of the dense loop):\n");
