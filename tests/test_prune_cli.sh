@@ -52,6 +52,20 @@ masked_zeros() {
         }
         END { print masked + 0, nonzero + 0 }'
 }
+# report_pruned_counts REPORT -> "OVERALL COMPONENTS": the masks' pruned count and the sum of
+# the six components' counts (a masked tensor counts its masks, not its zeros: A_log's
+# first state column starts at exactly 0 and must not count as pruned).
+report_pruned_counts() {
+    grep -o '"pruned":[[:space:]]*[0-9][0-9]*' "$1" | head -7 | grep -o '[0-9]*$' |
+        awk 'NR == 1 { overall = $1; next } { sum += $1 } END { print overall, sum }'
+}
+# mask_values CKPT: every mask entry of the checkpoint, one per line, masks in name order.
+mask_values() {
+    h5dump -y -g /masks "$1" | awk '
+        /DATA \{/ { inside = 1; next }
+        /^ *\}/   { inside = 0 }
+        inside { n = split($0, v, ","); for (k = 1; k <= n; k++) if (v[k] !~ /^ *$/) print v[k] + 0 }'
+}
 config_json() { grep -o "\"$1\":[[:space:]]*[0-9]*" "$2" | grep -o '[0-9]*$'; }
 
 # 1. One-shot, every method: NAME, the expected summary sparsity (shedder and structured
@@ -84,6 +98,9 @@ for line in "${oneshot_runs[@]}"; do
     check "$name: $n_masks masks in the checkpoint" test "$(h5ls "$ckpt/masks" | grep -c Dataset)" -eq "$n_masks"
     read -r masked nonzero <<<"$(masked_zeros "$ckpt")"
     check "$name: the $masked masked weights are zero" test "$nonzero" -eq 0
+    read -r overall components <<<"$(report_pruned_counts "$run/report.json")"
+    check "$name: report.json's components add up to its $overall pruned weights (got $components)" \
+        test "$overall" -eq "$components"
     eval_json=$("$bin" eval --model "$ckpt" 2>/dev/null)
     check "$name: eval exits 0" test $? -eq 0
     check "$name: eval prints the summary's validation loss" \
@@ -140,6 +157,25 @@ check "gradient: eval prints the summary's validation loss" \
     test "$(json_field nll "$eval_json")" = "$(json_field val_loss "$summary")"
 "$bin" export --model "$ckpt" --to "$tmp/export/gradient" 2>/dev/null
 check "gradient: export" test -s "$tmp/export/gradient/config.json" -a -s "$tmp/export/gradient/model.safetensors"
+
+# 3b. Pruning a pruned model: model.init is the gradient run's checkpoint. Its masks are
+#     the starting masks: all of its pruned weights stay pruned (masks only grow) and count
+#     towards the target.
+train pruned_again --set prune.method=magnitude --set prune.final_sparsity=0.6 --set model.init="$ckpt" \
+    --set train.steps=5
+check "pruned again: exit 0" test $? -eq 0
+check "pruned again: says it starts from model.init's masks" \
+    grep -q "model.init .*: its masks on 18 of the 18 pruned tensors hold .* weights pruned (50.00%) from the start" \
+    "$tmp/pruned_again.log"
+paste -d' ' <(mask_values "$ckpt") <(mask_values "$tmp/runs/pruned_again/ckpt-00000005.h5") >"$tmp/masks_pairs.txt"
+grown=$(awk '$1 == 0 && $2 == 1 { back++ } $1 == 1 && $2 == 0 { new++ } END { print back + 0, new + 0, NR }' \
+        "$tmp/masks_pairs.txt")
+read -r given_back newly_pruned compared <<<"$grown"
+check "pruned again: none of the init's pruned weights given back ($compared mask entries compared)" \
+    test "$given_back" -eq 0 -a "$compared" -gt 1000
+check "pruned again: $newly_pruned more weights pruned" test "$newly_pruned" -gt 0
+read -r masked nonzero <<<"$(masked_zeros "$tmp/runs/pruned_again/ckpt-00000005.h5")"
+check "pruned again: the $masked masked weights are zero after fine-tuning" test "$nonzero" -eq 0
 
 # 4. A sweep over alpha: two runs, their table at the end.
 train alpha --set prune.method=gradient --set train.steps=20 --set 'sweep.prune.alpha=[0, 1]'

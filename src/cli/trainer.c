@@ -147,6 +147,32 @@ static void create_masks(Trainer *tr) {
     free(prunable);
 }
 
+// A run that prunes a model already pruned (model.init, a checkpoint with masks) starts from
+// its masks, so that its pruned weights stay pruned and count towards the target; masks
+// only grow. A transformers folder has no masks: its zeros are ordinary weights.
+static int read_init_masks(Trainer *tr, const char *init, Error *err) {
+    struct stat st;
+    if (strcmp(init, "random") == 0 || stat(init, &st) != 0 || S_ISDIR(st.st_mode)) return 0;
+    int n = tr->masks.n, unlisted = 0;
+    CheckpointMask *views = xmalloc(sizeof(CheckpointMask) * (size_t)n);
+    bool *found = xcalloc((size_t)n, sizeof(bool));
+    prune_masks_checkpoint_views(&tr->masks, views);
+    int rc = checkpoint_read_masks_found(init, tr->model.params, tr->model.n_params, views, n, found, &unlisted, err);
+    int n_found = 0;
+    for (int i = 0; i < n; i++) n_found += found[i];
+    free(found);
+    free(views);
+    if (rc != 0) return -1;
+    if (n_found == 0 && unlisted == 0) return 0;
+    prune_masks_apply(&tr->masks, NULL);
+    size_t pruned = prune_masks_pruned(&tr->masks);
+    fprintf(stderr, "model.init %s: its masks on %d of the %d pruned tensors hold %zu weights pruned (%.2f%%) from the start",
+            init, n_found, n, pruned, 100.0 * (double)pruned / (double)tr->masks.total);
+    if (unlisted > 0) fprintf(stderr, "; %d more masks of it are on tensors this run does not prune, and are not held", unlisted);
+    fprintf(stderr, "\n");
+    return 0;
+}
+
 // Everything that does not depend on the final model: data, model, batches, masks, folder.
 // resume_path is the checkpoint the run resumes from, or NULL.
 static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, const char *resume_path, Error *err) {
@@ -180,6 +206,7 @@ static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, co
         create_masks(tr);
         if (tr->masks.n == 0)
             return error_set(err, "prune.include: no parameter of the model matches these patterns (nothing to prune)");
+        if (!resume_path && read_init_masks(tr, c->model.init, err) != 0) return error_prefix(err, "model.init");
     }
     return make_directories(run_dir, err);
 }

@@ -824,6 +824,45 @@ int checkpoint_load(const char *path, NamedParam *params, int n_params, AdamW *o
     return status;
 }
 
+int checkpoint_read_masks_found(const char *path, const NamedParam *params, int n_params, CheckpointMask *masks,
+                                int n_masks, bool *found, int *unlisted, Error *err) {
+    Hdf5Quiet quiet;
+    hdf5_quiet_begin(&quiet);
+    Reader r;
+    int status = open_checkpoint(&r, path, err);
+    int n_found = 0;
+    char object_path[160];
+    for (int i = 0; i < n_masks && status == 0; i++) {
+        found[i] = false;
+        const NamedParam *param = find_param_by_name(params, n_params, masks[i].name);
+        if (!param || masks[i].size != param->tensor->size) {
+            status = error_set(err, "%s: the mask '%s' does not match a parameter of the model", path, masks[i].name);
+            break;
+        }
+        snprintf(object_path, sizeof object_path, "/masks/%s", masks[i].name);
+        if (!link_exists(&r, "/masks") || !link_exists(&r, object_path)) continue;
+        hsize_t dims[TENSOR_MAX_DIMS];
+        int ndim = tensor_dims(param->tensor, dims);
+        status = read_dataset(&r, object_path, H5T_NATIVE_UINT8, ndim, dims, masks[i].mask);
+        found[i] = status == 0;
+        n_found += found[i];
+    }
+    *unlisted = 0;
+    if (status == 0 && link_exists(&r, "/masks")) {
+        Hdf5Reason reason;
+        hid_t group = H5Gopen2(r.file, "/masks", H5P_DEFAULT);
+        H5G_info_t info;
+        if (group < 0 || H5Gget_info(group, &info) < 0)
+            status = error_set(err, "%s: cannot list /masks: %s", path, hdf5_reason(&reason));
+        else
+            *unlisted = (int)info.nlinks - n_found;
+        if (group >= 0) H5Gclose(group);
+    }
+    close_checkpoint(&r);
+    hdf5_quiet_end(&quiet);
+    return status;
+}
+
 int checkpoint_read_config(const char *path, char **config_yaml, Error *err) {
     Hdf5Quiet quiet;
     hdf5_quiet_begin(&quiet);

@@ -93,6 +93,13 @@ int checkpoint_read_config(const char *path, char **config_yaml, Error *err);
 int checkpoint_load(const char *path, NamedParam *params, int n_params, AdamW *optimizer,
                     CheckpointMask *masks, int n_masks, CheckpointState *state, Error *err);
 
+// The masks that a starting checkpoint (model.init) holds for the caller's masks: each
+// mask saved under /masks with the caller's name is read (its shape must match) and
+// found[i] set; the others are left as they are. *unlisted receives how many saved masks
+// the caller did not ask for. A file without /masks finds none.
+int checkpoint_read_masks_found(const char *path, const NamedParam *params, int n_params, CheckpointMask *masks,
+                                int n_masks, bool *found, int *unlisted, Error *err);
+
 // 0 if path is an HDF5 file with this format and version, else -1 and why.
 int checkpoint_probe(const char *path, Error *err);
 

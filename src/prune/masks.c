@@ -100,6 +100,12 @@ void prune_masks_from_zeros(PruneMasks *masks) {
     }
 }
 
+static const MaskedTensor *masked_tensor_of(const PruneMasks *masks, const Tensor *tensor) {
+    for (int i = 0; i < masks->n; i++)
+        if (masks->tensors[i].tensor == tensor) return &masks->tensors[i];
+    return NULL;
+}
+
 typedef struct ZeroCount {
     size_t zeros, total;
 } ZeroCount;
@@ -123,8 +129,12 @@ cJSON *prune_sparsity_report(const MambaModel *model, const PruneMasks *masks) {
         PruneComponent component = prune_component_of(model->params[i].name, &layer);
         if (component == PRUNE_OTHER || layer < 0 || layer >= n_layer) continue;
         const Tensor *t = model->params[i].tensor;
+        const MaskedTensor *m = masks ? masked_tensor_of(masks, t) : NULL;
         size_t zeros = 0;
-        for (size_t j = 0; j < t->size; j++) zeros += t->data[j] == 0.0f;
+        if (m)
+            for (size_t j = 0; j < t->size; j++) zeros += m->keep[j] == 0;
+        else
+            for (size_t j = 0; j < t->size; j++) zeros += t->data[j] == 0.0f;
         by_component[component].zeros += zeros;
         by_component[component].total += t->size;
         by_layer[layer * PRUNE_N_COMPONENTS + component].zeros += zeros;

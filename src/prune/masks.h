@@ -67,9 +67,13 @@ void prune_masks_checkpoint_views(const PruneMasks *masks, CheckpointMask *views
 // loaded without its masks).
 void prune_masks_from_zeros(PruneMasks *masks);
 
-// The sparsity table of SPEC §5 over the whole model, masked or not: zeros / size per
-// component and per layer (each layer's mixer weight matrices and A_log), plus the
-// masks' own total:
+// The sparsity table of SPEC §5 over the whole model, per component and per layer (each
+// layer's mixer weight matrices and A_log), plus the masks' own total. A tensor under a
+// mask counts its masked weights: a weight that is merely zero is not pruned (A_log's
+// first state column starts at log 1 = 0, which is A = -1, not a pruned entry). A tensor
+// under no mask counts its zeros, which is what structural removal leaves (the
+// shedder's removed SSMs have zero C rows).
+//
 // {"sparsity": s, "pruned": n, "prunable": n,
 //  "components": {"in_proj": {"sparsity": s, "pruned": n, "total": n}, ...},
 //  "layers": [{"layer": 0, "sparsity": s, "in_proj": s, ...}, ...]}
