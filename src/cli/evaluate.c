@@ -31,8 +31,8 @@ Evaluation evaluate_model(MambaModel *model, const Dataset *data, Tape *tape, in
         long every = progress.is_terminal ? 1 : (n_batches + 9) / 10;
         if (show_progress && ((i + 1) % every == 0 || i + 1 == n_batches)) {
             double elapsed = now_seconds() - progress.start_time;
-            progress_update(&progress, i + 1, counted ? (float)(total_nll / counted) : 0.0f, 0.0f, 0.0f,
-                            elapsed > 0 ? (double)(i + 1) * B * L / elapsed : 0.0, "evaluating");
+            progress_update_eval(&progress, i + 1, counted ? total_nll / (double)counted : 0.0,
+                                 elapsed > 0 ? (double)(i + 1) * B * L / elapsed : 0.0);
         }
     }
     if (show_progress) progress_finish(&progress);

@@ -22,6 +22,8 @@ void progress_init(Progress *p, FILE *out, bool enabled, long start_step, long t
 // Rewrites the line; `extra` (may be NULL) is appended, e.g. "val 1.234".
 void progress_update(Progress *p, long step, float loss, float lr, float sparsity, double tokens_per_s,
                      const char *extra);
+// The line of an evaluation: batch/total, the mean loss so far, tokens/s and ETA.
+void progress_update_eval(Progress *p, long batch, double mean_nll, double tokens_per_s);
 // Prints a message on its own line without breaking the progress line.
 void progress_message(Progress *p, const char *format, ...) __attribute__((format(printf, 2, 3)));
 void progress_finish(Progress *p);
