@@ -703,27 +703,39 @@ static int read_optimizer(Reader *r, const NamedParam *params, int n_params, Ada
     return status;
 }
 
+// The parameter that a caller's mask belongs to, or NULL with the reason in r->err.
+static const NamedParam *mask_param(Reader *r, const NamedParam *params, int n_params, const CheckpointMask *mask) {
+    const NamedParam *param = find_param_by_name(params, n_params, mask->name);
+    if (!param)
+        error_set(r->err, "%s: the mask '%s' names no parameter of the model", r->path, mask->name);
+    else if (mask->size != param->tensor->size)
+        error_set(r->err, "%s: the mask '%s' has %zu elements but the parameter has %zu", r->path, mask->name,
+                  mask->size, param->tensor->size);
+    else
+        return param;
+    return NULL;
+}
+
+// Reads /masks/<name> into mask, with the shape of its parameter.
+static int read_mask(Reader *r, const NamedParam *param, CheckpointMask *mask) {
+    char object_path[160];
+    hsize_t dims[TENSOR_MAX_DIMS];
+    int ndim = tensor_dims(param->tensor, dims);
+    snprintf(object_path, sizeof object_path, "/masks/%s", mask->name);
+    return read_dataset(r, object_path, H5T_NATIVE_UINT8, ndim, dims, mask->mask);
+}
+
 static int read_masks(Reader *r, const NamedParam *params, int n_params, CheckpointMask *masks, int n_masks) {
     const char **names = xmalloc(sizeof *names * (size_t)(n_masks > 0 ? n_masks : 1));
     int status = 0;
     for (int i = 0; i < n_masks && status == 0; i++) {
-        const NamedParam *param = find_param_by_name(params, n_params, masks[i].name);
-        if (!param)
-            status = error_set(r->err, "%s: the mask '%s' names no parameter of the model", r->path, masks[i].name);
-        else if (masks[i].size != param->tensor->size)
-            status = error_set(r->err, "%s: the mask '%s' has %zu elements but the parameter has %zu", r->path,
-                               masks[i].name, masks[i].size, param->tensor->size);
+        if (!mask_param(r, params, n_params, &masks[i])) status = -1;
         names[i] = masks[i].name;
     }
     if (status == 0) status = check_names(r, "/masks", names, n_masks, "the caller's masks");
     free(names);
-    char object_path[160];
-    for (int i = 0; i < n_masks && status == 0; i++) {
-        hsize_t dims[TENSOR_MAX_DIMS];
-        int ndim = tensor_dims(find_param_by_name(params, n_params, masks[i].name)->tensor, dims);
-        snprintf(object_path, sizeof object_path, "/masks/%s", masks[i].name);
-        status = read_dataset(r, object_path, H5T_NATIVE_UINT8, ndim, dims, masks[i].mask);
-    }
+    for (int i = 0; i < n_masks && status == 0; i++)
+        status = read_mask(r, find_param_by_name(params, n_params, masks[i].name), &masks[i]);
     return status;
 }
 
@@ -830,25 +842,24 @@ int checkpoint_read_masks_found(const char *path, const NamedParam *params, int 
     hdf5_quiet_begin(&quiet);
     Reader r;
     int status = open_checkpoint(&r, path, err);
+    bool has_masks = status == 0 && link_exists(&r, "/masks");
     int n_found = 0;
     char object_path[160];
     for (int i = 0; i < n_masks && status == 0; i++) {
         found[i] = false;
-        const NamedParam *param = find_param_by_name(params, n_params, masks[i].name);
-        if (!param || masks[i].size != param->tensor->size) {
-            status = error_set(err, "%s: the mask '%s' does not match a parameter of the model", path, masks[i].name);
+        const NamedParam *param = mask_param(&r, params, n_params, &masks[i]);
+        if (!param) {
+            status = -1;
             break;
         }
         snprintf(object_path, sizeof object_path, "/masks/%s", masks[i].name);
-        if (!link_exists(&r, "/masks") || !link_exists(&r, object_path)) continue;
-        hsize_t dims[TENSOR_MAX_DIMS];
-        int ndim = tensor_dims(param->tensor, dims);
-        status = read_dataset(&r, object_path, H5T_NATIVE_UINT8, ndim, dims, masks[i].mask);
+        if (!has_masks || !link_exists(&r, object_path)) continue;
+        status = read_mask(&r, param, &masks[i]);
         found[i] = status == 0;
         n_found += found[i];
     }
     *unlisted = 0;
-    if (status == 0 && link_exists(&r, "/masks")) {
+    if (status == 0 && has_masks) {
         Hdf5Reason reason;
         hid_t group = H5Gopen2(r.file, "/masks", H5P_DEFAULT);
         H5G_info_t info;
