@@ -41,10 +41,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/fastmath.h"  // defines: fast_expf, softplusf, sigmoidf
+#include "autograd/scan_lanes.h"  // defines: SCAN_LANES, token_delta
+#include "core/fastmath.h"        // defines: fast_expf, softplusf, sigmoidf
 
-// Channels per block: 16 floats fill one 512-bit register.
-#define SCAN_LANES 16
 // The usual d_state, for which the kernels get a specialised copy.
 #define SCAN_USUAL_N 16
 // The forward computes Δ for this many tokens ahead of their state updates.
@@ -117,20 +116,8 @@ static void tables_init(ScanTables *tables, const SelectiveScanShape *shape, con
 static void tables_free(ScanTables *tables) { free(tables->A); }
 
 // ---- the pieces shared by the forward and the backward's recomputation ----
-// Written once and inlined in both, so that both round identically.
-
-// One token's per-lane inputs: Δ = softplus(dt + dt_bias) and Δ x. Lanes >= width read 0.
-static inline __attribute__((always_inline)) void token_delta(float *restrict delta, float *restrict delta_x,
-                                                              const float *restrict x_t, const float *restrict dt_t,
-                                                              const float *restrict bias, int width) {
-#pragma omp simd
-    for (int j = 0; j < SCAN_LANES; j++) {
-        float xj = j < width ? x_t[j] : 0.0f;
-        float dtj = j < width ? dt_t[j] : 0.0f;
-        delta[j] = softplusf(dtj + bias[j]);
-        delta_x[j] = delta[j] * xj;
-    }
-}
+// Written once and inlined in both, so that both round identically (token_delta, in
+// scan_lanes.h, is shared with SparseSSM's score too).
 
 // h_t[n] = exp(Δ A[n]) h_{t-1}[n] + Δ x B_t[n] for the lanes of one state n; the decay
 // exp(Δ A[n]) also goes to decay_out unless that is NULL.

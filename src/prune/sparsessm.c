@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/fastmath.h"  // defines: fast_expf, softplusf
+#include "autograd/scan_lanes.h"  // defines: SCAN_LANES, token_delta
+#include "core/fastmath.h"        // defines: fast_expf, softplusf
 
 // ---- time weights ----
 
@@ -42,8 +43,8 @@ int sparsessm_time_weights(SparsessmWeighting kind, double gamma, int L, float *
 
 // ---- scores of A_log ----
 
-// Channels per block: one 512-bit register of floats, as in the scan.
-#define SCORE_LANES 16
+// Channels per block, as in the scan.
+#define SCORE_LANES SCAN_LANES
 
 // Channels [d0, d0 + width) of all sequences: adds Σ_b Σ_t w_t (Ā_t h_{t-1})² into acc,
 // (N, LANES) doubles. h is (N, LANES) floats of scratch; A is (N, LANES), bias (LANES),
@@ -60,13 +61,7 @@ static void score_block(const SelectiveScanShape *shape, int d0, int width, cons
             const float *x_t = x + row * D + d0, *dt_t = dt + row * D + d0, *B_t = B_ssm + row * N;
             const double w_t = time_weights[t];
             float delta[SCORE_LANES], delta_x[SCORE_LANES];
-#pragma omp simd
-            for (int j = 0; j < SCORE_LANES; j++) {
-                float xj = j < width ? x_t[j] : 0.0f;
-                float dtj = j < width ? dt_t[j] : 0.0f;
-                delta[j] = softplusf(dtj + bias[j]);
-                delta_x[j] = delta[j] * xj;
-            }
+            token_delta(delta, delta_x, x_t, dt_t, bias, width);
             for (int n = 0; n < N; n++) {
                 float *h_n = h + n * SCORE_LANES;
                 double *acc_n = acc + n * SCORE_LANES;
