@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -12,6 +13,7 @@
 #include "cli/evaluate.h"
 #include "cli/model_source.h"
 #include "cli/sweep.h"
+#include "cli/text_tokens.h"
 #include "cli/trainer.h"
 #include "core/timer.h"
 #include "data/data.h"
@@ -22,6 +24,7 @@ static const char usage[] =
     "usage: mambaprune train --config FILE [--set section.key=value ...] [--resume CKPT|latest]\n"
     "       mambaprune eval --model CKPT_OR_FOLDER [--data FILE] [--seqlen L] [--batch B] [--max-batches N]\n"
     "       mambaprune export --model CKPT_OR_FOLDER --to DIR\n"
+    "       mambaprune tokenize --tokenizer TOKENIZER_JSON --in TEXT --out TOKENS.bin [--decode]\n"
     "       mambaprune config-reference        (every config key, as Markdown)\n"
     "\n"
     "  train   trains (and later prunes) a Mamba LM as the YAML config says; the run folder\n"
@@ -92,6 +95,32 @@ static int parse_positive(const char *option, const char *text, long *out) {
     return 0;
 }
 
+// eval --data TEXT with a model that has a tokenizer: the text's token file, cached in a
+// .mambaprune-cache folder beside the text (or under ~/.cache/mambaprune when that folder
+// cannot be written). 1: *out is the token file; 0: not text or no tokenizer; -1: error.
+static int eval_text_tokens(const char *model_path, const char *data_path, char *out, size_t cap, Error *err) {
+    FILE *f = fopen(data_path, "rb");
+    int32_t magic = 0;
+    if (f) {
+        uint8_t b[4] = {0};
+        if (fread(b, 1, 4, f) == 4) magic = (int32_t)((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24);
+        fclose(f);
+    }
+    if (!f || magic == DATA_TOKENS_MAGIC) return 0;  // data_open reports a missing file; token files stay as they are
+    char cache[4096];
+    const char *slash = strrchr(data_path, '/');
+    snprintf(cache, sizeof cache, "%.*s.mambaprune-cache", slash ? (int)(slash - data_path + 1) : 0, data_path);
+    int reused = 0;
+    int rc = tokens_for_model(model_path, data_path, cache, out, cap, &reused, err);
+    const char *home = getenv("HOME");
+    if (rc < 0 && home && access(cache, F_OK) != 0) {  // a read-only data folder
+        snprintf(cache, sizeof cache, "%s/.cache/mambaprune/tokens", home);
+        rc = tokens_for_model(model_path, data_path, cache, out, cap, &reused, err);
+    }
+    if (rc == 1) fprintf(stderr, "%s: %s through the model's tokenizer: %s\n", data_path, reused ? "already tokenized" : "tokenized", out);
+    return rc;
+}
+
 static int command_eval(int argc, char **argv) {
     const char *model_path = NULL, *data_path = NULL;
     long seqlen = 0, batch = 0, max_batches = 0;  // 0: not given
@@ -124,10 +153,14 @@ static int command_eval(int argc, char **argv) {
     RunConfig run;  // without --data: the validation split of the checkpoint's own data
     config_defaults(&run);
     int rc = 0;
+    char tokens_path[4096];
     if (data_path) {
         data_options_defaults(&options);
         options.kind = DATA_FILE;  // a token file if it starts with llm.c's magic, else bytes
         options.path = data_path;
+        rc = eval_text_tokens(model_path, data_path, tokens_path, sizeof tokens_path, &err);
+        if (rc == 1) options.path = tokens_path, options.kind = DATA_TOKENS;
+        rc = rc < 0 ? -1 : 0;
         options.val_fraction = 1.0f;  // the whole file is evaluated
     } else {
         char *yaml = NULL;
@@ -215,10 +248,43 @@ static int command_export(int argc, char **argv) {
         return 1;
     }
     int rc = hf_folder_save(to, &model.config, model.params, model.n_params, &err);
+    int copied = 0;  // the model's tokenizer files go along
+    if (rc == 0) rc = tokenizer_files_copy(model_path, to, &copied, &err);
     if (rc != 0) fprintf(stderr, "mambaprune: %s\n", err.message);
-    else fprintf(stderr, "wrote %s (config.json, model.safetensors: %.2f M parameters)\n", to, model.n_elements / 1e6);
+    else fprintf(stderr, "wrote %s (config.json, model.safetensors: %.2f M parameters%s)\n", to, model.n_elements / 1e6,
+                 copied ? ", tokenizer files" : "");
     mamba_model_free(&model);
     return rc == 0 ? 0 : 1;
+}
+
+static int command_tokenize(int argc, char **argv) {
+    const char *tokenizer = NULL, *in = NULL, *out = NULL;
+    int decode = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--tokenizer") == 0 && i + 1 < argc) tokenizer = argv[++i];
+        else if (strcmp(argv[i], "--in") == 0 && i + 1 < argc) in = argv[++i];
+        else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) out = argv[++i];
+        else if (strcmp(argv[i], "--decode") == 0) decode = 1;
+        else {
+            fprintf(stderr, "mambaprune tokenize: unexpected argument '%s'\n\n%s", argv[i], usage);
+            return 2;
+        }
+    }
+    if (!tokenizer || !in || !out) {
+        fprintf(stderr, "mambaprune tokenize: --tokenizer, --in and --out are required\n\n%s", usage);
+        return 2;
+    }
+    Error err;
+    long n = 0;
+    int vocab = 0;
+    int rc = decode ? detokenize_file(tokenizer, in, out, &err) : tokenize_file(tokenizer, in, out, &n, &vocab, &err);
+    if (rc != 0) {
+        fprintf(stderr, "mambaprune: %s\n", err.message);
+        return 1;
+    }
+    if (decode) fprintf(stderr, "wrote %s (text)\n", out);
+    else fprintf(stderr, "wrote %s: %ld tokens (%s ids, vocab %d)\n", out, n, vocab > 65536 ? "uint32" : "uint16", vocab);
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -229,6 +295,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "train") == 0) return command_train(argc - 2, argv + 2);
     if (strcmp(argv[1], "eval") == 0) return command_eval(argc - 2, argv + 2);
     if (strcmp(argv[1], "export") == 0) return command_export(argc - 2, argv + 2);
+    if (strcmp(argv[1], "tokenize") == 0) return command_tokenize(argc - 2, argv + 2);
     if (strcmp(argv[1], "config-reference") == 0) {
         config_write_reference_markdown(stdout);
         return 0;

@@ -21,6 +21,7 @@
 #include "cli/model_source.h"
 #include "cli/progress.h"
 #include "cli/prune_report.h"
+#include "cli/text_tokens.h"
 #include "io/atomic_file.h"
 #include "io/checkpoint.h"
 #include "data/data.h"
@@ -188,6 +189,8 @@ static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, co
 
     DataOptions data_options;
     run_data_options(c, &data_options);
+    char tokens_path[4096];  // data.kind text with a pretrained model: its tokenizer's ids
+    if (run_text_tokens(c->model.init, run_dir, &data_options, tokens_path, sizeof tokens_path, err) != 0) return -1;
     if (data_open(&tr->data, &data_options, c->train.seqlen, err) != 0) return -1;
     if (open_model(tr, c, resume_path, err) != 0) return -1;
     int data_vocab = data_vocab_size(&tr->data);

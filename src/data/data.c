@@ -110,6 +110,7 @@ void data_close(Dataset *ds) {
     free(ds->path);
     free(ds->bytes);
     free(ds->ids);
+    free(ds->ids32);
     memset(ds, 0, sizeof *ds);
 }
 
@@ -117,7 +118,9 @@ int data_vocab_size(const Dataset *ds) { return ds->vocab_size; }
 
 int data_has_train(const Dataset *ds) { return is_synthetic(ds->kind) || ds->n_train > ds->seqlen; }
 
-static inline int32_t token_at(const Dataset *ds, long i) { return ds->bytes ? ds->bytes[i] : ds->ids[i]; }
+static inline int32_t token_at(const Dataset *ds, long i) {
+    return ds->bytes ? ds->bytes[i] : ds->ids ? ds->ids[i] : (int32_t)ds->ids32[i];
+}
 
 // The rng of one stream: training batch k is stream 2k, validation sequence i stream
 // 2i+1. The seed is hashed, then offset by an odd multiple of the stream number, which

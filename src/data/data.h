@@ -40,8 +40,10 @@ typedef enum DataKind {
 
 // Reserved ids of the synthetic tasks.
 enum { DATA_BLANK = 0, DATA_MARKER = 1 };
-// llm.c token files: a header of 256 little-endian int32, then uint16 ids.
-enum { DATA_TOKENS_MAGIC = 20240520, DATA_TOKENS_VERSION = 1, DATA_TOKENS_HEADER_INTS = 256 };
+// llm.c token files: a header of 256 little-endian int32 (magic, version, count), then
+// uint16 ids (version 1, llm.c's). Version 2 is ours for vocabularies beyond 65,536:
+// the same header with little-endian uint32 ids.
+enum { DATA_TOKENS_MAGIC = 20240520, DATA_TOKENS_VERSION = 1, DATA_TOKENS_VERSION_U32 = 2, DATA_TOKENS_HEADER_INTS = 256 };
 
 typedef struct DataOptions {
     DataKind kind;
@@ -64,9 +66,11 @@ typedef struct Dataset {
     uint64_t seed;
     // Synthetic tasks.
     int alphabet, n_memorize, val_sequences;
-    // Text: exactly one of bytes / ids is set, n_tokens long, owned.
+    // Text: exactly one of bytes / ids / ids32 (version 2 token files) is set, n_tokens
+    // long, owned.
     uint8_t *bytes;
     uint16_t *ids;
+    uint32_t *ids32;
     long n_tokens;
     long n_train;           // [0, n_train) is training, [n_train, n_tokens) validation
 } Dataset;
@@ -106,5 +110,12 @@ void data_val_batch(const Dataset *ds, long i, int B, int L, int32_t *tokens, in
 // the number of targets >= 0 and *correct to how many of them are the row's argmax
 // (the first maximum on ties).
 void data_accuracy(const float *logits, int V, const int32_t *targets, int T, long *correct, long *counted);
+
+// Writes ids[0..n) as a token file: version 1 (uint16) when vocab_size <= 65,536, else
+// version 2 (uint32). Every id must be in [0, vocab_size). Written all-or-nothing.
+int data_tokens_write(const char *path, const int32_t *ids, long n, int vocab_size, Error *err);
+// Reads a token file (either version, validated as data_open does) into *ids (owned by
+// the caller), *n ids.
+int data_tokens_read(const char *path, int32_t **ids, long *n, Error *err);
 
 #endif

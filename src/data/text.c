@@ -2,6 +2,7 @@
 // file (SPEC §7), validated in full so that a malformed file is a clear error naming the
 // path and what was found against what was expected, never a silent misread.
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,35 +46,49 @@ static int load_tokens(Dataset *ds, const char *path, const uint8_t *file, long 
     if (magic != DATA_TOKENS_MAGIC)
         return error_set(err, "%s: header[0] (magic) is %d, expected %d for an llm.c token file", path, magic,
                          DATA_TOKENS_MAGIC);
-    if (version != DATA_TOKENS_VERSION)
-        return error_set(err, "%s: header[1] (version) is %d, expected %d (uint16 token ids)", path, version,
-                         DATA_TOKENS_VERSION);
+    if (version != DATA_TOKENS_VERSION && version != DATA_TOKENS_VERSION_U32)
+        return error_set(err, "%s: header[1] (version) is %d, expected %d (uint16 token ids) or %d (uint32 token ids)",
+                         path, version, DATA_TOKENS_VERSION, DATA_TOKENS_VERSION_U32);
+    long width = version == DATA_TOKENS_VERSION ? 2 : 4;
     long payload = size - HEADER_BYTES;
     if (count < 1) return error_set(err, "%s: header[2] (token count) is %d, expected >= 1", path, count);
-    if (2L * count > payload)
+    if (width * count > payload)
         return error_set(err,
                          "%s: header[2] says %d tokens (%ld bytes) but the file holds only %ld bytes after the header",
-                         path, count, 2L * count, payload);
-    if (2L * count < payload)
+                         path, count, width * count, payload);
+    if (width * count < payload)
         return error_set(err, "%s: header[2] says %d tokens (%ld bytes) but %ld bytes follow the header", path, count,
-                         2L * count, payload);
-    ds->ids = xmalloc(sizeof(uint16_t) * (size_t)count);
-    int max_id = 0;
+                         width * count, payload);
+    if (width == 2) ds->ids = xmalloc(sizeof(uint16_t) * (size_t)count);
+    else ds->ids32 = xmalloc(sizeof(uint32_t) * (size_t)count);
+    long max_id = 0;
     for (long i = 0; i < count; i++) {
-        const uint8_t *b = file + HEADER_BYTES + 2 * i;
-        uint16_t id = (uint16_t)(b[0] | b[1] << 8);
-        ds->ids[i] = id;
-        if (id > max_id) max_id = id;
+        const uint8_t *b = file + HEADER_BYTES + width * i;
+        uint32_t id = width == 2 ? (uint32_t)(b[0] | b[1] << 8) : (uint32_t)read_le_i32(b);
+        if (width == 2) ds->ids[i] = (uint16_t)id;
+        else ds->ids32[i] = id;
+        if (id > INT32_MAX - 1) {
+            free(ds->ids32);
+            ds->ids32 = NULL;
+            return error_set(err, "%s: token %ld has id %u, beyond the int32 range", path, i, id);
+        }
+        if ((long)id > max_id) max_id = (long)id;
     }
     if (vocab > 0 && max_id >= vocab) {
-        for (long i = 0; i < count; i++)
-            if (ds->ids[i] >= vocab)
-                return error_set(err, "%s: token %ld has id %d, outside the given vocab of %d (max id in file %d)",
-                                 path, i, ds->ids[i], vocab, max_id);
+        for (long i = 0; i < count; i++) {
+            long id = width == 2 ? ds->ids[i] : (long)ds->ids32[i];
+            if (id >= vocab) {
+                free(ds->ids);
+                free(ds->ids32);
+                ds->ids = NULL, ds->ids32 = NULL;
+                return error_set(err, "%s: token %ld has id %ld, outside the given vocab of %d (max id in file %ld)",
+                                 path, i, id, vocab, max_id);
+            }
+        }
     }
     ds->kind = DATA_TOKENS;
     ds->n_tokens = count;
-    ds->vocab_size = vocab > 0 ? vocab : max_id + 1;
+    ds->vocab_size = vocab > 0 ? vocab : (int)max_id + 1;
     return 0;
 }
 

@@ -83,11 +83,12 @@ struct Tokenizer {
     size_t piece_cap;
 };
 
-static uint64_t fnv1a(const uint8_t *s, size_t n) {
-    uint64_t h = 1469598103934665603ull;
+uint64_t tokenizer_fnv1a(uint64_t h, const uint8_t *s, size_t n) {
     for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211ull;
     return h;
 }
+
+static uint64_t fnv1a(const uint8_t *s, size_t n) { return tokenizer_fnv1a(1469598103934665603ull, s, n); }
 
 // ---- string map ----
 

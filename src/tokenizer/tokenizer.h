@@ -33,6 +33,8 @@ void tokenizer_free(Tokenizer *t);
 int tokenizer_vocab_size(const Tokenizer *t);
 // FNV-1a 64 of the tokenizer.json bytes: a key for caches of tokenized text.
 uint64_t tokenizer_hash(const Tokenizer *t);
+// FNV-1a 64 of s[0..n) continued from h (tokenizer_hash, to key a text by both).
+uint64_t tokenizer_fnv1a(uint64_t h, const uint8_t *s, size_t n);
 // The id of an added token with this exact content, or -1.
 int tokenizer_added_id(const Tokenizer *t, const char *content);
 
