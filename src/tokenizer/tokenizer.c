@@ -17,8 +17,8 @@
 
 #include "tokenizer/tokenizer.h"
 
-// GPT-2's split. \s is spelled out as Unicode's White_Space, which is what the library's
-// Oniguruma regex matches; PCRE2's UCP \s would miss U+0085.
+// GPT-2's split. \s is spelled out as Unicode's White_Space, Oniguruma's \s (the
+// library's regex engine); PCRE2's UCP \s lacks U+0085 (which the fixture cannot tell apart).
 #define WS "\\t\\n\\x{0B}\\f\\r\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
 static const char gpt2_pattern[] = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^" WS "\\p{L}\\p{N}]+|[" WS
                                    "]+(?![^" WS "])|[" WS "]+";
