@@ -460,8 +460,8 @@ static void test_malformed_token_files(void) {
     expect_open_error("wrong magic", path, DATA_TOKENS, "20240519", "expected 20240520");
 
     tmp_path(path, sizeof path, "version.bin");
-    write_token_file(path, DATA_TOKENS_MAGIC, 2, 100, ids, 100);
-    expect_open_error("wrong version", path, DATA_TOKENS, "version) is 2", "expected 1");
+    write_token_file(path, DATA_TOKENS_MAGIC, 3, 100, ids, 100);  // 1 (uint16) and 2 (uint32) are valid
+    expect_open_error("wrong version", path, DATA_TOKENS, "version) is 3", "expected 1");
 
     tmp_path(path, sizeof path, "count.bin");
     write_token_file(path, DATA_TOKENS_MAGIC, 1, 150, ids, 100);
