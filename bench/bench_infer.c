@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "autograd/ops.h"          // defines: matmul_get_backend, matmul_backend_name
-#include "cli/model_source.h"      // defines: model_load
+#include "run/model_source.h"      // defines: model_load
 #include "core/timer.h"            // defines: now_seconds
 #include "mamba/model.h"           // defines: mamba_forward, mamba_step
 #include "prune/linear_prune.h"    // defines: magnitude_prune

@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/trainer.h"
+#include "run/trainer.h"
 #include "core/timer.h"
 #include "prune/iterative.h"
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/trainer.h"
+#include "run/trainer.h"
 #include "prune/iterative.h"
 #include "tiny_model.h"
 

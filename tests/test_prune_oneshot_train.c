@@ -14,8 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/model_source.h"
-#include "cli/trainer.h"
+#include "run/model_source.h"
+#include "run/trainer.h"
 #include "io/checkpoint.h"
 #include "prune/oneshot.h"
 #include "prune/sparsity_schedule.h"

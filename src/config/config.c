@@ -1,7 +1,7 @@
 // The run configuration (see config.h): loading YAML files section by section, --set
 // overrides, sweeps, the cross-field checks, the resolved YAML dump and the Markdown key
 // reference, all walking the one table of config_schema.c.
-#include "cli/config.h"
+#include "config/config.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/config_schema.h"
+#include "config/config_schema.h"
 
 enum { MAX_SWEEP_RUNS = 1000000 };
 

@@ -2,8 +2,8 @@
 // struct fields (c->train.steps, c->optim.lr, ...), read from YAML with libyaml, changed
 // by `--set section.key=value`, expanded into sweeps and written back as YAML. One table
 // (config_schema.c) describes every key; all of this is driven by it.
-#ifndef MP_CLI_CONFIG_H
-#define MP_CLI_CONFIG_H
+#ifndef MP_CONFIG_CONFIG_H
+#define MP_CONFIG_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,7 +1,7 @@
 // The table of every configuration key (SPEC §6): section, name, type, field, default,
 // allowed values and a one-line help. The parser, --set, the defaults, the YAML dump and
 // the Markdown reference all read this table; adding a key is adding one line here.
-#include "cli/config_schema.h"
+#include "config/config_schema.h"
 
 #include <stdio.h>
 #include <string.h>

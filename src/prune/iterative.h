@@ -20,7 +20,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "cli/config.h"
+#include "config/config.h"
 #include "core/error.h"
 #include "data/data.h"
 #include "io/checkpoint.h"

@@ -6,7 +6,7 @@
 
 #include <stdbool.h>
 
-#include "cli/config.h"   // defines: RunConfig, CfgSchedule
+#include "config/config.h"   // defines: RunConfig, CfgSchedule
 
 typedef struct SparsitySchedule {
     CfgSchedule shape;        // cubic, linear or exponential

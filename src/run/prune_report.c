@@ -1,5 +1,5 @@
 // The pruning report (see prune_report.h).
-#include "cli/prune_report.h"
+#include "run/prune_report.h"
 
 #include <errno.h>
 #include <stdlib.h>

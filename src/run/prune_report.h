@@ -12,8 +12,8 @@
 //   time      {"train_seconds", "prune_seconds", "prune_fraction" (prune / train),
 //              "accumulate", "score", "select", "stability", "apply", "oneshot"}
 //   oneshot   the one-shot method's own report (one-shot runs only)
-#ifndef MP_CLI_PRUNE_REPORT_H
-#define MP_CLI_PRUNE_REPORT_H
+#ifndef MP_RUN_PRUNE_REPORT_H
+#define MP_RUN_PRUNE_REPORT_H
 
 #include <stdio.h>
 

@@ -1,5 +1,5 @@
 // Sweeps (see sweep.h).
-#include "cli/sweep.h"
+#include "run/sweep.h"
 
 #include <errno.h>
 #include <math.h>
@@ -8,8 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli/plot.h"
-#include "cli/trainer.h"
+#include "run/plot.h"
+#include "run/trainer.h"
 #include "core/timer.h"
 #include "io/atomic_file.h"
 

@@ -4,7 +4,7 @@
 // masks after every step; the gradient method hands the raw gradients of the steps before
 // a mask update to the pruner and recomputes the masks after the steps the schedule names
 // (before logging and checkpointing that step, so that a checkpoint holds the new masks).
-#include "cli/trainer.h"
+#include "run/trainer.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -16,11 +16,11 @@
 #include <sys/stat.h>
 
 #include "autograd/ops.h"
-#include "cli/evaluate.h"
-#include "cli/metrics.h"
-#include "cli/model_source.h"
-#include "cli/progress.h"
-#include "cli/prune_report.h"
+#include "run/evaluate.h"
+#include "run/metrics.h"
+#include "run/model_source.h"
+#include "run/progress.h"
+#include "run/prune_report.h"
 #include "io/atomic_file.h"
 #include "io/checkpoint.h"
 #include "data/data.h"
@@ -536,7 +536,7 @@ static cJSON *quality_json(Evaluation e) {
     return o;
 }
 
-// report.json: see cli/prune_report.h.
+// report.json: see run/prune_report.h.
 static cJSON *build_report(Trainer *tr, Evaluation final, const TrainSummary *s, const char *run_dir) {
     const RunConfig *c = tr->config;
     cJSON *report = cJSON_CreateObject();
