@@ -73,7 +73,7 @@ void prune_report_markdown(const cJSON *report, FILE *out) {
             number(sparsity, "pruned"), number(sparsity, "prunable"), 100.0 * number(sparsity, "sparsity"));
     prune_sparsity_markdown(sparsity, out);
 
-    fprintf(out, "\n## Stability (SPEC §3)\n\n");
+    fprintf(out, "\n## Stability (docs/DESIGN.md#stability-check)\n\n");
     if (!cJSON_IsTrue(item(stability, "enabled"))) {
         fprintf(out, "The stability check was off.\n");
     } else {

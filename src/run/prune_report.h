@@ -1,4 +1,4 @@
-// The report at the end of a pruning run (issue 4): report.json is built by the trainer;
+// The report at the end of a pruning run (docs/DESIGN.md#iterative-pruning): report.json is built by the trainer;
 // this module writes it, renders it as Markdown (report.md) and prints its short version.
 //
 // The JSON object:

@@ -1,4 +1,4 @@
-// Sweeps (SPEC §6): one training run per combination of a config's sweep values, each in
+// Sweeps (docs/DESIGN.md#configuration): one training run per combination of a config's sweep values, each in
 // its own folder, ending with a summary table and a plot.
 #ifndef MP_RUN_SWEEP_H
 #define MP_RUN_SWEEP_H
