@@ -1,4 +1,4 @@
-// Inference speed of one or more models side by side (SPEC §5 "Speed"): prompt tokens/s
+// Inference speed of one or more models side by side (docs/DESIGN.md#evaluation "Speed"): prompt tokens/s
 // (the parallel forward over a (batch, seqlen) prompt, logits only, nothing recorded) and
 // decode tokens/s (mamba_step, one token at a time with the recurrent state), median over
 // the repeats. The models take turns within every repeat, so that machine noise hits all
@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "autograd/ops.h"          // defines: matmul_get_backend, matmul_backend_name
-#include "cli/model_source.h"      // defines: model_load
+#include "run/model_source.h"      // defines: model_load
 #include "core/timer.h"            // defines: now_seconds
 #include "mamba/model.h"           // defines: mamba_forward, mamba_step
 #include "prune/linear_prune.h"    // defines: magnitude_prune
@@ -56,7 +56,7 @@ static double median(const double *values, int count) {
     return count % 2 ? sorted[count / 2] : 0.5 * (sorted[count / 2 - 1] + sorted[count / 2]);
 }
 
-// The mixer's weight tensors of layer i: what pruning zeroes (SPEC §2's default prunable set).
+// The mixer's weight tensors of layer i: what pruning zeroes (docs/DESIGN.md#iterative-pruning's default prunable set).
 static int mixer_weights(MambaLayer *l, Tensor **out) {
     Tensor *all[] = {&l->in_proj_weight, &l->conv1d_weight, &l->x_proj_weight,
                      &l->dt_proj_weight, &l->A_log,         &l->out_proj_weight};

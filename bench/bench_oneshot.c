@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "autograd/ops.h"       // defines: matmul_set_backend
+#include "config/config.h"       // defines: RunConfig, config_prune_options
 #include "prune/oneshot.h"      // defines: oneshot_prune
 
 typedef struct BenchOptions {
@@ -67,7 +68,9 @@ static int run_variant(const BenchOptions *o, const Variant *v, const Dataset *d
     free(prunable);
     size_t params = model.n_elements;
     cJSON *report = cJSON_CreateObject();
-    rc = oneshot_prune(&c, data, &model, &masks, report, err);
+    PruneOptions options;
+    config_prune_options(&c, &options);
+    rc = oneshot_prune(&options, data, &model, &masks, report, err);
     if (rc == 0) {
         printf("| %-22s | %8.2f | %10.2f | %7.2f | %7.2f | %8.3f | %9zu | %9zu |\n", v->label,
                number_at(report, "seconds", "total"), number_at(report, "seconds", "statistics"),

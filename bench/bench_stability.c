@@ -1,4 +1,4 @@
-// The cost of the stability check (SPEC §3): one stability_measure and one stability_correct
+// The cost of the stability check (docs/DESIGN.md#stability-check): one stability_measure and one stability_correct
 // on a freshly initialised d_model 256, 4-layer model with 2 calibration batches of 8 x 256
 // tokens, for an update that prunes 20% more of every tensor by magnitude (few violations)
 // and one that prunes 20% at random (many: small-Δ channels lose large-|A| entries).

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "prune/oneshot.h"
 #include "tiny_model.h"
 
@@ -53,7 +54,9 @@ static __attribute__((unused)) void setup_free(Setup *s) {
 
 static __attribute__((unused)) int run(Setup *s, cJSON **report_out, Error *err) {
     cJSON *report = cJSON_CreateObject();
-    int rc = oneshot_prune(&s->c, &s->data, &s->model, &s->masks, report, err);
+    PruneOptions options;
+    config_prune_options(&s->c, &options);
+    int rc = oneshot_prune(&options, &s->data, &s->model, &s->masks, report, err);
     if (report_out) *report_out = report;
     else cJSON_Delete(report);
     return rc;

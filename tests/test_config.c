@@ -1,4 +1,4 @@
-// Tests of the run configuration (src/cli/config.h): the defaults of the task, a full
+// Tests of the run configuration (src/config/config.h): the defaults of the task, a full
 // file, every class of error with its exact file:line:col and key, --set, strict
 // booleans, sweep expansion, the YAML round trip and the cross-field checks.
 // Expected values are written out here by hand, never taken from the code under test.
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/config.h"
+#include "config/config.h"
 
 static int failures;
 

@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include "autograd/tensor.h"
-#include "cli/evaluate.h"
-#include "cli/model_source.h"
+#include "run/evaluate.h"
+#include "run/model_source.h"
 #include "io/safetensors.h"
 
 int main(void) {

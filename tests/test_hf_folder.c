@@ -60,7 +60,7 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 }
 
 // ---------------------------------------------------------------------------------------
-// Parameter tables with the SPEC §1 names and shapes, built by hand
+// Parameter tables with the docs/DESIGN.md#model names and shapes, built by hand
 
 typedef struct ParamTable {
     NamedParam *params;

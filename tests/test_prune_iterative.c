@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/trainer.h"
+#include "run/trainer.h"
 #include "prune/iterative.h"
 #include "tiny_model.h"
 
@@ -56,7 +56,11 @@ static void setup_create(Setup *s, const char *const *settings, int n_settings) 
     free(prunable);
     tape_init(&s->tape, 16u << 20);
     rng_seed(&s->rng, 77);
-    if (iterative_init(&s->pruner, &s->config, &s->data, &s->model, &s->masks, &err) != 0)
+    PruneOptions prune_options;
+    PruneStabilityOptions stability;
+    config_prune_options(&s->config, &prune_options);
+    config_stability_options(&s->config, &stability);
+    if (iterative_init(&s->pruner, &prune_options, &stability, &s->data, &s->model, &s->masks, &err) != 0)
         fprintf(stderr, "%s\n", err.message), exit(1);
 }
 

@@ -14,8 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/model_source.h"
-#include "cli/trainer.h"
+#include "run/model_source.h"
+#include "run/trainer.h"
 #include "io/checkpoint.h"
 #include "prune/oneshot.h"
 #include "prune/sparsity_schedule.h"
@@ -30,7 +30,7 @@ static int by_magnitude(const void *a, const void *b) {
     return (*(const float *const *)a > *(const float *const *)b) - (*(const float *const *)a < *(const float *const *)b);
 }
 
-int oneshot_prune(const RunConfig *c, const Dataset *data, MambaModel *model, PruneMasks *masks, cJSON *report,
+int oneshot_prune(const PruneOptions *o, const Dataset *data, MambaModel *model, PruneMasks *masks, cJSON *report,
                   Error *err) {
     (void)data;
     oneshot_calls++;
@@ -59,7 +59,7 @@ int oneshot_prune(const RunConfig *c, const Dataset *data, MambaModel *model, Pr
     free(weights);
     free(names);
     bool *prunable = xcalloc((size_t)model->n_params, sizeof(bool));
-    for (int i = 0; i < model->n_params; i++) prunable[i] = config_param_prunable(c, model->params[i].name);
+    for (int i = 0; i < model->n_params; i++) prunable[i] = prune_param_prunable(o, model->params[i].name);
     prune_masks_create(masks, model, prunable);
     free(prunable);
     for (int i = 0; i < masks->n; i++) {
@@ -67,7 +67,7 @@ int oneshot_prune(const RunConfig *c, const Dataset *data, MambaModel *model, Pr
         float **order = xmalloc(sizeof(float *) * m->tensor->size);
         for (size_t j = 0; j < m->tensor->size; j++) order[j] = &m->tensor->data[j];
         qsort(order, m->tensor->size, sizeof(float *), by_magnitude);
-        size_t count = sparsity_count(c->prune.final_sparsity, m->tensor->size);
+        size_t count = sparsity_count(o->final_sparsity, m->tensor->size);
         for (size_t k = 0; k < count; k++) m->keep[order[k] - m->tensor->data] = 0;
         free(order);
     }

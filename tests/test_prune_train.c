@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/model_source.h"
-#include "cli/trainer.h"
+#include "run/model_source.h"
+#include "run/trainer.h"
 #include "io/checkpoint.h"
 #include "prune/masks.h"
 #include "prune/sparsity_schedule.h"
@@ -75,7 +75,9 @@ static long check_checkpoint(const RunConfig *c, const char *dir, long t) {
                 if (!m->keep[j]) zero = zero && m->tensor->data[j] == 0.0f && slot->m[j] == 0.0f && slot->v[j] == 0.0f;
         }
         SparsitySchedule schedule;
-        sparsity_schedule_from_config(&schedule, c);
+        PruneOptions options;
+        config_prune_options(c, &options);
+        sparsity_schedule_from_options(&schedule, &options);
         size_t want = sparsity_count(sparsity_at(&schedule, sparsity_previous_update(&schedule, t)), masks.total);
         pruned = (long)prune_masks_pruned(&masks);
         check(zero && (size_t)pruned == want,

@@ -67,7 +67,7 @@ static void model_without_layer(MambaModel *model, int skip, MambaModel *out) {
     }
 }
 
-// The forward of SPEC §1 written out on the ops, where a layer with bypassed[i] computes
+// The forward of docs/DESIGN.md#model written out on the ops, where a layer with bypassed[i] computes
 // y = x ⊙ silu(z) without x_proj, dt_proj and the scan. Returns exp(mean NLL).
 static double hand_perplexity(MambaModel *model, const bool *bypassed, const int32_t *tokens, const int32_t *targets) {
     const MambaConfig *c = &model->config;

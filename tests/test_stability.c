@@ -1,4 +1,4 @@
-// The eigenvalue stability check (SPEC §3): stability_measure against Δ recomputed by hand
+// The eigenvalue stability check (docs/DESIGN.md#stability-check): stability_measure against Δ recomputed by hand
 // from mamba_forward_traced's trace; constructed updates that do push an eigenvalue past the
 // bound, through A_log and through dt_proj, and their correction (what is given back, in which
 // order, what pays for it, the counts, nothing left after); an update that needs nothing;

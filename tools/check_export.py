@@ -2,7 +2,7 @@
 """Checks that a folder written by `mambaprune export` is a working transformers model.
 
 Loads it with transformers' MambaForCausalLM (float32, CPU), evaluates the same
-non-overlapping windows that `mambaprune eval` evaluates (SPEC §5: every token of the
+non-overlapping windows that `mambaprune eval` evaluates (docs/DESIGN.md#evaluation: every token of the
 file but the first is predicted once), and compares the mean NLL with the value that
 `mambaprune eval` printed. Exits non-zero if the model does not load cleanly or the NLL
 differs by more than --tolerance.

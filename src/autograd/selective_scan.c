@@ -1,4 +1,4 @@
-// The fused selective scan of Mamba-1 (SPEC §1 steps 4-6): a forward that keeps only chunk
+// The fused selective scan of Mamba-1 (docs/DESIGN.md#model steps 4-6): a forward that keeps only chunk
 // checkpoints of the state, and the hand-written backward beside it. Plain C that gcc
 // vectorizes over blocks of 16 channels (one AVX-512 register); no intrinsics.
 //

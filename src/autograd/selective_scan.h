@@ -1,4 +1,4 @@
-// The fused selective scan of Mamba-1 (SPEC §1, steps 4-6) and its hand-written backward.
+// The fused selective scan of Mamba-1 (docs/DESIGN.md#model, steps 4-6) and its hand-written backward.
 //
 // For each sequence b and channel d, with Δ_t = softplus(dt_t + dt_bias) and A = -exp(A_log):
 //   h_t = exp(Δ_t A) ⊙ h_{t-1} + Δ_t x_t B_t,   h_{-1} = 0   (h_t has N states)

@@ -9,12 +9,12 @@
 #include <cjson/cJSON.h>
 
 #include "autograd/ops.h"
-#include "cli/config.h"
-#include "cli/evaluate.h"
-#include "cli/model_source.h"
-#include "cli/sweep.h"
-#include "cli/text_tokens.h"
-#include "cli/trainer.h"
+#include "config/config.h"
+#include "run/evaluate.h"
+#include "run/model_source.h"
+#include "run/sweep.h"
+#include "run/text_tokens.h"
+#include "run/trainer.h"
 #include "core/timer.h"
 #include "data/data.h"
 #include "io/checkpoint.h"

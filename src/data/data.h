@@ -34,7 +34,7 @@ typedef enum DataKind {
     DATA_SELECTIVE_COPYING,   // synthetic, see the layout above
     DATA_ASSOCIATIVE_RECALL,  // synthetic, see the layout above
     DATA_TEXT,                // raw bytes of a file, vocab 256
-    DATA_TOKENS,              // llm.c token file (SPEC §7)
+    DATA_TOKENS,              // llm.c token file (docs/DESIGN.md#files)
     DATA_FILE,                // a file: DATA_TOKENS if it starts with the llm.c magic, else DATA_TEXT
 } DataKind;
 

@@ -1,5 +1,5 @@
 // Reading token data from disk: raw bytes of a text file (vocab 256) or an llm.c token
-// file (SPEC §7), validated in full so that a malformed file is a clear error naming the
+// file (docs/DESIGN.md#files), validated in full so that a malformed file is a clear error naming the
 // path and what was found against what was expected, never a silent misread.
 #include <errno.h>
 #include <stdint.h>

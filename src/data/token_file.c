@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "data/data_internal.h"
-#include "io/atomic_file.h"
+#include "core/atomic_file.h"
 
 static void put_le32(uint8_t *b, uint32_t v) {
     b[0] = (uint8_t)v, b[1] = (uint8_t)(v >> 8), b[2] = (uint8_t)(v >> 16), b[3] = (uint8_t)(v >> 24);

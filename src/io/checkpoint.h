@@ -1,4 +1,4 @@
-// Training checkpoints (SPEC §7): one HDF5 file with the parameters, the pruning masks,
+// Training checkpoints (docs/DESIGN.md#files): one HDF5 file with the parameters, the pruning masks,
 // the AdamW moments, the run state (step, RNG, data cursor, schedule values) and the
 // resolved YAML config. Every dataset carries a Fletcher32 checksum; files are written
 // to a temporary name and renamed into place, so a crash leaves the old or the new file.

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 // defines: atomic_file_begin, atomic_file_write, atomic_file_commit, atomic_file_abort
-#include "io/atomic_file.h"
+#include "core/atomic_file.h"
 // defines: safetensors_open, safetensors_read_f32, safetensors_write, ...
 #include "io/safetensors.h"
 

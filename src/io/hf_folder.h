@@ -1,6 +1,6 @@
-// Import and export of transformers-format Mamba models (SPEC §7 "Pretrained models"): a
+// Import and export of transformers-format Mamba models (docs/DESIGN.md#files "Pretrained models"): a
 // folder with config.json (transformers MambaConfig) and model.safetensors, or several
-// shards listed by model.safetensors.index.json. Works on a NamedParam table (SPEC §1
+// shards listed by model.safetensors.index.json. Works on a NamedParam table (docs/DESIGN.md#model
 // names) and knows nothing else of the model; the output head is always tied.
 #ifndef MP_IO_HF_FOLDER_H
 #define MP_IO_HF_FOLDER_H

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 // defines: atomic_file_begin, atomic_file_write, atomic_file_commit, atomic_file_abort
-#include "io/atomic_file.h"
+#include "core/atomic_file.h"
 
 // The format is little-endian; tensors are copied as raw bytes.
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors I/O assumes a little-endian host");

@@ -1,4 +1,4 @@
-// The sizes of a Mamba-1 language model (SPEC §1) and the values derived from them.
+// The sizes of a Mamba-1 language model (docs/DESIGN.md#model) and the values derived from them.
 #ifndef MP_MAMBA_CONFIG_H
 #define MP_MAMBA_CONFIG_H
 
@@ -14,14 +14,14 @@ typedef struct MambaConfig {
     int expand;
     int dt_rank;                  // R; 0 means ceil(d_model / 16)
     float norm_eps;               // rmsnorm epsilon, 1e-5
-    // Initialisation of dt (SPEC §1).
+    // Initialisation of dt (docs/DESIGN.md#model).
     float dt_min, dt_max, dt_init_floor;
     // Derived by mamba_config_finish():
     int d_inner;                  // D = expand * d_model
     int vocab_padded;             // V, vocab_size rounded up to pad_vocab_size_multiple
 } MambaConfig;
 
-// The defaults of SPEC §1 for everything but d_model, n_layer and vocab_size.
+// The defaults of docs/DESIGN.md#model for everything but d_model, n_layer and vocab_size.
 void mamba_config_defaults(MambaConfig *config);
 // Checks ranges and fills the derived fields.
 int mamba_config_finish(MambaConfig *config, Error *err);

@@ -1,5 +1,5 @@
 // The Mamba-1 language model: parameter table, initialisation and the training forward
-// as a sequence of tape ops (SPEC §1). The one-token recurrent step is in decode.c.
+// as a sequence of tape ops (docs/DESIGN.md#model). The one-token recurrent step is in decode.c.
 #include "mamba/model.h"
 
 #include <math.h>
@@ -70,7 +70,7 @@ static void fill_constant(Tensor *t, float value) {
     for (size_t i = 0; i < t->size; i++) t->data[i] = value;
 }
 
-// SPEC §1: PyTorch's default Linear/Conv1d init (U(±1/sqrt(fan_in))), out_proj scaled by
+// docs/DESIGN.md#model: PyTorch's default Linear/Conv1d init (U(±1/sqrt(fan_in))), out_proj scaled by
 // 1/sqrt(n_layer) as in transformers' rescale_prenorm_residual, embedding N(0, 0.02),
 // A_log = log(1..N), D = 1, dt log-uniform in [dt_min, dt_max] with dt_bias its softplus
 // inverse, dt_proj.weight U(±R^-0.5).

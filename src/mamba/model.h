@@ -1,4 +1,4 @@
-// The Mamba-1 language model (SPEC §1): parameters as one table of named tensors with
+// The Mamba-1 language model (docs/DESIGN.md#model): parameters as one table of named tensors with
 // the transformers MambaForCausalLM names, the training forward on the tape, and the
 // recurrent one-token step used for generation.
 #ifndef MP_MAMBA_MODEL_H
@@ -41,7 +41,7 @@ typedef struct MambaModel {
 // Allocates every parameter (zeroed) for a finished config.
 void mamba_model_create(MambaModel *model, const MambaConfig *config);
 void mamba_model_free(MambaModel *model);
-// The initialisation of SPEC §1, reproducible from the rng.
+// The initialisation of docs/DESIGN.md#model, reproducible from the rng.
 void mamba_model_init_random(MambaModel *model, Rng *rng);
 // The parameter called name, or NULL.
 Tensor *mamba_model_find(MambaModel *model, const char *name);

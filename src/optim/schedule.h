@@ -1,4 +1,4 @@
-// The learning-rate schedule of fine-tuning (SPEC §2): linear warm-up, then linear decay
+// The learning-rate schedule of fine-tuning (docs/DESIGN.md#iterative-pruning): linear warm-up, then linear decay
 // from lr to lr_min at the last step. Steps are 0-based: step s is the s-th update
 // (s = 0 the first), and a run of total_steps updates has steps 0 .. total_steps-1.
 #ifndef MP_OPTIM_SCHEDULE_H

@@ -18,28 +18,25 @@
 
 double prune_times_total(const PruneTimes *t) { return t->accumulate + t->score + t->select + t->stability + t->apply; }
 
-static void make_groups(IterativePruner *p, const RunConfig *c) {
+static void make_groups(IterativePruner *p, const PruneOptions *o) {
     const PruneMasks *masks = p->masks;
     p->group = xcalloc((size_t)(masks->n > 0 ? masks->n : 1), sizeof(int));
     switch (p->strategy) {
-    case CFG_STRATEGY_GLOBAL: p->n_groups = 1; break;
-    case CFG_STRATEGY_LAYERWISE: p->n_groups = masks->n; break;
-    case CFG_STRATEGY_COMPONENT: p->n_groups = PRUNE_N_COMPONENTS; break;
+    case PRUNE_STRATEGY_GLOBAL: p->n_groups = 1; break;
+    case PRUNE_STRATEGY_LAYERWISE: p->n_groups = masks->n; break;
+    case PRUNE_STRATEGY_COMPONENT: p->n_groups = PRUNE_N_COMPONENTS; break;
     }
     if (p->n_groups < 1) p->n_groups = 1;
     p->group_final = xcalloc((size_t)p->n_groups, sizeof(double));
     p->group_total = xcalloc((size_t)p->n_groups, sizeof(size_t));
     p->group_pruned = xcalloc((size_t)p->n_groups, sizeof(size_t));
     for (int g = 0; g < p->n_groups; g++) {
-        p->group_final[g] = c->prune.final_sparsity;
-        // A component not named in component_sparsity (or "other") gets final_sparsity.
-        if (p->strategy == CFG_STRATEGY_COMPONENT && g < PRUNE_OTHER)
-            p->group_final[g] =
-                config_map_get(&c->prune.component_sparsity, prune_component_name((PruneComponent)g), c->prune.final_sparsity);
+        // A component not named in component_sparsity (or "other") has final_sparsity there.
+        p->group_final[g] = p->strategy == PRUNE_STRATEGY_COMPONENT ? o->component_sparsity[g] : o->final_sparsity;
     }
     for (int i = 0; i < masks->n; i++) {
         const MaskedTensor *m = &masks->tensors[i];
-        p->group[i] = p->strategy == CFG_STRATEGY_GLOBAL ? 0 : p->strategy == CFG_STRATEGY_LAYERWISE ? i : (int)m->component;
+        p->group[i] = p->strategy == PRUNE_STRATEGY_GLOBAL ? 0 : p->strategy == PRUNE_STRATEGY_LAYERWISE ? i : (int)m->component;
         p->group_total[p->group[i]] += m->tensor->size;
     }
 }
@@ -56,17 +53,17 @@ static void count_groups(IterativePruner *p) {
     }
 }
 
-int iterative_init(IterativePruner *p, const RunConfig *c, const Dataset *data, const MambaModel *model,
-                   PruneMasks *masks, Error *err) {
+int iterative_init(IterativePruner *p, const PruneOptions *o, const PruneStabilityOptions *stability,
+                   const Dataset *data, const MambaModel *model, PruneMasks *masks, Error *err) {
     memset(p, 0, sizeof *p);
     if (masks->n == 0)
         return error_set(err, "prune.include: no parameter of the model matches these patterns (nothing to prune)");
     p->masks = masks;
-    sparsity_schedule_from_config(&p->schedule, c);
-    p->alpha = c->prune.alpha;
-    p->strategy = c->prune.strategy;
-    p->grad_accum_batches = c->prune.grad_accum_batches;
-    make_groups(p, c);
+    sparsity_schedule_from_options(&p->schedule, o);
+    p->alpha = o->alpha;
+    p->strategy = o->strategy;
+    p->grad_accum_batches = o->grad_accum_batches;
+    make_groups(p, o);
     count_groups(p);
 
     size_t total = masks->total;
@@ -85,9 +82,9 @@ int iterative_init(IterativePruner *p, const RunConfig *c, const Dataset *data, 
     p->n_layer = model->config.n_layer;
     p->layer_violations = xcalloc((size_t)p->n_layer, sizeof(float));
     p->layer_corrected = xcalloc((size_t)p->n_layer, sizeof(float));
-    p->stability_enabled = c->stability.enabled;
+    p->stability_enabled = stability->enabled;
     if (p->stability_enabled) {
-        const int B = c->train.batch_size, L = c->train.seqlen, n = c->stability.batches;
+        const int B = o->batch_size, L = o->seqlen, n = stability->batches;
         size_t batch = (size_t)B * (size_t)L;
         p->calibration_tokens = xmalloc(sizeof(int32_t) * batch * (size_t)n);
         int32_t *targets = xmalloc(sizeof(int32_t) * batch);
@@ -95,7 +92,7 @@ int iterative_init(IterativePruner *p, const RunConfig *c, const Dataset *data, 
             data_train_batch(data, CALIBRATION_BATCH_INDEX + k, B, L, p->calibration_tokens + (size_t)k * batch, targets);
         free(targets);
         p->stability = (StabilityOptions){
-            .epsilon = c->stability.epsilon,
+            .epsilon = stability->epsilon,
             .batch_size = B,
             .seqlen = L,
             .n_batches = n,

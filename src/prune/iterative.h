@@ -1,4 +1,4 @@
-// Gradient-aware iterative pruning during fine-tuning (SPEC §2, issue 4). The trainer
+// Gradient-aware iterative pruning during fine-tuning (docs/DESIGN.md#iterative-pruning). The trainer
 // drives it: after each backward pass it hands over the raw gradients of the steps just
 // before a mask update (no extra forward passes), and after the optimizer steps that the
 // schedule names it recomputes the masks:
@@ -7,7 +7,7 @@
 //   selection  per group (global: all masked tensors; layerwise: each tensor; component:
 //              each component), round(s_t * group size) weights pruned, already pruned
 //              ones first, then the lowest scores (ties by position): masks only grow
-//   stability  stability_correct on fixed calibration batches (SPEC §3), keeping the counts
+//   stability  stability_correct on fixed calibration batches (docs/DESIGN.md#stability-check), keeping the counts
 //   apply      pruned weights and their AdamW moments set to exactly zero
 //
 // Everything it carries from step to step (the gradient accumulator, the totals) goes into
@@ -20,13 +20,13 @@
 
 #include <cjson/cJSON.h>
 
-#include "cli/config.h"
 #include "core/error.h"
 #include "data/data.h"
 #include "io/checkpoint.h"
 #include "mamba/model.h"
 #include "optim/adamw.h"
 #include "prune/masks.h"
+#include "prune/options.h"
 #include "prune/sparsity_schedule.h"
 #include "prune/stability.h"
 
@@ -48,7 +48,7 @@ typedef struct IterativePruner {
     PruneMasks *masks;        // the masks it updates (not owned)
     SparsitySchedule schedule;
     double alpha;
-    CfgStrategy strategy;
+    PruneStrategy strategy;
     int grad_accum_batches;
 
     // Selection groups: group[i] of masked tensor i, in [0, n_groups).
@@ -85,12 +85,12 @@ typedef struct IterativePruner {
     CheckpointArray arrays[ITERATIVE_N_ARRAYS];  // views for checkpoints
 } IterativePruner;
 
-// A pruner for c's prune and stability sections over masks (created for model, whose
+// A pruner for a run's pruning and stability options over masks (created for model, whose
 // prunable tensors they cover). The calibration batches of the stability check are the
-// training batches at indices 1e9 + k, never reached by training, the same for the whole
-// run. masks must outlive the pruner.
-int iterative_init(IterativePruner *p, const RunConfig *c, const Dataset *data, const MambaModel *model,
-                   PruneMasks *masks, Error *err);
+// training batches (options->batch_size x options->seqlen) at indices 1e9 + k, never
+// reached by training, the same for the whole run. masks must outlive the pruner.
+int iterative_init(IterativePruner *p, const PruneOptions *options, const PruneStabilityOptions *stability,
+                   const Dataset *data, const MambaModel *model, PruneMasks *masks, Error *err);
 void iterative_free(IterativePruner *p);
 
 // Whether the gradient of training step `step` (0-based) belongs to the accumulation of the

@@ -1,4 +1,4 @@
-// The pruning kernels of one weight tensor (SPEC §4): magnitude, Wanda and SparseGPT,
+// The pruning kernels of one weight tensor (docs/DESIGN.md#one-shot-methods): magnitude, Wanda and SparseGPT,
 // unstructured or N:M, and the calibration statistics of a linear layer's input that they
 // read (the Gram matrix XᵀX and the squared column norms). They know nothing of models,
 // data or layers: the one-shot driver (oneshot.c) feeds them.
@@ -58,7 +58,7 @@ void linear_stats_init(LinearStats *stats, int cols, bool gram);
 void linear_stats_free(LinearStats *stats);
 // Adds the T rows of X (T, cols): cblas_ssyrk into the Gram matrix.
 void linear_stats_add(LinearStats *stats, const float *X, int T);
-// H = (2/n) Σ XᵀX over the n tokens seen, as a full symmetric (cols, cols) matrix (SPEC §4;
+// H = (2/n) Σ XᵀX over the n tokens seen, as a full symmetric (cols, cols) matrix (docs/DESIGN.md#one-shot-methods;
 // every token weighs the same). Needs the Gram matrix.
 void linear_stats_hessian(const LinearStats *stats, float *H);
 

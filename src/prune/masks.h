@@ -1,4 +1,4 @@
-// Pruning masks (SPEC §2): a mask is a property of a tensor. Each prunable parameter gets a
+// Pruning masks (docs/DESIGN.md#iterative-pruning): a mask is a property of a tensor. Each prunable parameter gets a
 // byte per weight, 1 = kept and 0 = pruned (the layout of the checkpoint's /masks), and
 // applying the masks sets the pruned weights, and their AdamW moments, to exactly zero.
 // Every method, iterative or one-shot, produces its result as a PruneMasks.
@@ -16,7 +16,7 @@
 #include "mamba/model.h"
 #include "optim/adamw.h"
 
-// The parts of a mixer that the reports count separately (SPEC §5).
+// The parts of a mixer that the reports count separately (docs/DESIGN.md#evaluation).
 typedef enum PruneComponent {
     PRUNE_IN_PROJ,
     PRUNE_CONV1D,
@@ -67,7 +67,7 @@ void prune_masks_checkpoint_views(const PruneMasks *masks, CheckpointMask *views
 // loaded without its masks).
 void prune_masks_from_zeros(PruneMasks *masks);
 
-// The sparsity table of SPEC §5 over the whole model, per component and per layer (each
+// The sparsity table of docs/DESIGN.md#evaluation over the whole model, per component and per layer (each
 // layer's mixer weight matrices and A_log), plus the masks' own total. A tensor under a
 // mask counts its masked weights: a weight that is merely zero is not pruned (A_log's
 // first state column starts at log 1 = 0, which is A = -1, not a pruned entry). A tensor

@@ -7,7 +7,7 @@
 // seed (train.seed), and an index no training run reaches. Every window weighs the same:
 // H = (2/n) Σ XᵀX over the n = nsamples * calib_seqlen tokens.
 //
-// The walk (SPEC §4; wanda, sparsegpt, sparsessm): the windows are embedded once; X_i, the
+// The walk (docs/DESIGN.md#one-shot-methods; wanda, sparsegpt, sparsessm): the windows are embedded once; X_i, the
 // inputs of block i, are the outputs of the already pruned blocks < i. In block i:
 //   first   conv1d (and anything else of the block under a mask that is neither a linear
 //           layer nor, for sparsessm, A_log) by magnitude: it needs no statistics, and
@@ -64,7 +64,7 @@ static int slot_of(PruneComponent component) {
 
 // Everything one run of the driver holds.
 typedef struct Oneshot {
-    const RunConfig *c;
+    const PruneOptions *o;
     MambaModel *model;
     PruneMasks *masks;
     int nsamples, seqlen, batch;
@@ -80,17 +80,6 @@ typedef struct Oneshot {
     int n_state_keep;
     double statistics_s, pruning_s, forward_s;
 } Oneshot;
-
-static const char *method_name(CfgPruneMethod method) {
-    switch (method) {
-    case CFG_PRUNE_MAGNITUDE: return "magnitude";
-    case CFG_PRUNE_WANDA: return "wanda";
-    case CFG_PRUNE_SPARSEGPT: return "sparsegpt";
-    case CFG_PRUNE_SPARSESSM: return "sparsessm";
-    case CFG_PRUNE_SHEDDER: return "shedder";
-    default: return NULL;
-    }
-}
 
 // A masked tensor as (rows, cols): a linear layer's (out, in); conv1d (D, 1, K) as (D, K);
 // anything else by its last dimension.
@@ -131,9 +120,9 @@ static cJSON *numbers_json(const double *values, int n) {
 
 // ---- calibration ----
 
-static int calibration_check(const RunConfig *c, const Dataset *data, const MambaModel *model, Error *err) {
-    int L = c->prune.calib_seqlen;
-    if (c->prune.nsamples < 1) return error_set(err, "prune.nsamples: must be >= 1, got %d", c->prune.nsamples);
+static int calibration_check(const PruneOptions *o, const Dataset *data, const MambaModel *model, Error *err) {
+    int L = o->calib_seqlen;
+    if (o->nsamples < 1) return error_set(err, "prune.nsamples: must be >= 1, got %d", o->nsamples);
     if (L < 2) return error_set(err, "prune.calib_seqlen: must be >= 2, got %d", L);
     if (!data_has_train(data))
         return error_set(err, "prune.method: the one-shot methods calibrate on the training split, and %s has none",
@@ -154,16 +143,16 @@ static int calibration_check(const RunConfig *c, const Dataset *data, const Mamb
     return 0;
 }
 
-static void oneshot_init(Oneshot *s, const RunConfig *c, const Dataset *data, MambaModel *model, PruneMasks *masks,
+static void oneshot_init(Oneshot *s, const PruneOptions *o, const Dataset *data, MambaModel *model, PruneMasks *masks,
                          bool calibrates) {
     memset(s, 0, sizeof *s);
-    s->c = c;
+    s->o = o;
     s->model = model;
     s->masks = masks;
-    s->nsamples = c->prune.nsamples;
-    s->seqlen = c->prune.calib_seqlen;
-    s->batch = c->train.batch_size < s->nsamples ? c->train.batch_size : s->nsamples;
-    s->target = (PruneTarget){.sparsity = c->prune.final_sparsity, .nm_n = c->prune.nm_n, .nm_m = c->prune.nm_m};
+    s->nsamples = o->nsamples;
+    s->seqlen = o->calib_seqlen;
+    s->batch = o->batch_size < s->nsamples ? o->batch_size : s->nsamples;
+    s->target = (PruneTarget){.sparsity = o->final_sparsity, .nm_n = o->nm_n, .nm_m = o->nm_m};
     if (calibrates) {
         size_t tokens = (size_t)s->nsamples * s->seqlen;
         s->tokens = xmalloc(tokens * sizeof(int32_t));
@@ -258,13 +247,13 @@ static int prune_linear(Oneshot *s, MaskedTensor *m, const LinearStats *stats, c
     if (stats->cols != v.cols)
         return error_set(err, "%s: %d input columns, but its input has %d", m->name, v.cols, stats->cols);
     cJSON *o;
-    if (s->c->prune.method == CFG_PRUNE_WANDA) {
+    if (s->o->method == PRUNE_METHOD_WANDA) {
         if (wanda_prune(&v, stats->sq, target, err)) return -1;
         o = tensor_report(m, "wanda", 0);
     } else {
         float *H = xmalloc((size_t)v.cols * v.cols * sizeof(float));
         linear_stats_hessian(stats, H);
-        SparsegptOptions options = {s->c->prune.percdamp, s->c->prune.blocksize};
+        SparsegptOptions options = {s->o->percdamp, s->o->blocksize};
         SparsegptResult result;
         int rc = sparsegpt_prune(&v, H, &options, target, &result, err);
         free(H);
@@ -334,7 +323,7 @@ static int prune_block(Oneshot *s, int i, cJSON *layer_report, Error *err) {
         else if (m->component == PRUNE_A_LOG && s->time_weights) alog = m;
         else if (prune_by_magnitude(s, m, tensors, err)) return -1;
     }
-    bool gram = s->c->prune.method != CFG_PRUNE_WANDA;
+    bool gram = s->o->method != PRUNE_METHOD_WANDA;
     LinearStats stats[N_SLOTS];
     BlockPass pass = {{NULL}, NULL, false};
     const int cols[N_SLOTS] = {cfg->d_model, cfg->d_inner, cfg->dt_rank, cfg->d_inner};
@@ -392,7 +381,7 @@ static int prune_blocks(Oneshot *s, cJSON *report, Error *err) {
 
 static int prune_magnitude(Oneshot *s, cJSON *report, Error *err) {
     cJSON *tensors = cJSON_AddArrayToObject(report, "tensors");
-    if (s->c->prune.magnitude_scope == CFG_MAGNITUDE_TENSOR) {
+    if (s->o->magnitude_scope == PRUNE_MAGNITUDE_TENSOR) {
         for (int k = 0; k < s->masks->n; k++)
             if (prune_by_magnitude(s, &s->masks->tensors[k], tensors, err)) return -1;
         return 0;
@@ -447,14 +436,14 @@ typedef struct MaskSource {
 // Replaces *model by *replacement and re-creates *masks on it (prunable by name, as the
 // config says), each new mask copied from the old mask of the same parameter:
 // sources[j] says where new layer j comes from.
-static void replace_model(const RunConfig *c, MambaModel *model, PruneMasks *masks, MambaModel *replacement,
+static void replace_model(const PruneOptions *o, MambaModel *model, PruneMasks *masks, MambaModel *replacement,
                           const MaskSource *sources) {
     MambaModel old;
     model_move(&old, model);
     model_move(model, replacement);
     PruneMasks old_masks = *masks;
     bool *prunable = xmalloc((size_t)model->n_params * sizeof(bool));
-    for (int k = 0; k < model->n_params; k++) prunable[k] = config_param_prunable(c, model->params[k].name);
+    for (int k = 0; k < model->n_params; k++) prunable[k] = prune_param_prunable(o, model->params[k].name);
     prune_masks_create(masks, model, prunable);
     free(prunable);
     int N_old = old.config.d_state, R = old.config.dt_rank;
@@ -498,15 +487,6 @@ static void replace_model(const RunConfig *c, MambaModel *model, PruneMasks *mas
 
 // ---- sparsessm ----
 
-static SparsessmWeighting weighting_of(CfgWeighting w) {
-    switch (w) {
-    case CFG_WEIGHTING_UNIFORM: return SPARSESSM_UNIFORM;
-    case CFG_WEIGHTING_GEOMETRIC: return SPARSESSM_GEOMETRIC;
-    case CFG_WEIGHTING_WINDOW: return SPARSESSM_WINDOW;
-    default: return SPARSESSM_HARMONIC;
-    }
-}
-
 // The component-sensitivity allocation of in_proj's and out_proj's sparsities from a pass
 // of the windows through the dense model.
 static void allocate_sparsity(Oneshot *s, cJSON *report) {
@@ -539,7 +519,7 @@ static void allocate_sparsity(Oneshot *s, cJSON *report) {
     s->statistics_s += now_seconds() - start;
     s->in_proj_sparsity = xmalloc(sizeof(double) * n_layer);
     s->out_proj_sparsity = xmalloc(sizeof(double) * n_layer);
-    double p = s->target.sparsity, alpha = s->c->prune.sparsessm_alpha;
+    double p = s->target.sparsity, alpha = s->o->sparsessm_alpha;
     sparsessm_allocate_sparsity(sensitivity[0], n_layer, p, alpha, s->in_proj_sparsity);
     sparsessm_allocate_sparsity(sensitivity[1], n_layer, p, alpha, s->out_proj_sparsity);
     cJSON *allocation = cJSON_AddObjectToObject(report, "allocation");
@@ -554,10 +534,10 @@ static void allocate_sparsity(Oneshot *s, cJSON *report) {
 }
 
 static int prune_sparsessm(Oneshot *s, cJSON *report, Error *err) {
-    const RunConfig *c = s->c;
+    const PruneOptions *o = s->o;
     const MambaConfig *cfg = &s->model->config;
     int n_layer = cfg->n_layer, N = cfg->d_state;
-    bool structured = c->prune.sparsessm_structured;
+    bool structured = o->sparsessm_structured;
     if (structured && prune_target_is_nm(&s->target))
         return error_set(err, "prune.sparsessm_structured: removes final_sparsity of the state columns, and does not "
                               "combine with N:M (prune.nm_n, prune.nm_m)");
@@ -578,12 +558,12 @@ static int prune_sparsessm(Oneshot *s, cJSON *report, Error *err) {
     }
     if (any_alog) {
         s->time_weights = xmalloc(sizeof(float) * s->seqlen);
-        if (sparsessm_time_weights(weighting_of(c->prune.sparsessm_weighting), c->prune.sparsessm_gamma, s->seqlen,
+        if (sparsessm_time_weights(o->sparsessm_weighting, o->sparsessm_gamma, s->seqlen,
                                    s->time_weights, err))
             return error_prefix(err, "prune.sparsessm_weighting");
     }
     if (structured) s->state_keep = xcalloc((size_t)n_layer * N, 1);
-    if (!prune_target_is_nm(&s->target) && c->prune.sparsessm_alpha > 0 && (linear_masked[0] || linear_masked[1]))
+    if (!prune_target_is_nm(&s->target) && o->sparsessm_alpha > 0 && (linear_masked[0] || linear_masked[1]))
         allocate_sparsity(s, report);
     if (prune_blocks(s, report, err)) return -1;
     if (!structured) return 0;
@@ -593,7 +573,7 @@ static int prune_sparsessm(Oneshot *s, cJSON *report, Error *err) {
     if (sparsessm_shrink_state(s->model, s->state_keep, s->n_state_keep, &smaller, err)) return -1;
     MaskSource *sources = xmalloc(sizeof(MaskSource) * n_layer);
     for (int i = 0; i < n_layer; i++) sources[i] = (MaskSource){i, s->state_keep + (size_t)i * N};
-    replace_model(c, s->model, s->masks, &smaller, sources);
+    replace_model(o, s->model, s->masks, &smaller, sources);
     free(sources);
     cJSON *columns = cJSON_AddObjectToObject(report, "state_columns");
     cJSON_AddNumberToObject(columns, "d_state_before", N);
@@ -605,9 +585,9 @@ static int prune_sparsessm(Oneshot *s, cJSON *report, Error *err) {
 // ---- shedder ----
 
 static int prune_shedder(Oneshot *s, cJSON *report, Error *err) {
-    const RunConfig *c = s->c;
-    int n_layer = s->model->config.n_layer, steps = c->prune.shedder_steps;
-    ShedderTarget target = c->prune.shedder_target == CFG_SHEDDER_SSM ? SHEDDER_SSM : SHEDDER_BLOCK;
+    const PruneOptions *o = s->o;
+    int n_layer = s->model->config.n_layer, steps = o->shedder_steps;
+    ShedderTarget target = o->shedder_target;
     ShedderOptions options = {steps, target, s->batch};
     ShedderRemoval *removals = xcalloc((size_t)(steps > 0 ? steps : 1), sizeof(ShedderRemoval));
     cJSON *log = cJSON_AddArrayToObject(report, "search_log");
@@ -636,7 +616,7 @@ static int prune_shedder(Oneshot *s, cJSON *report, Error *err) {
         int n_new = 0;
         for (int i = 0; i < n_layer; i++)
             if (target == SHEDDER_SSM || !gone[i]) sources[n_new++] = (MaskSource){i, NULL};
-        replace_model(c, s->model, s->masks, &extracted, sources);
+        replace_model(o, s->model, s->masks, &extracted, sources);
         // A removed SSM is its zeroed C rows: where x_proj has a mask they stay pruned, so
         // that fine-tuning does not bring the SSM back.
         const MambaConfig *cfg = &s->model->config;
@@ -658,13 +638,14 @@ static int prune_shedder(Oneshot *s, cJSON *report, Error *err) {
 
 // ---- the entry point ----
 
-int oneshot_prune(const RunConfig *c, const Dataset *data, MambaModel *model, PruneMasks *masks, cJSON *report,
+int oneshot_prune(const PruneOptions *o, const Dataset *data, MambaModel *model, PruneMasks *masks, cJSON *report,
                   Error *err) {
-    const char *name = method_name(c->prune.method);
-    if (!name) return error_set(err, "prune.method: oneshot_prune runs magnitude, wanda, sparsegpt, sparsessm or shedder");
-    CfgPruneMethod method = c->prune.method;
-    PruneTarget target = {.sparsity = c->prune.final_sparsity, .nm_n = c->prune.nm_n, .nm_m = c->prune.nm_m};
-    if (method != CFG_PRUNE_SHEDDER) {
+    PruneMethod method = o->method;
+    if (!prune_method_is_oneshot(method) || (int)method >= PRUNE_METHOD_COUNT)
+        return error_set(err, "prune.method: oneshot_prune runs magnitude, wanda, sparsegpt, sparsessm or shedder");
+    const char *name = prune_method_names[method];
+    PruneTarget target = {.sparsity = o->final_sparsity, .nm_n = o->nm_n, .nm_m = o->nm_m};
+    if (method != PRUNE_METHOD_SHEDDER) {
         if (prune_target_check(&target, prune_target_is_nm(&target) ? target.nm_m : 1, "prune", err)) return -1;
         // Every masked tensor against the target before anything is pruned (N:M needs
         // rows of a multiple of nm_m), so that a failure leaves the model as it was.
@@ -673,15 +654,15 @@ int oneshot_prune(const RunConfig *c, const Dataset *data, MambaModel *model, Pr
             if (prune_target_check(&target, v.cols, v.name, err)) return -1;
         }
     }
-    bool calibrates = method != CFG_PRUNE_MAGNITUDE;
-    if (calibrates && calibration_check(c, data, model, err)) return -1;
+    bool calibrates = method != PRUNE_METHOD_MAGNITUDE;
+    if (calibrates && calibration_check(o, data, model, err)) return -1;
 
     double start = now_seconds();
     Oneshot s;
-    oneshot_init(&s, c, data, model, masks, calibrates);
+    oneshot_init(&s, o, data, model, masks, calibrates);
     cJSON_AddStringToObject(report, "method", name);
-    if (method == CFG_PRUNE_SHEDDER) {
-        cJSON_AddNumberToObject(report, "shedder_steps", c->prune.shedder_steps);
+    if (method == PRUNE_METHOD_SHEDDER) {
+        cJSON_AddNumberToObject(report, "shedder_steps", o->shedder_steps);
     } else if (prune_target_is_nm(&target)) {
         cJSON_AddNumberToObject(report, "nm_n", target.nm_n);
         cJSON_AddNumberToObject(report, "nm_m", target.nm_m);
@@ -697,9 +678,9 @@ int oneshot_prune(const RunConfig *c, const Dataset *data, MambaModel *model, Pr
     }
     int rc = 0;
     switch (method) {
-    case CFG_PRUNE_MAGNITUDE: rc = prune_magnitude(&s, report, err); break;
-    case CFG_PRUNE_SHEDDER: rc = prune_shedder(&s, report, err); break;
-    case CFG_PRUNE_SPARSESSM: rc = prune_outside_blocks(&s, report, err) || prune_sparsessm(&s, report, err) ? -1 : 0; break;
+    case PRUNE_METHOD_MAGNITUDE: rc = prune_magnitude(&s, report, err); break;
+    case PRUNE_METHOD_SHEDDER: rc = prune_shedder(&s, report, err); break;
+    case PRUNE_METHOD_SPARSESSM: rc = prune_outside_blocks(&s, report, err) || prune_sparsessm(&s, report, err) ? -1 : 0; break;
     default: rc = prune_outside_blocks(&s, report, err) || prune_blocks(&s, report, err) ? -1 : 0; break;
     }
     if (rc == 0) {

@@ -1,29 +1,29 @@
-// The one-shot pruning methods of SPEC §4 (magnitude, wanda, sparsegpt, sparsessm, shedder),
+// The one-shot pruning methods of docs/DESIGN.md#one-shot-methods (magnitude, wanda, sparsegpt, sparsessm, shedder),
 // run block by block on calibration windows of the training split.
 #ifndef MP_PRUNE_ONESHOT_H
 #define MP_PRUNE_ONESHOT_H
 
 #include <cjson/cJSON.h>
 
-#include "cli/config.h"
 #include "core/error.h"
 #include "data/data.h"
 #include "mamba/model.h"
 #include "prune/masks.h"
+#include "prune/options.h"
 
 // The calibration windows are the training batch of this index (data_train_batch with
-// prune.nsamples rows of prune.calib_seqlen tokens): fixed by the data's seed, and an
+// nsamples rows of calib_seqlen tokens): fixed by the data's seed, and an
 // index that no training run reaches.
 #define ONESHOT_CALIB_BATCH 2000000000L
 
-// Prunes model with c->prune.method (one of the one-shot methods) to c->prune.final_sparsity
+// Prunes model with o->method (one of the one-shot methods) to o->final_sparsity
 // of the tensors under masks, with calibration windows from data's training split. On
 // return the pruned weights are zero and their masks 0. Structural results (shedder's
 // removed blocks, sparsessm's removed state columns) replace *model with the smaller model
-// and re-create *masks for it (prunable decides, by parameter name, which tensors get a
+// and re-create *masks for it (o->include and o->exclude decide which tensors get a
 // mask). report (an object) receives the method's details: timings, per-layer figures,
 // the search log.
-int oneshot_prune(const RunConfig *c, const Dataset *data, MambaModel *model, PruneMasks *masks, cJSON *report,
+int oneshot_prune(const PruneOptions *o, const Dataset *data, MambaModel *model, PruneMasks *masks, cJSON *report,
                   Error *err);
 
 #endif

@@ -1,4 +1,4 @@
-// Scores and exact-count selection of iterative pruning (SPEC §2). A score says how much a
+// Scores and exact-count selection of iterative pruning (docs/DESIGN.md#iterative-pruning). A score says how much a
 // weight matters, S = |w| * |g|^alpha; pruning a group of weights to a count takes the
 // lowest scores, ties broken by position, with a radix selection (two histogram passes over
 // the score bits, no sort), so that the count is exact and the result deterministic.

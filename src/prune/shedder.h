@@ -1,4 +1,4 @@
-// Mamba-Shedder (SPEC §4, last bullet): greedy structural removal of whole residual
+// Mamba-Shedder (docs/DESIGN.md#one-shot-methods, last bullet): greedy structural removal of whole residual
 // blocks, or of only the SSMs of blocks, scored by calibration perplexity; then the
 // extraction of the result as a model in the standard parameter set.
 //
@@ -17,7 +17,7 @@
 
 typedef enum ShedderTarget {
     SHEDDER_BLOCK,            // a candidate is a whole residual block x + mixer(rmsnorm(x))
-    SHEDDER_SSM,              // a candidate is a block's SSM (steps 3-6 of SPEC §1): y = x instead
+    SHEDDER_SSM,              // a candidate is a block's SSM (steps 3-6 of docs/DESIGN.md#model): y = x instead
 } ShedderTarget;
 
 typedef struct ShedderOptions {

@@ -1,4 +1,4 @@
-// SparseSSM (SPEC §4, see sparsessm.h): time weights, the A_log scores accumulated from a
+// SparseSSM (docs/DESIGN.md#one-shot-methods, see sparsessm.h): time weights, the A_log scores accumulated from a
 // layer's scan inputs, masks and state columns chosen from them, the shrunken model of the
 // structured variant, and the sensitivity-ramped sparsities of the linear layers.
 //

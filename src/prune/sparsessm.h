@@ -1,4 +1,4 @@
-// SparseSSM (SPEC §4): one-shot pruning of the SSM's A_log with a time-weighted OBS score,
+// SparseSSM (docs/DESIGN.md#one-shot-methods): one-shot pruning of the SSM's A_log with a time-weighted OBS score,
 // its N:M and structured (whole state column) variants, and the component-sensitivity
 // sparsity allocation used for the linear layers that SparseGPT prunes alongside.
 //
@@ -17,7 +17,7 @@
 // ---- time weights ----
 
 typedef enum SparsessmWeighting {
-    SPARSESSM_HARMONIC,       // w_t ∝ 1/(t+1), the default of SPEC §4
+    SPARSESSM_HARMONIC,       // w_t ∝ 1/(t+1), the default of docs/DESIGN.md#one-shot-methods
     SPARSESSM_UNIFORM,        // w_t ∝ 1
     SPARSESSM_GEOMETRIC,      // w_t ∝ gamma^t, 0 < gamma <= 1
     SPARSESSM_WINDOW,         // w_t ∝ 1 for t < ceil(L/4), 0 after

@@ -3,15 +3,15 @@
 
 #include <math.h>
 
-void sparsity_schedule_from_config(SparsitySchedule *s, const RunConfig *c) {
+void sparsity_schedule_from_options(SparsitySchedule *s, const PruneOptions *o) {
     *s = (SparsitySchedule){
-        .shape = c->prune.schedule,
-        .initial = c->prune.initial_sparsity,
-        .final = c->prune.final_sparsity,
-        .exp_k = c->prune.exp_k,
-        .start = c->prune.start_step,
-        .end = config_prune_end_step(c),
-        .every = c->prune.prune_every,
+        .shape = o->schedule,
+        .initial = o->initial_sparsity,
+        .final = o->final_sparsity,
+        .exp_k = o->exp_k,
+        .start = o->start_step,
+        .end = o->end_step,
+        .every = o->prune_every,
     };
 }
 
@@ -20,12 +20,12 @@ double sparsity_at(const SparsitySchedule *s, long t) {
     if (t >= s->end) return s->final;
     double p = (double)(t - s->start) / (double)(s->end - s->start);
     switch (s->shape) {
-    case CFG_SCHEDULE_CUBIC: {
+    case PRUNE_SCHEDULE_CUBIC: {
         double rest = 1.0 - p;
         return s->final + (s->initial - s->final) * rest * rest * rest;
     }
-    case CFG_SCHEDULE_LINEAR: return s->final + (s->initial - s->final) * (1.0 - p);
-    case CFG_SCHEDULE_EXPONENTIAL:
+    case PRUNE_SCHEDULE_LINEAR: return s->final + (s->initial - s->final) * (1.0 - p);
+    case PRUNE_SCHEDULE_EXPONENTIAL:
         return s->initial + (s->final - s->initial) * -expm1(-s->exp_k * p) / -expm1(-s->exp_k);
     }
     return s->final;

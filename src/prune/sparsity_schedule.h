@@ -1,4 +1,4 @@
-// The sparsity schedule of iterative pruning (SPEC §2): the target sparsity s_t after t
+// The sparsity schedule of iterative pruning (docs/DESIGN.md#iterative-pruning): the target sparsity s_t after t
 // training steps, and the steps at which the mask is recomputed. Pure arithmetic, no
 // state: a resumed run asks the same questions and gets the same answers.
 #ifndef MP_PRUNE_SPARSITY_SCHEDULE_H
@@ -6,23 +6,23 @@
 
 #include <stdbool.h>
 
-#include "cli/config.h"   // defines: RunConfig, CfgSchedule
+#include "prune/options.h"   // defines: PruneOptions, PruneSchedule
 
 typedef struct SparsitySchedule {
-    CfgSchedule shape;        // cubic, linear or exponential
+    PruneSchedule shape;        // cubic, linear or exponential
     double initial, final;    // s_0 and s_f
     double exp_k;             // k of the exponential shape
     long start, end;          // t0 and T (T > t0)
     long every;               // prune_every (>= 1)
 } SparsitySchedule;
 
-// The schedule of c's prune section (end = config_prune_end_step(c)).
-void sparsity_schedule_from_config(SparsitySchedule *s, const RunConfig *c);
+// The schedule of a run's pruning options.
+void sparsity_schedule_from_options(SparsitySchedule *s, const PruneOptions *o);
 
 // s_t with p = (t - t0) / (T - t0) clamped to [0, 1]:
 //   cubic        s_f + (s_0 - s_f) (1 - p)^3
 //   linear       s_f + (s_0 - s_f) (1 - p)
-//   exponential  s_0 + (s_f - s_0) (1 - exp(-k p)) / (1 - exp(-k))   (SPEC's formula when s_0 = 0)
+//   exponential  s_0 + (s_f - s_0) (1 - exp(-k p)) / (1 - exp(-k))   (s_f (1 - exp(-k p)) / (1 - exp(-k)) when s_0 = 0)
 // so s_t = s_0 up to t0 and exactly s_f from T on.
 double sparsity_at(const SparsitySchedule *s, long t);
 

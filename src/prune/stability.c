@@ -1,4 +1,4 @@
-// The eigenvalue stability check and its correction (see stability.h, SPEC §3).
+// The eigenvalue stability check and its correction (see stability.h, docs/DESIGN.md#stability-check).
 //
 // A calibration pass runs the blocks forward, without recording and without the head, on
 // every calibration batch and keeps per layer the smallest Δ of each channel. Since A < 0,

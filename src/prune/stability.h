@@ -1,4 +1,4 @@
-// The eigenvalue stability check of SPEC §3. Mamba's state matrix is diagonal, so the
+// The eigenvalue stability check of docs/DESIGN.md#stability-check. Mamba's state matrix is diagonal, so the
 // eigenvalues of channel d, state n at token t are exp(Δ_{t,d} A_{d,n}) with Δ > 0 and
 // A = -exp(A_log) < 0; their largest modulus over the calibration tokens is
 // m_{d,n} = exp(min_t Δ_{t,d} * A_{d,n}). A mask update that pushes some m past 1 - ε

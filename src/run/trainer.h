@@ -1,9 +1,9 @@
 // One training run from a resolved RunConfig: data, model, AdamW, the step loop with its
 // progress line and JSON Lines metrics, periodic validation and a final summary.
-#ifndef MP_CLI_TRAINER_H
-#define MP_CLI_TRAINER_H
+#ifndef MP_RUN_TRAINER_H
+#define MP_RUN_TRAINER_H
 
-#include "cli/config.h"
+#include "config/config.h"
 #include "core/error.h"
 #include "data/data.h"
 

@@ -1,5 +1,5 @@
 // Progress line (see progress.h).
-#include "cli/progress.h"
+#include "run/progress.h"
 
 #include <stdarg.h>
 #include <unistd.h>

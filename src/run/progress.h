@@ -1,7 +1,7 @@
 // The one line a person watches during a long run: step/total, loss, lr, sparsity,
 // tokens/s and ETA, rewritten in place on a terminal, printed as plain lines otherwise.
-#ifndef MP_CLI_PROGRESS_H
-#define MP_CLI_PROGRESS_H
+#ifndef MP_RUN_PROGRESS_H
+#define MP_RUN_PROGRESS_H
 
 #include <stdbool.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 // Loading a model by path (see model_source.h).
-#include "cli/model_source.h"
+#include "run/model_source.h"
 
 #include <errno.h>
 #include <string.h>
@@ -7,7 +7,7 @@
 
 #include <stdlib.h>
 
-#include "cli/config.h"
+#include "config/config.h"
 #include "io/checkpoint.h"
 #include "io/hf_folder.h"
 

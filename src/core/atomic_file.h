@@ -1,8 +1,8 @@
 // Files written all-or-nothing: the bytes go to a temporary file in the same folder,
 // which is flushed, fsync'ed and renamed over the destination, so that a reader (or a
 // crash) sees either the old file or the complete new one, never a half-written one.
-#ifndef MP_IO_ATOMIC_FILE_H
-#define MP_IO_ATOMIC_FILE_H
+#ifndef MP_CORE_ATOMIC_FILE_H
+#define MP_CORE_ATOMIC_FILE_H
 
 #include <stddef.h>
 #include <stdio.h>

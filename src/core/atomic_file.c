@@ -1,5 +1,5 @@
 // All-or-nothing file writes through a temporary file and rename (see atomic_file.h).
-#include "io/atomic_file.h"
+#include "core/atomic_file.h"
 
 #include <errno.h>
 #include <fcntl.h>

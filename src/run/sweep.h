@@ -1,11 +1,11 @@
-// Sweeps (SPEC §6): one training run per combination of a config's sweep values, each in
+// Sweeps (docs/DESIGN.md#configuration): one training run per combination of a config's sweep values, each in
 // its own folder, ending with a summary table and a plot.
-#ifndef MP_CLI_SWEEP_H
-#define MP_CLI_SWEEP_H
+#ifndef MP_RUN_SWEEP_H
+#define MP_RUN_SWEEP_H
 
 #include <cjson/cJSON.h>
 
-#include "cli/config.h"
+#include "config/config.h"
 #include "core/error.h"
 
 // Runs every combination of base's sweep in sweep_dir/<label>/ (label such as

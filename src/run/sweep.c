@@ -1,5 +1,5 @@
 // Sweeps (see sweep.h).
-#include "cli/sweep.h"
+#include "run/sweep.h"
 
 #include <errno.h>
 #include <math.h>
@@ -8,10 +8,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli/plot.h"
-#include "cli/trainer.h"
+#include "run/plot.h"
+#include "run/trainer.h"
 #include "core/timer.h"
-#include "io/atomic_file.h"
+#include "core/atomic_file.h"
 
 cJSON *sweep_read_summary(const char *run_dir) {
     char path[4096];

@@ -1,5 +1,5 @@
 // Tokenizing and detokenizing files, and the tokenized-text cache (see text_tokens.h).
-#include "cli/text_tokens.h"
+#include "run/text_tokens.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "data/data.h"
-#include "io/atomic_file.h"
+#include "core/atomic_file.h"
 #include "tokenizer/tokenizer.h"
 
 static int read_text(const char *path, uint8_t **out, size_t *n, Error *err) {

@@ -1,6 +1,6 @@
 // Line plots as standalone SVG files (no plotting library needed to read a sweep's result).
-#ifndef MP_CLI_PLOT_H
-#define MP_CLI_PLOT_H
+#ifndef MP_RUN_PLOT_H
+#define MP_RUN_PLOT_H
 
 #include <stdio.h>
 

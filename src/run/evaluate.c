@@ -1,10 +1,10 @@
 // Validation loss, perplexity and accuracy (see evaluate.h).
-#include "cli/evaluate.h"
+#include "run/evaluate.h"
 
 #include <math.h>
 #include <stdio.h>
 
-#include "cli/progress.h"
+#include "run/progress.h"
 
 Evaluation evaluate_model(MambaModel *model, const Dataset *data, Tape *tape, int B, int L, long max_batches,
                           int32_t *tokens, int32_t *targets, bool show_progress) {

@@ -1,5 +1,5 @@
 // SVG line plots (see plot.h).
-#include "cli/plot.h"
+#include "run/plot.h"
 
 #include <math.h>
 

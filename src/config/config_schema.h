@@ -1,13 +1,13 @@
 // Internal to the config module: the table that describes every key (config_schema.c)
 // and the conversions between YAML nodes, typed struct fields and YAML text
-// (config_value.c). Only src/cli/config*.c include this header.
-#ifndef MP_CLI_CONFIG_SCHEMA_H
-#define MP_CLI_CONFIG_SCHEMA_H
+// (config_value.c). Only src/config/config*.c include this header.
+#ifndef MP_CONFIG_CONFIG_SCHEMA_H
+#define MP_CONFIG_CONFIG_SCHEMA_H
 
 #include <stdio.h>
 #include <yaml.h>
 
-#include "cli/config.h"
+#include "config/config.h"
 
 typedef enum ConfigType {
     CT_INT,

@@ -1,9 +1,9 @@
-// The run configuration of SPEC §6: every setting of a training or pruning run as plain
+// The run configuration of docs/DESIGN.md#configuration: every setting of a training or pruning run as plain
 // struct fields (c->train.steps, c->optim.lr, ...), read from YAML with libyaml, changed
 // by `--set section.key=value`, expanded into sweeps and written back as YAML. One table
 // (config_schema.c) describes every key; all of this is driven by it.
-#ifndef MP_CLI_CONFIG_H
-#define MP_CLI_CONFIG_H
+#ifndef MP_CONFIG_CONFIG_H
+#define MP_CONFIG_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "mamba/config.h"
+#include "prune/options.h"   // defines: PruneOptions, PruneStabilityOptions
 
 // The enum-valued keys. The names are prefixed (Cfg, CFG_) so that they never clash with
 // the modules' own enums; the YAML spelling of each value is the lower-case suffix.
@@ -189,9 +190,15 @@ void config_run_name(const RunConfig *c, char *out, size_t out_size);
 // caller fills vocab_size when it is 0 and calls mamba_config_finish.
 void config_to_mamba(const RunConfig *c, MambaConfig *m);
 
+// The prune and stability sections as the pruning library's options (prune/options.h):
+// the enums as its enums, prune.end_step resolved (config_prune_end_step), the component
+// map as one sparsity per component, include/exclude pointing into c, and the training
+// batch shape. o is valid while c is.
+void config_prune_options(const RunConfig *c, PruneOptions *o);
+void config_stability_options(const RunConfig *c, PruneStabilityOptions *o);
+
 // A parameter is prunable when its name matches one of prune.include and none of
-// prune.exclude. A pattern with '*', '?' or '[' is a glob over the whole name (fnmatch,
-// '*' also crosses dots); any other pattern matches as a substring.
+// prune.exclude: prune_name_matches and prune_param_prunable (prune/options.h).
 bool config_name_matches(const char *pattern, const char *name);
 bool config_param_prunable(const RunConfig *c, const char *name);
 // The value of name in map, or fallback when the map does not have it.

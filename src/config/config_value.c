@@ -1,7 +1,7 @@
 // Values of configuration keys: reading a libyaml node as a value of a key (strictly:
 // true/false only, decimal integers, YAML 1.2 floats, ranges, enum spellings) and
 // writing a value back as YAML flow text that reads back the same.
-#include "cli/config_schema.h"
+#include "config/config_schema.h"
 
 #include <errno.h>
 #include <limits.h>

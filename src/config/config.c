@@ -1,15 +1,14 @@
 // The run configuration (see config.h): loading YAML files section by section, --set
 // overrides, sweeps, the cross-field checks, the resolved YAML dump and the Markdown key
 // reference, all walking the one table of config_schema.c.
-#include "cli/config.h"
+#include "config/config.h"
 
 #include <errno.h>
-#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/config_schema.h"
+#include "config/config_schema.h"
 
 enum { MAX_SWEEP_RUNS = 1000000 };
 
@@ -669,18 +668,76 @@ void config_to_mamba(const RunConfig *c, MambaConfig *m) {
     m->dt_rank = c->model.dt_rank;
 }
 
-bool config_name_matches(const char *pattern, const char *name) {
-    if (strpbrk(pattern, "*?[")) return fnmatch(pattern, name, 0) == 0;
-    return strstr(name, pattern) != NULL;
-}
+bool config_name_matches(const char *pattern, const char *name) { return prune_name_matches(pattern, name); }
 
 bool config_param_prunable(const RunConfig *c, const char *name) {
-    bool included = false;
-    for (int i = 0; i < c->prune.include.count && !included; i++)
-        included = config_name_matches(c->prune.include.items[i], name);
-    for (int i = 0; i < c->prune.exclude.count && included; i++)
-        if (config_name_matches(c->prune.exclude.items[i], name)) included = false;
-    return included;
+    PruneOptions o;
+    config_prune_options(c, &o);
+    return prune_param_prunable(&o, name);
+}
+
+// The configuration's enums are the pruning library's, value for value.
+_Static_assert((int)CFG_PRUNE_NONE == PRUNE_METHOD_NONE && (int)CFG_PRUNE_GRADIENT == PRUNE_METHOD_GRADIENT &&
+                   (int)CFG_PRUNE_MAGNITUDE == PRUNE_METHOD_MAGNITUDE && (int)CFG_PRUNE_WANDA == PRUNE_METHOD_WANDA &&
+                   (int)CFG_PRUNE_SPARSEGPT == PRUNE_METHOD_SPARSEGPT &&
+                   (int)CFG_PRUNE_SPARSESSM == PRUNE_METHOD_SPARSESSM && (int)CFG_PRUNE_SHEDDER == PRUNE_METHOD_SHEDDER,
+               "prune.method");
+_Static_assert((int)CFG_SCHEDULE_CUBIC == PRUNE_SCHEDULE_CUBIC && (int)CFG_SCHEDULE_LINEAR == PRUNE_SCHEDULE_LINEAR &&
+                   (int)CFG_SCHEDULE_EXPONENTIAL == PRUNE_SCHEDULE_EXPONENTIAL,
+               "prune.schedule");
+_Static_assert((int)CFG_STRATEGY_GLOBAL == PRUNE_STRATEGY_GLOBAL &&
+                   (int)CFG_STRATEGY_LAYERWISE == PRUNE_STRATEGY_LAYERWISE &&
+                   (int)CFG_STRATEGY_COMPONENT == PRUNE_STRATEGY_COMPONENT,
+               "prune.strategy");
+_Static_assert((int)CFG_MAGNITUDE_TENSOR == PRUNE_MAGNITUDE_TENSOR && (int)CFG_MAGNITUDE_GLOBAL == PRUNE_MAGNITUDE_GLOBAL,
+               "prune.magnitude_scope");
+_Static_assert((int)CFG_WEIGHTING_HARMONIC == SPARSESSM_HARMONIC && (int)CFG_WEIGHTING_UNIFORM == SPARSESSM_UNIFORM &&
+                   (int)CFG_WEIGHTING_GEOMETRIC == SPARSESSM_GEOMETRIC && (int)CFG_WEIGHTING_WINDOW == SPARSESSM_WINDOW,
+               "prune.sparsessm_weighting");
+_Static_assert((int)CFG_SHEDDER_BLOCK == SHEDDER_BLOCK && (int)CFG_SHEDDER_SSM == SHEDDER_SSM, "prune.shedder_target");
+
+void config_prune_options(const RunConfig *c, PruneOptions *o) {
+    *o = (PruneOptions){
+        .method = (PruneMethod)c->prune.method,
+        .alpha = c->prune.alpha,
+        .schedule = (PruneSchedule)c->prune.schedule,
+        .exp_k = c->prune.exp_k,
+        .initial_sparsity = c->prune.initial_sparsity,
+        .final_sparsity = c->prune.final_sparsity,
+        .start_step = c->prune.start_step,
+        .end_step = config_prune_end_step(c),
+        .prune_every = c->prune.prune_every,
+        .grad_accum_batches = c->prune.grad_accum_batches,
+        .strategy = (PruneStrategy)c->prune.strategy,
+        .include = (const char *const *)c->prune.include.items,
+        .n_include = c->prune.include.count,
+        .exclude = (const char *const *)c->prune.exclude.items,
+        .n_exclude = c->prune.exclude.count,
+        .nsamples = c->prune.nsamples,
+        .calib_seqlen = c->prune.calib_seqlen,
+        .percdamp = c->prune.percdamp,
+        .blocksize = c->prune.blocksize,
+        .nm_n = c->prune.nm_n,
+        .nm_m = c->prune.nm_m,
+        .magnitude_scope = (PruneMagnitudeScope)c->prune.magnitude_scope,
+        .sparsessm_weighting = (SparsessmWeighting)c->prune.sparsessm_weighting,
+        .sparsessm_gamma = c->prune.sparsessm_gamma,
+        .sparsessm_alpha = c->prune.sparsessm_alpha,
+        .sparsessm_structured = c->prune.sparsessm_structured,
+        .shedder_steps = c->prune.shedder_steps,
+        .shedder_target = (ShedderTarget)c->prune.shedder_target,
+        .batch_size = c->train.batch_size,
+        .seqlen = c->train.seqlen,
+    };
+    for (int g = 0; g < PRUNE_N_COMPONENTS; g++)
+        o->component_sparsity[g] =
+            g < PRUNE_OTHER ? config_map_get(&c->prune.component_sparsity, prune_component_name((PruneComponent)g),
+                                             c->prune.final_sparsity)
+                            : c->prune.final_sparsity;
+}
+
+void config_stability_options(const RunConfig *c, PruneStabilityOptions *o) {
+    *o = (PruneStabilityOptions){c->stability.enabled, c->stability.epsilon, c->stability.batches};
 }
 
 double config_map_get(const FloatMap *map, const char *name, double fallback) {

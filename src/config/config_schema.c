@@ -1,7 +1,7 @@
-// The table of every configuration key (SPEC §6): section, name, type, field, default,
+// The table of every configuration key (docs/DESIGN.md#configuration): section, name, type, field, default,
 // allowed values and a one-line help. The parser, --set, the defaults, the YAML dump and
 // the Markdown reference all read this table; adding a key is adding one line here.
-#include "cli/config_schema.h"
+#include "config/config_schema.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -38,21 +38,16 @@
 // Spellings of the enum values, in the order of the enums of config.h.
 static const char *const data_kind_names[] = {"selective_copying", "associative_recall", "text", "tokens"};
 static const char *const matmul_names[] = {"openblas", "onednn"};
-static const char *const method_names[] = {"none", "gradient", "magnitude", "wanda", "sparsegpt", "sparsessm", "shedder"};
-static const char *const schedule_names[] = {"cubic", "linear", "exponential"};
-static const char *const strategy_names[] = {"global", "layerwise", "component"};
 static const char *const component_names[] = {"in_proj", "conv1d", "x_proj", "dt_proj", "A_log", "out_proj"};
-static const char *const weighting_names[] = {"harmonic", "uniform", "geometric", "window"};
-static const char *const shedder_names[] = {"block", "ssm"};
-static const char *const magnitude_scope_names[] = {"tensor", "global"};
 
 _Static_assert(COUNT(data_kind_names) == CFG_DATA_TOKENS + 1, "data_kind_names");
-_Static_assert(COUNT(method_names) == CFG_PRUNE_SHEDDER + 1, "method_names");
-_Static_assert(COUNT(schedule_names) == CFG_SCHEDULE_EXPONENTIAL + 1, "schedule_names");
-_Static_assert(COUNT(strategy_names) == CFG_STRATEGY_COMPONENT + 1, "strategy_names");
-_Static_assert(COUNT(weighting_names) == CFG_WEIGHTING_WINDOW + 1, "weighting_names");
-_Static_assert(COUNT(shedder_names) == CFG_SHEDDER_SSM + 1, "shedder_names");
-_Static_assert(COUNT(magnitude_scope_names) == CFG_MAGNITUDE_GLOBAL + 1, "magnitude_scope_names");
+// The pruning choices' names are the pruning library's (prune/options.h).
+_Static_assert(COUNT(prune_method_names) == CFG_PRUNE_SHEDDER + 1, "prune_method_names");
+_Static_assert(COUNT(prune_schedule_names) == CFG_SCHEDULE_EXPONENTIAL + 1, "prune_schedule_names");
+_Static_assert(COUNT(prune_strategy_names) == CFG_STRATEGY_COMPONENT + 1, "prune_strategy_names");
+_Static_assert(COUNT(prune_weighting_names) == CFG_WEIGHTING_WINDOW + 1, "prune_weighting_names");
+_Static_assert(COUNT(prune_shedder_target_names) == CFG_SHEDDER_SSM + 1, "prune_shedder_target_names");
+_Static_assert(COUNT(prune_magnitude_scope_names) == CFG_MAGNITUDE_GLOBAL + 1, "prune_magnitude_scope_names");
 // The table reads and writes enum fields as int.
 _Static_assert(sizeof(CfgDataKind) == sizeof(int) && sizeof(CfgMatmul) == sizeof(int) &&
                    sizeof(CfgPruneMethod) == sizeof(int) && sizeof(CfgSchedule) == sizeof(int) &&
@@ -61,14 +56,14 @@ _Static_assert(sizeof(CfgDataKind) == sizeof(int) && sizeof(CfgMatmul) == sizeof
                "enum fields are read and written as int");
 
 const ConfigSection config_sections[] = {
-    {"model", "Model sizes (SPEC §1) and where the weights come from."},
+    {"model", "Model sizes (docs/DESIGN.md#model) and where the weights come from."},
     {"data", "The training and validation data."},
     {"train", "The training loop."},
     {"optim", "AdamW; the learning rate warms up linearly to lr, then decays linearly to lr_min."},
-    {"prune", "Pruning: the method, the sparsity schedule and which tensors are pruned (SPEC §2, §4)."},
-    {"stability", "The eigenvalue stability check and correction (SPEC §3)."},
+    {"prune", "Pruning: the method, the sparsity schedule and which tensors are pruned (docs/DESIGN.md#iterative-pruning, #one-shot-methods)."},
+    {"stability", "The eigenvalue stability check and correction (docs/DESIGN.md#stability-check)."},
     {"eval", "Evaluation on the validation split."},
-    {"checkpoint", "Checkpoints (one HDF5 file per save, SPEC §7)."},
+    {"checkpoint", "Checkpoints (one HDF5 file per save, docs/DESIGN.md#files)."},
     {"log", "The run folder, metrics and progress output."},
 };
 const int config_n_sections = COUNT(config_sections);
@@ -84,7 +79,7 @@ const ConfigKey config_keys[] = {
     INT(model, expand, "2", AT_LEAST(1), "d_inner = expand * d_model"),
     INT(model, dt_rank, "0", AT_LEAST(0), "rank R of the dt projection; 0 = ceil(d_model / 16)"),
     STRING(model, init, "\"random\"",
-           "\"random\" (the SPEC §1 initialisation, seeded by train.seed), or the path of a checkpoint or of a "
+           "\"random\" (the docs/DESIGN.md#model initialisation, seeded by train.seed), or the path of a checkpoint or of a "
            "transformers folder to start from"),
 
     ENUM(data, kind, CfgDataKind, data_kind_names, "selective_copying",
@@ -118,11 +113,11 @@ const ConfigKey config_keys[] = {
     FLOAT(optim, eps, "1e-8", ABOVE(0), "AdamW epsilon"),
     FLOAT(optim, grad_clip, "1.0", AT_LEAST(0), "clip the global gradient norm to this value; 0 = off"),
 
-    ENUM(prune, method, CfgPruneMethod, method_names, "none",
-         "none = dense training; gradient = iterative gradient-aware pruning during training (SPEC §2); "
-         "magnitude, wanda, sparsegpt, sparsessm, shedder = one-shot methods (SPEC §4)"),
+    ENUM(prune, method, CfgPruneMethod, prune_method_names, "none",
+         "none = dense training; gradient = iterative gradient-aware pruning during training (docs/DESIGN.md#iterative-pruning); "
+         "magnitude, wanda, sparsegpt, sparsessm, shedder = one-shot methods (docs/DESIGN.md#one-shot-methods)"),
     FLOAT(prune, alpha, "1.0", AT_LEAST(0), "exponent of the gradient in the score |w| * |g|^alpha; 0 = magnitude"),
-    ENUM(prune, schedule, CfgSchedule, schedule_names, "cubic", "shape of the sparsity ramp from start_step to end_step"),
+    ENUM(prune, schedule, CfgSchedule, prune_schedule_names, "cubic", "shape of the sparsity ramp from start_step to end_step"),
     FLOAT(prune, exp_k, "5.0", ABOVE(0), "rate k of the exponential schedule"),
     FLOAT(prune, initial_sparsity, "0", IN_CLOSED_OPEN(0, 1), "sparsity s_0 up to start_step"),
     FLOAT(prune, final_sparsity, "0.5", IN_CLOSED_OPEN(0, 1),
@@ -132,7 +127,7 @@ const ConfigKey config_keys[] = {
         "step T where final_sparsity is reached; 0 = train.steps * 3 / 4 (integer division)"),
     INT(prune, prune_every, "50", AT_LEAST(1), "recompute the mask every this many steps"),
     INT(prune, grad_accum_batches, "4", AT_LEAST(1), "batches whose gradients are averaged before each scoring"),
-    ENUM(prune, strategy, CfgStrategy, strategy_names, "global",
+    ENUM(prune, strategy, CfgStrategy, prune_strategy_names, "global",
          "global = one threshold over all prunable weights; layerwise = the same sparsity in every tensor; "
          "component = a target per component from component_sparsity"),
     FLOATMAP(prune, component_sparsity, component_names, "{}", IN_CLOSED_OPEN(0, 1),
@@ -152,9 +147,9 @@ const ConfigKey config_keys[] = {
         "N:M sparsity (when nm_n and nm_m are both > 0): nm_n weights pruned in every group of nm_m; must be "
         "< nm_m"),
     INT(prune, nm_m, "0", AT_LEAST(0), "the group size M of N:M sparsity"),
-    ENUM(prune, magnitude_scope, CfgMagnitudeScope, magnitude_scope_names, "tensor",
+    ENUM(prune, magnitude_scope, CfgMagnitudeScope, prune_magnitude_scope_names, "tensor",
          "magnitude: final_sparsity of each tensor (tensor), or one threshold over all prunable tensors (global)"),
-    ENUM(prune, sparsessm_weighting, CfgWeighting, weighting_names, "harmonic",
+    ENUM(prune, sparsessm_weighting, CfgWeighting, prune_weighting_names, "harmonic",
          "sparsessm: weights of the time steps: 1/(t+1), uniform, sparsessm_gamma^t, or the first 25% of the "
          "steps"),
     FLOAT(prune, sparsessm_gamma, "0.9", IN_OPEN_CLOSED(0, 1), "sparsessm: gamma of the geometric weighting"),
@@ -166,7 +161,7 @@ const ConfigKey config_keys[] = {
          "with their B and C rows of x_proj), so that d_state shrinks, instead of masking entries"),
     INT(prune, shedder_steps, "1", AT_LEAST(1),
         "shedder: number of structures removed; fewer than model.n_layer (at least one is kept)"),
-    ENUM(prune, shedder_target, CfgShedderTarget, shedder_names, "block",
+    ENUM(prune, shedder_target, CfgShedderTarget, prune_shedder_target_names, "block",
          "shedder: remove whole blocks, or only the SSM of a block"),
 
     BOOL(stability, enabled, "true", "check, and correct, the eigenvalues of the pruned state matrices"),

@@ -4,7 +4,7 @@
 // masks after every step; the gradient method hands the raw gradients of the steps before
 // a mask update to the pruner and recomputes the masks after the steps the schedule names
 // (before logging and checkpointing that step, so that a checkpoint holds the new masks).
-#include "cli/trainer.h"
+#include "run/trainer.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -16,13 +16,13 @@
 #include <sys/stat.h>
 
 #include "autograd/ops.h"
-#include "cli/evaluate.h"
-#include "cli/metrics.h"
-#include "cli/model_source.h"
-#include "cli/progress.h"
-#include "cli/prune_report.h"
-#include "cli/text_tokens.h"
-#include "io/atomic_file.h"
+#include "run/evaluate.h"
+#include "run/metrics.h"
+#include "run/model_source.h"
+#include "run/progress.h"
+#include "run/prune_report.h"
+#include "run/text_tokens.h"
+#include "core/atomic_file.h"
 #include "io/checkpoint.h"
 #include "data/data.h"
 #include "mamba/model.h"
@@ -48,6 +48,8 @@ typedef struct Trainer {
     // Pruning (prune.method is not none): the masks, held after every optimizer step, and
     // for the gradient method the iterative pruner that recomputes them.
     bool pruning, iterative;
+    PruneOptions prune;          // the config's prune and stability sections, for prune/
+    PruneStabilityOptions stability;
     PruneMasks masks;
     IterativePruner pruner;
     size_t pruned;               // weights pruned under the masks now
@@ -55,15 +57,11 @@ typedef struct Trainer {
     bool dense_evaluated;
     double mask_seconds;         // holding the masks after every optimizer step
     double oneshot_seconds;      // the one-shot pass
+    cJSON *oneshot_report;       // the one-shot method's report (owned), NULL until made or read back
 } Trainer;
 
-static int write_text_file(const char *path, const char *text, Error *err) {
-    FILE *f = fopen(path, "w");
-    if (!f) return error_set(err, "%s: cannot open for writing: %s", path, strerror(errno));
-    fputs(text, f);
-    if (fclose(f) != 0) return error_set(err, "%s: write failed: %s", path, strerror(errno));
-    return 0;
-}
+// The one-shot method's report in the run folder, read back by a resumed run.
+#define ONESHOT_REPORT_FILE "oneshot.json"
 
 static DataKind data_kind_of(CfgDataKind kind) {
     switch (kind) {
@@ -96,12 +94,7 @@ void run_data_options(const RunConfig *c, DataOptions *o) {
     o->seed = (uint64_t)c->train.seed;
 }
 
-static const char *const method_names[] = {"none", "gradient", "magnitude", "wanda", "sparsegpt", "sparsessm", "shedder"};
-static const char *const schedule_names[] = {"cubic", "linear", "exponential"};
-static const char *const strategy_names[] = {"global", "layerwise", "component"};
-_Static_assert(sizeof method_names / sizeof *method_names == CFG_PRUNE_SHEDDER + 1, "method_names");
-
-static bool is_oneshot(CfgPruneMethod method) { return method != CFG_PRUNE_NONE && method != CFG_PRUNE_GRADIENT; }
+static bool is_oneshot(CfgPruneMethod method) { return prune_method_is_oneshot((PruneMethod)method); }
 
 // What a one-shot method does, after its name: "to 50.0%", "to 2:4", "removing 1 block".
 // The shedder and structured SparseSSM shrink the model instead of masking final_sparsity
@@ -203,6 +196,8 @@ static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, co
     tr->tokens = xmalloc(sizeof(int32_t) * T);
     tr->targets = xmalloc(sizeof(int32_t) * T);
 
+    config_prune_options(c, &tr->prune);
+    config_stability_options(c, &tr->stability);
     tr->pruning = c->prune.method != CFG_PRUNE_NONE;
     tr->iterative = c->prune.method == CFG_PRUNE_GRADIENT;
     if (tr->pruning) {
@@ -236,14 +231,15 @@ static int trainer_finish_open(Trainer *tr, const char *run_dir, Error *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.yaml", run_dir);
     char *yaml = config_to_yaml(&tr->resolved);
-    int rc = write_text_file(path, yaml, err);
+    int rc = atomic_write_file(path, yaml, strlen(yaml), err);
     free(yaml);
     if (rc != 0) return -1;
-    if (tr->iterative) return iterative_init(&tr->pruner, c, &tr->data, &tr->model, &tr->masks, err);
+    if (tr->iterative) return iterative_init(&tr->pruner, &tr->prune, &tr->stability, &tr->data, &tr->model, &tr->masks, err);
     return 0;
 }
 
 static void trainer_close(Trainer *tr) {
+    cJSON_Delete(tr->oneshot_report);
     if (tr->resolved.model.init) config_free(&tr->resolved);
     metrics_close(&tr->metrics);
     if (tr->iterative) iterative_free(&tr->pruner);
@@ -264,9 +260,8 @@ static Evaluation evaluate(Trainer *tr, int max_batches) {
 // The final evaluation's settings, also used for the dense model before pruning.
 static int final_eval_batches(const RunConfig *c) { return c->eval.at_end ? c->eval.batches : c->train.eval_batches; }
 
-static cJSON *evaluation_json(long step, Evaluation e) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "step", (double)step);
+// The validation figures of e, added to o.
+static cJSON *add_evaluation(cJSON *o, Evaluation e) {
     cJSON_AddNumberToObject(o, "val_loss", e.nll);
     cJSON_AddNumberToObject(o, "val_perplexity", e.perplexity);
     cJSON_AddNumberToObject(o, "val_accuracy", e.accuracy);
@@ -274,13 +269,22 @@ static cJSON *evaluation_json(long step, Evaluation e) {
     return o;
 }
 
+// A metrics line of an evaluation after `step` steps.
+static cJSON *evaluation_json(long step, Evaluation e) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "step", (double)step);
+    return add_evaluation(o, e);
+}
+
 // The model keys that must agree between a config and the checkpoint it resumes, and the
 // pruning method.
-static int check_same_model(const RunConfig *now, const RunConfig *saved, const char *path, Error *err) {
+// A one-shot run's model was built from the checkpoint, so only the method is compared
+// (sizes false).
+static int check_same_model(const RunConfig *now, const RunConfig *saved, bool sizes, const char *path, Error *err) {
     char differences[1024] = "";
     size_t used = 0;
 #define SAME_INT(key)                                                                                   \
-    if (now->model.key != saved->model.key)                                                            \
+    if (sizes && now->model.key != saved->model.key)                                                            \
         used += (size_t)snprintf(differences + used, used < sizeof differences ? sizeof differences - used : 0, \
                                  "%smodel.%s: checkpoint %d, config %d", used ? "; " : "", #key,          \
                                  saved->model.key, now->model.key);
@@ -296,7 +300,7 @@ static int check_same_model(const RunConfig *now, const RunConfig *saved, const 
     if (now->prune.method != saved->prune.method)
         used += (size_t)snprintf(differences + used, used < sizeof differences ? sizeof differences - used : 0,
                                  "%sprune.method: checkpoint %s, config %s", used ? "; " : "",
-                                 method_names[saved->prune.method], method_names[now->prune.method]);
+                                 prune_method_names[saved->prune.method], prune_method_names[now->prune.method]);
     if (used) return error_set(err, "%s: the config does not match the checkpoint it resumes: %s", path, differences);
     return 0;
 }
@@ -396,11 +400,7 @@ static int resume_from(Trainer *tr, const char *path, RunPosition *at, Error *er
     RunConfig saved;
     int rc = config_load_string(&saved, yaml, path, err);
     free(yaml);
-    // A one-shot run's model was built from this checkpoint: only the method can differ.
-    if (rc == 0 && !is_oneshot(c->prune.method)) rc = check_same_model(&tr->resolved, &saved, path, err);
-    if (rc == 0 && saved.prune.method != c->prune.method)
-        rc = error_set(err, "%s: the config does not match the checkpoint it resumes: prune.method: checkpoint %s, "
-                       "config %s", path, method_names[saved.prune.method], method_names[c->prune.method]);
+    if (rc == 0) rc = check_same_model(&tr->resolved, &saved, !is_oneshot(c->prune.method), path, err);
     config_free(&saved);
     if (rc != 0) return -1;
 
@@ -473,19 +473,19 @@ static int run_oneshot(Trainer *tr, const char *run_dir, Error *err) {
     evaluate_dense(tr, 0);
     char target[128];
     oneshot_target_text(tr->config, target, sizeof target);
-    progress_message(&tr->progress, "one-shot pruning: %s %s", method_names[tr->config->prune.method], target);
+    progress_message(&tr->progress, "one-shot pruning: %s %s", prune_method_names[tr->config->prune.method], target);
     cJSON *report = cJSON_CreateObject();
     double start = now_seconds();
-    int rc = oneshot_prune(tr->config, &tr->data, &tr->model, &tr->masks, report, err);
+    int rc = oneshot_prune(&tr->prune, &tr->data, &tr->model, &tr->masks, report, err);
     tr->oneshot_seconds = now_seconds() - start;
     if (rc == 0) {
         char path[4096];
-        snprintf(path, sizeof path, "%s/oneshot.json", run_dir);
+        snprintf(path, sizeof path, "%s/" ONESHOT_REPORT_FILE, run_dir);
         char *text = cJSON_Print(report);
         rc = atomic_write_file(path, text, strlen(text), err);
         free(text);
     }
-    cJSON_Delete(report);
+    tr->oneshot_report = report;
     return rc;
 }
 
@@ -530,23 +530,14 @@ static int prune_update(Trainer *tr, long t, double *eval_seconds, Error *err) {
     return 0;
 }
 
-static cJSON *quality_json(Evaluation e) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "val_loss", e.nll);
-    cJSON_AddNumberToObject(o, "val_perplexity", e.perplexity);
-    cJSON_AddNumberToObject(o, "val_accuracy", e.accuracy);
-    cJSON_AddNumberToObject(o, "val_tokens", (double)e.tokens);
-    return o;
-}
-
-// report.json: see cli/prune_report.h.
+// report.json: see run/prune_report.h.
 static cJSON *build_report(Trainer *tr, Evaluation final, const TrainSummary *s, const char *run_dir) {
     const RunConfig *c = tr->config;
     cJSON *report = cJSON_CreateObject();
     cJSON *run = cJSON_AddObjectToObject(report, "run");
-    cJSON_AddStringToObject(run, "method", method_names[c->prune.method]);
-    cJSON_AddStringToObject(run, "strategy", strategy_names[c->prune.strategy]);
-    cJSON_AddStringToObject(run, "schedule", schedule_names[c->prune.schedule]);
+    cJSON_AddStringToObject(run, "method", prune_method_names[c->prune.method]);
+    cJSON_AddStringToObject(run, "strategy", prune_strategy_names[c->prune.strategy]);
+    cJSON_AddStringToObject(run, "schedule", prune_schedule_names[c->prune.schedule]);
     cJSON_AddNumberToObject(run, "alpha", c->prune.alpha);
     cJSON_AddNumberToObject(run, "final_sparsity", c->prune.final_sparsity);
     cJSON_AddNumberToObject(run, "start_step", c->prune.start_step);
@@ -556,8 +547,8 @@ static cJSON *build_report(Trainer *tr, Evaluation final, const TrainSummary *s,
     cJSON_AddNumberToObject(run, "steps", c->train.steps);
 
     cJSON *quality = cJSON_AddObjectToObject(report, "quality");
-    cJSON_AddItemToObject(quality, "dense", quality_json(tr->dense));
-    cJSON_AddItemToObject(quality, "pruned", quality_json(final));
+    cJSON_AddItemToObject(quality, "dense", add_evaluation(cJSON_CreateObject(), tr->dense));
+    cJSON_AddItemToObject(quality, "pruned", add_evaluation(cJSON_CreateObject(), final));
     cJSON_AddNumberToObject(quality, "perplexity_ratio", tr->dense.perplexity > 0 ? final.perplexity / tr->dense.perplexity : 0.0);
 
     cJSON_AddItemToObject(report, "sparsity", prune_sparsity_report(&tr->model, &tr->masks));
@@ -583,9 +574,9 @@ static cJSON *build_report(Trainer *tr, Evaluation final, const TrainSummary *s,
         char target[128], path[4096];
         oneshot_target_text(c, target, sizeof target);
         cJSON_AddStringToObject(run, "target", target);
-        snprintf(path, sizeof path, "%s/oneshot.json", run_dir);
-        FILE *f = fopen(path, "r");
-        cJSON *oneshot = NULL;
+        snprintf(path, sizeof path, "%s/" ONESHOT_REPORT_FILE, run_dir);
+        cJSON *oneshot = tr->oneshot_report ? cJSON_Duplicate(tr->oneshot_report, 1) : NULL;
+        FILE *f = oneshot ? NULL : fopen(path, "r");  // a resumed run: from the run folder
         if (f) {
             char *text = NULL;
             size_t size = 0;
@@ -648,7 +639,7 @@ int train_run(const RunConfig *c, const char *run_dir, const char *resume, Train
         progress_message(&tr.progress,
                          "gradient pruning of %zu weights in %d tensors: %s, %s schedule %.1f%% -> %.1f%% from step %ld "
                          "to %ld, masks every %ld steps, alpha %g, stability check %s",
-                         tr.masks.total, tr.masks.n, strategy_names[c->prune.strategy], schedule_names[s->shape],
+                         tr.masks.total, tr.masks.n, prune_strategy_names[c->prune.strategy], prune_schedule_names[s->shape],
                          100.0 * s->initial, 100.0 * s->final, s->start, s->end, s->every, c->prune.alpha,
                          c->stability.enabled ? "on" : "off");
         if (s->end > steps)

@@ -1,4 +1,4 @@
-// The report at the end of a pruning run (issue 4): report.json is built by the trainer;
+// The report at the end of a pruning run (docs/DESIGN.md#iterative-pruning): report.json is built by the trainer;
 // this module writes it, renders it as Markdown (report.md) and prints its short version.
 //
 // The JSON object:
@@ -12,8 +12,8 @@
 //   time      {"train_seconds", "prune_seconds", "prune_fraction" (prune / train),
 //              "accumulate", "score", "select", "stability", "apply", "oneshot"}
 //   oneshot   the one-shot method's own report (one-shot runs only)
-#ifndef MP_CLI_PRUNE_REPORT_H
-#define MP_CLI_PRUNE_REPORT_H
+#ifndef MP_RUN_PRUNE_REPORT_H
+#define MP_RUN_PRUNE_REPORT_H
 
 #include <stdio.h>
 

@@ -1,11 +1,11 @@
 // The pruning report (see prune_report.h).
-#include "cli/prune_report.h"
+#include "run/prune_report.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/atomic_file.h"
+#include "core/atomic_file.h"
 #include "prune/masks.h"
 
 static const cJSON *item(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
@@ -73,7 +73,7 @@ void prune_report_markdown(const cJSON *report, FILE *out) {
             number(sparsity, "pruned"), number(sparsity, "prunable"), 100.0 * number(sparsity, "sparsity"));
     prune_sparsity_markdown(sparsity, out);
 
-    fprintf(out, "\n## Stability (SPEC §3)\n\n");
+    fprintf(out, "\n## Stability (docs/DESIGN.md#stability-check)\n\n");
     if (!cJSON_IsTrue(item(stability, "enabled"))) {
         fprintf(out, "The stability check was off.\n");
     } else {

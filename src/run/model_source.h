@@ -1,7 +1,7 @@
 // Where a model's weights come from: a transformers folder (config.json +
 // model.safetensors or shards) or a mambaprune HDF5 checkpoint.
-#ifndef MP_CLI_MODEL_SOURCE_H
-#define MP_CLI_MODEL_SOURCE_H
+#ifndef MP_RUN_MODEL_SOURCE_H
+#define MP_RUN_MODEL_SOURCE_H
 
 #include "core/error.h"
 #include "mamba/model.h"

@@ -1,5 +1,5 @@
 // JSON Lines metrics (see metrics.h).
-#include "cli/metrics.h"
+#include "run/metrics.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 // JSON Lines metrics: one object per logged step, one summary object per run, each line
 // flushed as written so a killed run leaves whole lines behind.
-#ifndef MP_CLI_METRICS_H
-#define MP_CLI_METRICS_H
+#ifndef MP_RUN_METRICS_H
+#define MP_RUN_METRICS_H
 
 #include <cjson/cJSON.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
-// Evaluation of a model on the validation batches of a dataset (SPEC §5): mean NLL per
+// Evaluation of a model on the validation batches of a dataset (docs/DESIGN.md#evaluation): mean NLL per
 // target, perplexity, and argmax accuracy. Used at the end of training and by `eval`.
-#ifndef MP_CLI_EVALUATE_H
-#define MP_CLI_EVALUATE_H
+#ifndef MP_RUN_EVALUATE_H
+#define MP_RUN_EVALUATE_H
 
 #include <stdbool.h>
 

@@ -1,8 +1,8 @@
 // Text files through a model's tokenizer (tokenizer/tokenizer.h): `mambaprune tokenize`
 // and its --decode, and the cached tokenization that lets eval and train read a .txt
 // with a pretrained model's own tokenizer.
-#ifndef MP_CLI_TEXT_TOKENS_H
-#define MP_CLI_TEXT_TOKENS_H
+#ifndef MP_RUN_TEXT_TOKENS_H
+#define MP_RUN_TEXT_TOKENS_H
 
 #include <stddef.h>
 
