@@ -224,12 +224,24 @@ int packed_file_save(const char *path, const InferModel *model, const PackedFile
 }
 
 bool packed_file_detect(const char *path) {
-    SafetensorsFile f;
-    Error err;
-    if (safetensors_open(&f, path, &err) != 0) return false;
-    const char *format = safetensors_metadata_get(&f, "format");
-    bool yes = format && strcmp(format, PACKED_FILE_FORMAT) == 0;
-    safetensors_close(&f);
+    // Only the header's text: a truncated or corrupt packed file is still recognised, so
+    // that loading it reports what is wrong with it as a packed file.
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    unsigned char len_bytes[8];
+    bool yes = false;
+    if (fread(len_bytes, 1, 8, f) == 8) {
+        uint64_t n = 0;
+        for (int i = 7; i >= 0; i--) n = n << 8 | len_bytes[i];
+        if (n > 0 && n <= SAFETENSORS_MAX_HEADER_BYTES) {
+            char *text = xmalloc(n + 1);
+            size_t got = fread(text, 1, n, f);
+            text[got] = '\0';
+            yes = text[0] == '{' && strstr(text, "\"" PACKED_FILE_FORMAT "\"") != NULL;
+            free(text);
+        }
+    }
+    fclose(f);
     return yes;
 }
 

@@ -38,7 +38,8 @@ typedef struct PackedFileOptions {
 
 // Writes model to path atomically.
 int packed_file_save(const char *path, const InferModel *model, const PackedFileOptions *options, Error *err);
-// Whether path is a packed model file (a safetensors file whose metadata says so). Never fails.
+// Whether path looks like a packed model file (a safetensors header that names the format);
+// packed_file_load then checks it. Never fails.
 bool packed_file_detect(const char *path);
 // Reads a packed model file into *model (which the caller frees with infer_model_free).
 int packed_file_load(const char *path, InferModel *model, Error *err);
