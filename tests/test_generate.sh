@@ -76,7 +76,7 @@ bad() {  # bad NAME NEEDLE ARGS...
     gen "$name" "$@"
     check "$name: exit 2, '$needle'" bash -c "test \"\$(cat '$tmp/$name.rc')\" = 2 && grep -qF -- '$needle' '$tmp/$name.err'"
 }
-bad unknown "unknown option '--bogus'" --model "$dense" --prompt a --bogus 1
+bad unknown "unknown option" --model "$dense" --prompt a --bogus 1
 bad missing_value "--tokens needs a value" --model "$dense" --prompt a --tokens
 bad non_numeric "--tokens expects an integer" --model "$dense" --prompt a --tokens abc
 bad fraction "--tokens expects an integer" --model "$dense" --prompt a --tokens 1.5
