@@ -69,6 +69,17 @@ check "--bf16: a smaller packed file" test "$(stat -c %s "$tmp/pruned_bf16.packe
 gen bf16 --model "$tmp/pruned_bf16.packed" --prompt "over the" --tokens 5 --temperature 0
 check "--bf16 packed file loads and generates" rc_is bf16 0
 
+# eval reads the packed file straight into the inference model: the same perplexity.
+e_ckpt=$("$bin" eval --model "$pruned" --data "$tmp/text.txt" --seqlen 64 --batch 2 --max-batches 2 2>/dev/null)
+e_packed=$("$bin" eval --model "$tmp/pruned.packed" --data "$tmp/text.txt" --seqlen 64 --batch 2 --max-batches 2 2>/dev/null)
+rel_close() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && b != "" && d <= 1e-5 * (a < 0 ? -a : a)) }'; }
+check "eval of the packed file = eval of the checkpoint (nll $(json_field nll "$e_packed") vs $(json_field nll "$e_ckpt"))" \
+    rel_close "$(json_field nll "$e_packed")" "$(json_field nll "$e_ckpt")"
+check "eval of the packed file counts the same tokens" test "$(json_field tokens "$e_packed")" = "$(json_field tokens "$e_ckpt")"
+"$bin" eval --model "$tmp/pruned.packed" 2>"$tmp/eval_nodata.err"
+nodata_rc=$?
+check "eval of a packed file without --data: exit 2, says so" bash -c "test $nodata_rc = 2 && grep -q 'give --data' '$tmp/eval_nodata.err'"
+
 # Bad arguments: exit 2 and a message that names the problem.
 bad() {  # bad NAME NEEDLE ARGS...
     local name=$1 needle=$2

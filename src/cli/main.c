@@ -20,6 +20,7 @@
 #include "io/checkpoint.h"
 #include "io/hf_folder.h"
 #include "run/generate.h"
+#include "run/infer_eval.h"
 #include "run/packed_file.h"
 
 static const char usage[] =
@@ -99,6 +100,60 @@ static int parse_positive(const char *option, const char *text, long *out) {
     return 0;
 }
 
+// eval's JSON line on stdout.
+static void print_evaluation(const char *model_path, const char *data_path, long seqlen, const Evaluation *e,
+                             double seconds) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", model_path);
+    cJSON_AddStringToObject(o, "data", data_path);
+    cJSON_AddNumberToObject(o, "seqlen", (double)seqlen);
+    cJSON_AddNumberToObject(o, "perplexity", e->perplexity);
+    cJSON_AddNumberToObject(o, "nll", e->nll);
+    cJSON_AddNumberToObject(o, "tokens", (double)e->tokens);
+    cJSON_AddNumberToObject(o, "accuracy", e->accuracy);
+    cJSON_AddNumberToObject(o, "seconds", seconds);
+    char *text = cJSON_PrintUnformatted(o);
+    printf("%s\n", text);
+    free(text);
+    cJSON_Delete(o);
+}
+
+// eval of a packed model file: straight into the inference model; it carries no run, so
+// --data is required.
+static int eval_packed(const char *model_path, const char *data_path, long seqlen, long batch, long max_batches) {
+    if (!data_path) {
+        fprintf(stderr, "mambaprune eval: %s is a packed model file, which has no data of its own: give --data FILE\n",
+                model_path);
+        return 2;
+    }
+    Error err;
+    InferModel model;
+    if (infer_load(model_path, false, &model, &err) != 0) {
+        fprintf(stderr, "mambaprune: %s\n", err.message);
+        return 1;
+    }
+    DataOptions options;
+    data_options_defaults(&options);
+    options.kind = DATA_FILE;
+    options.path = data_path;
+    options.val_fraction = 1.0f;
+    if (seqlen == 0) seqlen = 256;
+    if (batch == 0) batch = 8;
+    Dataset data = {0};
+    Evaluation e;
+    double start = now_seconds();
+    int rc = data_open(&data, &options, (int)seqlen, &err);
+    if (rc == 0 && data_vocab_size(&data) > model.config.vocab_padded)
+        rc = error_set(&err, "%s has token ids up to %d but the model has only %d", data_path, data_vocab_size(&data) - 1,
+                       model.config.vocab_padded);
+    if (rc == 0) rc = infer_evaluate(&model, &data, (int)batch, (int)seqlen, max_batches, &e, &err);
+    if (rc == 0) print_evaluation(model_path, data_path, seqlen, &e, now_seconds() - start);
+    else fprintf(stderr, "mambaprune: %s\n", err.message);
+    data_close(&data);
+    infer_model_free(&model);
+    return rc == 0 ? 0 : 1;
+}
+
 static int command_eval(int argc, char **argv) {
     const char *model_path = NULL, *data_path = NULL;
     long seqlen = 0, batch = 0, max_batches = 0;  // 0: not given
@@ -121,6 +176,7 @@ static int command_eval(int argc, char **argv) {
         fprintf(stderr, "mambaprune eval: --model is required\n\n%s", usage);
         return 2;
     }
+    if (packed_file_detect(model_path)) return eval_packed(model_path, data_path, seqlen, batch, max_batches);
     Error err;
     MambaModel model;
     if (model_load(model_path, &model, &err) != 0) {
@@ -179,19 +235,7 @@ static int command_eval(int argc, char **argv) {
     int32_t *targets = xmalloc(sizeof(int32_t) * (size_t)(batch * seqlen));
     double start = now_seconds();
     Evaluation e = evaluate_model(&model, &data, &tape, (int)batch, (int)seqlen, max_batches, tokens, targets, true);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "model", model_path);
-    cJSON_AddStringToObject(o, "data", data_path);
-    cJSON_AddNumberToObject(o, "seqlen", (double)seqlen);
-    cJSON_AddNumberToObject(o, "perplexity", e.perplexity);
-    cJSON_AddNumberToObject(o, "nll", e.nll);
-    cJSON_AddNumberToObject(o, "tokens", (double)e.tokens);
-    cJSON_AddNumberToObject(o, "accuracy", e.accuracy);
-    cJSON_AddNumberToObject(o, "seconds", now_seconds() - start);
-    char *text = cJSON_PrintUnformatted(o);
-    printf("%s\n", text);
-    free(text);
-    cJSON_Delete(o);
+    print_evaluation(model_path, data_path, seqlen, &e, now_seconds() - start);
     free(tokens);
     free(targets);
     tape_free(&tape);
