@@ -330,6 +330,26 @@ static void spmm(const PackedMatrix *m, const float *X, float *Y, int T) {
     free(Xt);
 }
 
+// y (batch, rows) = x (batch, cols) @ W^T with each row expanded to dense in cache and
+// multiplied by the batch like matvec_dense: where the sparse batch kernel does not pay.
+static void matvec_expanded(const PackedMatrix *m, const float *x, float *y, int batch) {
+    const int rows = m->rows, cols = m->cols;
+#pragma omp parallel
+    {
+        float *w = alloc_aligned(sizeof(float) * (size_t)cols);
+        int *index = alloc_aligned(sizeof(int) * ((size_t)cols + 1));
+#pragma omp for schedule(static)
+        for (int r = 0; r < rows; r++) {
+            const float *values;
+            int n = row_entries(m, r, index, &values);
+            memset(w, 0, sizeof(float) * (size_t)cols);
+            for (int k = 0; k < n; k++) w[index[k]] += values[k];
+            for (int b = 0; b < batch; b++) y[(size_t)b * rows + r] = dot_dense(w, x + (size_t)b * cols, cols);
+        }
+        free(w), free(index);
+    }
+}
+
 // ---- entry points ----
 
 static void matvec_one(const PackedMatrix *m, const float *x, float *y) {
@@ -369,6 +389,10 @@ void packed_matvec(const PackedMatrix *m, const float *x, float *y, int batch) {
         matvec_one(m, x, y);
         return;
     }
+    if (!packed_batch_sparse_pays(m)) {
+        matvec_expanded(m, x, y, batch);
+        return;
+    }
     for (int b0 = 0; b0 < batch; b0 += 16) {
         int n = batch - b0 < 16 ? batch - b0 : 16;
         spmm(m, x + (size_t)b0 * m->cols, y + (size_t)b0 * m->rows, n);
@@ -390,7 +414,20 @@ void packed_matmul_with(const PackedMatrix *m, const float *X, float *Y, int T, 
         return;
     }
     float *w = alloc_aligned(sizeof(float) * (size_t)m->rows * m->cols);
-    packed_matrix_unpack(m, w);
+    const int rows = m->rows, cols = m->cols;
+#pragma omp parallel
+    {
+        int *index = alloc_aligned(sizeof(int) * ((size_t)cols + 1));
+#pragma omp for schedule(static)
+        for (int r = 0; r < rows; r++) {
+            const float *values;
+            int n = row_entries(m, r, index, &values);
+            float *wr = w + (size_t)r * cols;
+            memset(wr, 0, sizeof(float) * (size_t)cols);
+            for (int k = 0; k < n; k++) wr[index[k]] += values[k];
+        }
+        free(index);
+    }
     matmul_forward(Y, X, w, T, m->cols, m->rows);
     free(w);
 }

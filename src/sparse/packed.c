@@ -308,21 +308,34 @@ void packed_matmul_reference(const PackedMatrix *m, const float *X, float *Y, in
 
 // ---- the rule (docs/SPARSE.md has the measurements behind each constant) ----
 
-// Decode: the bitmap kernel beats dense below this density.
-#define RULE_BITMAP_MAX_DENSITY 0.75
-// Decode: 2:4 beats the bitmap at density 0.5 (both measured at 2:4 patterns).
-#define RULE_PREFER_NM24 1
-// Prompt: the sparse kernel beats unpack + sgemm below this density.
+// Decode, batch 1: CSR16 up to this density (its gathers stay near the bytes' speed);
+// the bitmap above it up to RULE_BITMAP_MAX_DENSITY (its expansion costs per 8 columns,
+// so it loses to CSR16 when few are kept); dense above.
+#define RULE_CSR16_MAX_DENSITY 0.35
+#define RULE_BITMAP_MAX_DENSITY 0.55
+// 2:4 from this density of stored values up (below, CSR16 reads fewer bytes).
+#define RULE_NM24_MIN_DENSITY 0.35
+// Batches 2-16: the sparse batch kernel up to this density, else rows expanded in cache.
+#define RULE_BATCH_SPARSE_MAX_DENSITY 0.3
+// Prompt: the sparse kernel up to this density and from this many rows (x_proj's 80-96
+// rows never pay), else unpack + sgemm.
 #define RULE_PROMPT_SPARSE_MAX_DENSITY 0.2
+#define RULE_PROMPT_SPARSE_MIN_ROWS 256
 
 PackedFormat packed_choose_format(int rows, int cols, size_t nnz, bool is_2_4) {
     double total = (double)rows * (double)cols;
     if (total <= 0) return PACKED_DENSE;
-    if (is_2_4 && RULE_PREFER_NM24) return PACKED_NM24;
     double density = (double)nnz / total;
+    if (is_2_4 && density >= RULE_NM24_MIN_DENSITY) return PACKED_NM24;
+    if (density <= RULE_CSR16_MAX_DENSITY && cols <= 65536) return PACKED_CSR16;
     return density <= RULE_BITMAP_MAX_DENSITY ? PACKED_BITMAP : PACKED_DENSE;
 }
 
+bool packed_batch_sparse_pays(const PackedMatrix *m) {
+    return m->format != PACKED_DENSE && packed_density(m) <= RULE_BATCH_SPARSE_MAX_DENSITY;
+}
+
 bool packed_prompt_sparse_pays(const PackedMatrix *m) {
-    return m->format != PACKED_DENSE && packed_density(m) <= RULE_PROMPT_SPARSE_MAX_DENSITY;
+    return m->format != PACKED_DENSE && m->rows >= RULE_PROMPT_SPARSE_MIN_ROWS &&
+           packed_density(m) <= RULE_PROMPT_SPARSE_MAX_DENSITY;
 }

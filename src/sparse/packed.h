@@ -94,6 +94,8 @@ void packed_matvec(const PackedMatrix *m, const float *x, float *y, int batch);
 // format runs its own kernel where packed_prompt_sparse_pays says so, and otherwise
 // unpacks a dense copy of W for the call and runs sgemm.
 void packed_matmul(const PackedMatrix *m, const float *X, float *Y, int T);
+// Whether the sparse batch kernel beats expanding each row in cache (batches 2-16).
+bool packed_batch_sparse_pays(const PackedMatrix *m);
 // Whether the sparse prompt kernel beats unpack + sgemm for this matrix (docs/SPARSE.md).
 bool packed_prompt_sparse_pays(const PackedMatrix *m);
 // packed_matmul with the choice forced: sparse true runs the format's own kernel.
