@@ -330,6 +330,37 @@ static void spmm(const PackedMatrix *m, const float *X, float *Y, int T) {
     free(Xt);
 }
 
+// w (cols) = row r of the matrix, dense. The bitmap expands 8 or 16 columns per step;
+// the other formats scatter their stored values.
+static inline void expand_row(const PackedMatrix *m, int r, float *restrict w, int *restrict index) {
+    const int cols = m->cols;
+    if (m->format == PACKED_BITMAP) {
+        const uint8_t *bits = m->bitmap + (size_t)r * m->bitmap_stride;
+        const float *v = m->values + m->row_start[r];
+        int c = 0;
+#if defined(__AVX512F__)
+        for (; c + 16 <= cols; c += 16) {
+            uint16_t word;
+            memcpy(&word, bits + c / 8, 2);
+            _mm512_storeu_ps(w + c, _mm512_maskz_expand_ps(word, _mm512_loadu_ps(v)));
+            v += __builtin_popcount(word);
+        }
+#elif defined(__AVX2__) && defined(__FMA__)
+        for (; c + 8 <= cols; c += 8) {
+            uint8_t byte = bits[c / 8];
+            _mm256_storeu_ps(w + c, expand8(byte, v));
+            v += __builtin_popcount(byte);
+        }
+#endif
+        for (; c < cols; c++) w[c] = bits[c / 8] >> (c % 8) & 1 ? *v++ : 0.0f;
+        return;
+    }
+    const float *values;
+    int n = row_entries(m, r, index, &values);
+    memset(w, 0, sizeof(float) * (size_t)cols);
+    for (int k = 0; k < n; k++) w[index[k]] += values[k];
+}
+
 // y (batch, rows) = x (batch, cols) @ W^T with each row expanded to dense in cache and
 // multiplied by the batch like matvec_dense: where the sparse batch kernel does not pay.
 static void matvec_expanded(const PackedMatrix *m, const float *x, float *y, int batch) {
@@ -340,10 +371,7 @@ static void matvec_expanded(const PackedMatrix *m, const float *x, float *y, int
         int *index = alloc_aligned(sizeof(int) * ((size_t)cols + 1));
 #pragma omp for schedule(static)
         for (int r = 0; r < rows; r++) {
-            const float *values;
-            int n = row_entries(m, r, index, &values);
-            memset(w, 0, sizeof(float) * (size_t)cols);
-            for (int k = 0; k < n; k++) w[index[k]] += values[k];
+            expand_row(m, r, w, index);
             for (int b = 0; b < batch; b++) y[(size_t)b * rows + r] = dot_dense(w, x + (size_t)b * cols, cols);
         }
         free(w), free(index);
@@ -420,11 +448,7 @@ void packed_matmul_with(const PackedMatrix *m, const float *X, float *Y, int T, 
         int *index = alloc_aligned(sizeof(int) * ((size_t)cols + 1));
 #pragma omp for schedule(static)
         for (int r = 0; r < rows; r++) {
-            const float *values;
-            int n = row_entries(m, r, index, &values);
-            float *wr = w + (size_t)r * cols;
-            memset(wr, 0, sizeof(float) * (size_t)cols);
-            for (int k = 0; k < n; k++) wr[index[k]] += values[k];
+            expand_row(m, r, w + (size_t)r * cols, index);
         }
         free(index);
     }

@@ -308,13 +308,19 @@ void packed_matmul_reference(const PackedMatrix *m, const float *X, float *Y, in
 
 // ---- the rule (docs/SPARSE.md has the measurements behind each constant) ----
 
-// Decode, batch 1: CSR16 up to this density (its gathers stay near the bytes' speed);
-// the bitmap above it up to RULE_BITMAP_MAX_DENSITY (its expansion costs per 8 columns,
-// so it loses to CSR16 when few are kept); dense above.
-#define RULE_CSR16_MAX_DENSITY 0.35
-#define RULE_BITMAP_MAX_DENSITY 0.55
-// 2:4 from this density of stored values up (below, CSR16 reads fewer bytes).
+// Decode, batch 1: CSR16 up to this density (its gathers keep near the bytes' speed
+// however few are kept); the bitmap above it up to RULE_BITMAP_MAX_DENSITY (its
+// expansion costs per 8 or 16 columns, so it loses to CSR16 when few are kept); dense above.
+#define RULE_CSR16_MAX_DENSITY 0.25
+#define RULE_BITMAP_MAX_DENSITY 0.6
+// 2:4 patterns: the 2:4 format from this density of stored values up (below, CSR16
+// reads fewer bytes), on AVX2; with AVX-512 the bitmap's vexpandps beats it.
 #define RULE_NM24_MIN_DENSITY 0.35
+#if defined(__AVX512F__)
+#define RULE_PREFER_NM24 0
+#else
+#define RULE_PREFER_NM24 1
+#endif
 // Batches 2-16: the sparse batch kernel up to this density, else rows expanded in cache.
 #define RULE_BATCH_SPARSE_MAX_DENSITY 0.3
 // Prompt: the sparse kernel up to this density and from this many rows (x_proj's 80-96
@@ -326,7 +332,7 @@ PackedFormat packed_choose_format(int rows, int cols, size_t nnz, bool is_2_4) {
     double total = (double)rows * (double)cols;
     if (total <= 0) return PACKED_DENSE;
     double density = (double)nnz / total;
-    if (is_2_4 && density >= RULE_NM24_MIN_DENSITY) return PACKED_NM24;
+    if (RULE_PREFER_NM24 && is_2_4 && density >= RULE_NM24_MIN_DENSITY) return PACKED_NM24;
     if (density <= RULE_CSR16_MAX_DENSITY && cols <= 65536) return PACKED_CSR16;
     return density <= RULE_BITMAP_MAX_DENSITY ? PACKED_BITMAP : PACKED_DENSE;
 }
