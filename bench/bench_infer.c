@@ -1,47 +1,51 @@
-// Inference speed of one or more models side by side (docs/DESIGN.md#evaluation "Speed"): prompt tokens/s
-// (the parallel forward over a (batch, seqlen) prompt, logits only, nothing recorded) and
-// decode tokens/s (mamba_step, one token at a time with the recurrent state), median over
-// the repeats. The models take turns within every repeat, so that machine noise hits all
-// alike; ratios are to the first model. Prints a Markdown table.
+// Inference speed, file size and memory of pruned models against the dense one, side by
+// side in one run: random models of a real shape (mamba-130m: d_model 768, 24 layers,
+// vocab 50280; mamba-370m: 1024, 48), copies with the linear layers magnitude-pruned to
+// 50/70/90% and to 2:4, and the structurally smaller ones (d_state 16 -> 8, a quarter of
+// the blocks removed). Each model is saved as a packed model file (run/packed_file.h) and
+// loaded back from it into the inference model, as `generate` does.
 //
-//   bench_infer [--model PATH]... [--sparsity S]... [--batch 1] [--seqlen 256]
-//               [--decode-tokens 64] [--repeats 5] [--threads N]
-// PATH is a checkpoint or a transformers folder. Without --model it builds two random
-// models: d_model 288 with 8 layers, and 6 layers with d_state 8 (a structurally pruned
-// stand-in). Each --sparsity S adds a copy of the first model whose mixer weights are
-// magnitude-pruned to S per tensor (an unstructured stand-in: the dense kernels do the
-// same work for it). Threads: --threads, else OMP_NUM_THREADS.
+// Measured per model, medians over the repeats with the models taking turns in every
+// repeat (machine noise hits all alike), ratios to the dense model: prompt tok/s (the
+// parallel forward over 1 x prompt-len), decode tok/s at batch 1 and 8 (infer_step), the
+// packed file's size and the resident memory of a fresh process that loads the file and
+// decodes (this program re-run with --rss-child, VmRSS/VmHWM). Also the dense decode's
+// achieved bandwidth (bytes of the model read per token / time per token) against a
+// threaded memcpy and a read-only pass over a 1 GiB buffer, measured in the same run.
+//
+//   bench_infer [--shape 130m|370m|small] [--threads N] [--repeats 5] [--decode-tokens 32]
+//               [--prompt-len 512] [--dir DIR] [--model PATH]...
+// --model adds a checkpoint, transformers folder or packed file (loaded as generate does).
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include "autograd/ops.h"          // defines: matmul_get_backend, matmul_backend_name
-#include "run/model_source.h"      // defines: model_load
 #include "core/timer.h"            // defines: now_seconds
-#include "mamba/model.h"           // defines: mamba_forward, mamba_step
+#include "infer/infer.h"           // defines: InferModel, infer_prompt, infer_step
+#include "mamba/model.h"           // defines: mamba_model_create, mamba_model_init_random
 #include "prune/linear_prune.h"    // defines: magnitude_prune
+#include "run/generate.h"          // defines: infer_load, process_memory_kb
+#include "run/packed_file.h"       // defines: packed_file_save, packed_file_load
 
-enum { MAX_MODELS = 16 };
+enum { MAX_SUBJECTS = 16, MAX_BATCH = 8 };
 
-typedef struct BenchOptions {
-    const char *paths[MAX_MODELS];
-    int n_paths;
-    double sparsities[MAX_MODELS];
-    int n_sparsities;
-    int batch, seqlen, decode_tokens, repeats, threads;
-} BenchOptions;
+typedef struct Options {
+    const char *shape, *dir;
+    const char *paths[MAX_SUBJECTS];
+    int n_paths, threads, repeats, decode_tokens, prompt_len;
+} Options;
 
-// One model under test and what was measured of it.
 typedef struct Subject {
     char label[160];
-    MambaModel model;
-    Tape tape;
-    MambaState state;
-    float *logits;                 // (vocab_padded) of the decode step
-    int32_t *prompt;               // (batch, seqlen)
-    int32_t *decode;               // (decode_tokens)
-    double *prompt_s, *decode_s;   // (repeats) seconds
+    char file[4096];
+    InferModel model;
+    InferState state;
+    float *logits;                          // (MAX_BATCH, V)
+    double file_bytes, rss_mb, hwm_mb;
+    double *prompt_s, *decode1_s, *decode8_s;  // (repeats)
 } Subject;
 
 static int compare_doubles(const void *a, const void *b) {
@@ -50,234 +54,316 @@ static int compare_doubles(const void *a, const void *b) {
 }
 
 static double median(const double *values, int count) {
-    double sorted[count];
-    memcpy(sorted, values, sizeof sorted);
+    double *sorted = malloc(sizeof(double) * count);
+    memcpy(sorted, values, sizeof(double) * count);
     qsort(sorted, (size_t)count, sizeof(double), compare_doubles);
-    return count % 2 ? sorted[count / 2] : 0.5 * (sorted[count / 2 - 1] + sorted[count / 2]);
+    double m = count % 2 ? sorted[count / 2] : 0.5 * (sorted[count / 2 - 1] + sorted[count / 2]);
+    free(sorted);
+    return m;
 }
 
-// The mixer's weight tensors of layer i: what pruning zeroes (docs/DESIGN.md#iterative-pruning's default prunable set).
-static int mixer_weights(MambaLayer *l, Tensor **out) {
-    Tensor *all[] = {&l->in_proj_weight, &l->conv1d_weight, &l->x_proj_weight,
-                     &l->dt_proj_weight, &l->A_log,         &l->out_proj_weight};
-    memcpy(out, all, sizeof all);
-    return (int)(sizeof all / sizeof all[0]);
+static void die(const char *what, const Error *err) {
+    fprintf(stderr, "bench_infer: %s: %s\n", what, err->message);
+    exit(2);
 }
 
-static double mixer_zero_fraction(MambaModel *model) {
-    size_t zeros = 0, total = 0;
-    for (int i = 0; i < model->config.n_layer; i++) {
-        Tensor *w[6];
-        int n = mixer_weights(&model->layers[i], w);
-        for (int k = 0; k < n; k++) {
-            for (size_t j = 0; j < w[k]->size; j++) zeros += w[k]->data[j] == 0.0f;
-            total += w[k]->size;
-        }
-    }
-    return total ? (double)zeros / (double)total : 0.0;
+static void shape_config(const char *shape, MambaConfig *c) {
+    mamba_config_defaults(c);
+    if (strcmp(shape, "370m") == 0) c->d_model = 1024, c->n_layer = 48, c->vocab_size = 50280;
+    else if (strcmp(shape, "small") == 0) c->d_model = 128, c->n_layer = 4, c->vocab_size = 256;
+    else c->d_model = 768, c->n_layer = 24, c->vocab_size = 50280;
 }
 
-static void random_model(MambaModel *model, int n_layer, int d_state) {
-    MambaConfig config;
-    mamba_config_defaults(&config);
-    config.d_model = 288;
-    config.n_layer = n_layer;
-    config.vocab_size = 256;
-    config.d_state = d_state;
+static void random_model(MambaModel *m, const MambaConfig *base, int n_layer, int d_state) {
+    MambaConfig c = *base;
+    c.n_layer = n_layer;
+    c.d_state = d_state;
     Error err;
-    if (mamba_config_finish(&config, &err) != 0) {
-        fprintf(stderr, "bench_infer: %s\n", err.message);
-        exit(2);
-    }
-    mamba_model_create(model, &config);
+    if (mamba_config_finish(&c, &err) != 0) die("config", &err);
+    mamba_model_create(m, &c);
     Rng rng;
     rng_seed(&rng, 1);
-    mamba_model_init_random(model, &rng);
+    mamba_model_init_random(m, &rng);
 }
 
-// A copy of source with every mixer weight tensor magnitude-pruned to sparsity.
-static void pruned_copy(MambaModel *copy, MambaModel *source, double sparsity) {
-    mamba_model_create(copy, &source->config);
-    for (int i = 0; i < source->n_params; i++)
-        memcpy(copy->params[i].tensor->data, source->params[i].tensor->data,
-               sizeof(float) * source->params[i].tensor->size);
-    PruneTarget target = {.sparsity = sparsity};
-    for (int i = 0; i < copy->config.n_layer; i++) {
-        Tensor *w[6];
-        int n = mixer_weights(&copy->layers[i], w);
-        for (int k = 0; k < n; k++) {
+// Magnitude-prunes the four linear layers of every block (per tensor) to target.
+static void prune_linears(MambaModel *m, const PruneTarget *target) {
+    for (int i = 0; i < m->config.n_layer; i++) {
+        MambaLayer *l = &m->layers[i];
+        Tensor *w[] = {&l->in_proj_weight, &l->x_proj_weight, &l->dt_proj_weight, &l->out_proj_weight};
+        for (int k = 0; k < 4; k++) {
             int cols = w[k]->shape[w[k]->ndim - 1], rows = (int)(w[k]->size / (size_t)cols);
             uint8_t *keep = xmalloc(w[k]->size);
             memset(keep, 1, w[k]->size);
-            WeightView view = {"mixer weight", w[k]->data, keep, rows, cols};
+            WeightView view = {"linear", w[k]->data, keep, rows, cols};
             Error err;
-            if (magnitude_prune(&view, &target, &err) != 0) {
-                fprintf(stderr, "bench_infer: --sparsity %g: %s\n", sparsity, err.message);
-                exit(2);
-            }
+            if (magnitude_prune(&view, target, &err) != 0) die("pruning", &err);
             free(keep);
         }
     }
 }
 
-static void subject_prepare(Subject *s, const BenchOptions *o) {
-    const MambaConfig *c = &s->model.config;
-    tape_init(&s->tape, 64u << 20);
-    s->tape.recording = false;
-    mamba_state_create(&s->state, c);
-    s->logits = xmalloc(sizeof(float) * (size_t)c->vocab_padded);
-    // The same tokens for every model of the same vocabulary.
-    Rng rng;
-    rng_seed(&rng, 7);
-    size_t T = (size_t)o->batch * (size_t)o->seqlen;
-    s->prompt = xmalloc(sizeof(int32_t) * T);
-    s->decode = xmalloc(sizeof(int32_t) * (size_t)o->decode_tokens);
-    for (size_t i = 0; i < T; i++) s->prompt[i] = (int32_t)rng_below(&rng, (uint64_t)c->vocab_size);
-    for (int i = 0; i < o->decode_tokens; i++) s->decode[i] = (int32_t)rng_below(&rng, (uint64_t)c->vocab_size);
-    s->prompt_s = xcalloc((size_t)o->repeats, sizeof(double));
-    s->decode_s = xcalloc((size_t)o->repeats, sizeof(double));
+// Builds one subject's model, writes its packed file, frees everything; the timing loads
+// it back from the file.
+static void make_subject(Subject *s, const Options *o, const MambaConfig *base, const char *label, int n_layer,
+                         int d_state, const PruneTarget *target) {
+    MambaModel m;
+    random_model(&m, base, n_layer, d_state);
+    if (target) prune_linears(&m, target);
+    InferModel im;
+    InferOptions io = {.force_dense = false};
+    Error err;
+    if (infer_model_build(&im, &m, NULL, &io, &err) != 0) die(label, &err);
+    mamba_model_free(&m);
+    snprintf(s->label, sizeof s->label, "%s", label);
+    snprintf(s->file, sizeof s->file, "%s/%s.packed", o->dir, label);
+    for (char *p = s->file + strlen(o->dir) + 1; *p; p++)
+        if (*p == ' ' || *p == ':' || *p == '/' || *p == '%') *p = '_';
+    PackedFileOptions po = {.bf16 = false};
+    if (packed_file_save(s->file, &im, &po, &err) != 0) die(label, &err);
+    infer_model_free(&im);
 }
 
-static void subject_free(Subject *s) {
-    tape_free(&s->tape);
-    mamba_state_free(&s->state);
-    mamba_model_free(&s->model);
-    free(s->logits), free(s->prompt), free(s->decode);
-    free(s->prompt_s), free(s->decode_s);
+// The child: load the file, run a short prompt and a few decode steps, print VmRSS VmHWM (kB).
+static int rss_child(const char *path, int threads) {
+    if (threads > 0) omp_set_num_threads(threads);
+    InferModel m;
+    Error err;
+    if (infer_load(path, false, &m, &err) != 0) die(path, &err);
+    InferState st;
+    infer_state_create(&st, &m.config, 1);
+    float *logits = xmalloc(sizeof(float) * (size_t)m.config.vocab_padded);
+    int32_t prompt[16];
+    for (int i = 0; i < 16; i++) prompt[i] = i % m.config.vocab_size;
+    if (infer_prompt(&m, &st, prompt, 1, 16, logits, false, &err) != 0) die(path, &err);
+    for (int t = 0; t < 8; t++)
+        if (infer_step(&m, &st, &prompt[t], 1, logits, &err) != 0) die(path, &err);
+    long rss, hwm;
+    process_memory_kb(&rss, &hwm);
+    printf("%ld %ld\n", rss, hwm);
+    free(logits);
+    infer_state_free(&st);
+    infer_model_free(&m);
+    return 0;
 }
 
-static double time_prompt(Subject *s, const BenchOptions *o) {
+static void measure_rss(Subject *s, int threads) {
+    char exe[4096], cmd[8400];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    s->rss_mb = s->hwm_mb = -1;
+    if (n <= 0) return;
+    exe[n] = '\0';
+    snprintf(cmd, sizeof cmd, "'%s' --rss-child '%s' --threads %d", exe, s->file, threads);
+    FILE *p = popen(cmd, "r");
+    long rss, hwm;
+    if (p && fscanf(p, "%ld %ld", &rss, &hwm) == 2) s->rss_mb = rss / 1024.0, s->hwm_mb = hwm / 1024.0;
+    if (p) pclose(p);
+}
+
+static double time_prompt(Subject *s, const int32_t *tokens, int L) {
+    Error err;
     double start = now_seconds();
-    tape_reset(&s->tape);
-    Tensor *logits;
-    mamba_forward(&s->tape, &s->model, s->prompt, NULL, o->batch, o->seqlen, &logits);
+    if (infer_prompt(&s->model, &s->state, tokens, 1, L, s->logits, false, &err) != 0) die(s->label, &err);
     return now_seconds() - start;
 }
 
-// One sequence of decode_tokens steps from an empty state.
-static double time_decode(Subject *s, const BenchOptions *o) {
+static double time_decode(Subject *s, const int32_t *tokens, int batch, int steps) {
+    Error err;
+    infer_state_reset(&s->state, &s->model.config);
     double start = now_seconds();
-    mamba_state_reset(&s->state, &s->model.config);
-    for (int t = 0; t < o->decode_tokens; t++) mamba_step(&s->model, &s->state, s->decode[t], s->logits);
+    for (int t = 0; t < steps; t++)
+        if (infer_step(&s->model, &s->state, tokens + (size_t)t * batch, batch, s->logits, &err) != 0)
+            die(s->label, &err);
     return now_seconds() - start;
 }
 
-static void print_table(Subject *subjects, int n, const BenchOptions *o) {
-    printf("batch %d, seqlen %d, decode %d tokens, %d repeats, %d threads, matmul %s; medians\n\n", o->batch,
-           o->seqlen, o->decode_tokens, o->repeats, omp_get_max_threads(), matmul_backend_name(matmul_get_backend()));
-    printf("| model | params | mixer zeros | layers | d_state | prompt tok/s | vs first | decode tok/s | vs first |\n");
-    printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    double prompt_first = 0.0, decode_first = 0.0;
-    for (int i = 0; i < n; i++) {
-        Subject *s = &subjects[i];
-        const MambaConfig *c = &s->model.config;
-        double prompt = (double)o->batch * o->seqlen / median(s->prompt_s, o->repeats);
-        double decode = o->decode_tokens / median(s->decode_s, o->repeats);
-        if (i == 0) prompt_first = prompt, decode_first = decode;
-        printf("| %s | %.2f M | %.1f%% | %d | %d | %.0f | %.2fx | %.1f | %.2fx |\n", s->label, s->model.n_elements / 1e6,
-               100.0 * mixer_zero_fraction(&s->model), c->n_layer, c->d_state, prompt, prompt / prompt_first, decode,
-               decode / decode_first);
+// Bytes per second of a threaded memcpy of a 1 GiB buffer (bytes copied, i.e. read once and
+// written once) and of a threaded read-only sum over it; medians of 5.
+static void copy_bandwidth(double *copy_bps, double *read_bps) {
+    size_t n = (size_t)1 << 27;  // doubles: 1 GiB
+    double *a = xmalloc(sizeof(double) * n), *b = xmalloc(sizeof(double) * n);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) a[i] = (double)i, b[i] = 0.0;
+    double tc[5], tr[5], sink = 0.0;
+    for (int r = 0; r < 5; r++) {
+        double start = now_seconds();
+#pragma omp parallel
+        {
+            int t = omp_get_thread_num(), T = omp_get_num_threads();
+            size_t lo = n * t / T, hi = n * (t + 1) / T;
+            memcpy(b + lo, a + lo, sizeof(double) * (hi - lo));
+        }
+        tc[r] = now_seconds() - start;
+        start = now_seconds();
+        double sum = 0.0;
+#pragma omp parallel for schedule(static) reduction(+ : sum)
+        for (size_t i = 0; i < n; i++) sum += a[i];
+        tr[r] = now_seconds() - start;
+        sink += sum + b[r];
     }
+    if (sink == 1.2345) printf(" ");
+    *copy_bps = sizeof(double) * n / median(tc, 5);
+    *read_bps = sizeof(double) * n / median(tr, 5);
+    free(a), free(b);
 }
 
-// An integer in [minimum, 10000000] for a flag.
-static int parse_count(const char *flag, const char *text, int minimum, int *out) {
+static int parse_int(const char *flag, const char *text, int minimum, int *out) {
     char *end;
     long v = strtol(text, &end, 10);
-    if (*text == '\0' || *end != '\0' || v < minimum || v > 10000000) {
-        fprintf(stderr, "bench_infer: %s expects an integer of at least %d, got '%s'\n", flag, minimum, text);
+    if (*text == '\0' || *end != '\0' || v < minimum || v > 1000000) {
+        fprintf(stderr, "bench_infer: %s expects an integer >= %d, got '%s'\n", flag, minimum, text);
         return -1;
     }
     *out = (int)v;
     return 0;
 }
 
-static int parse_options(int argc, char **argv, BenchOptions *o) {
-    struct {
-        const char *flag;
-        int *value;
-        int minimum;
-    } counts[] = {{"--batch", &o->batch, 1},     {"--seqlen", &o->seqlen, 1}, {"--decode-tokens", &o->decode_tokens, 1},
-                  {"--repeats", &o->repeats, 1}, {"--threads", &o->threads, 1}};
-    const int n_counts = (int)(sizeof counts / sizeof counts[0]);
+static int parse_options(int argc, char **argv, Options *o) {
     for (int i = 1; i < argc; i++) {
-        const char *flag = argv[i];
-        if (i + 1 >= argc) {
+        const char *flag = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!value) {
             fprintf(stderr, "bench_infer: %s needs a value\n", flag);
             return -1;
         }
-        const char *value = argv[++i];
-        int known = 0;
-        for (int f = 0; f < n_counts && !known; f++) {
-            if (strcmp(flag, counts[f].flag) != 0) continue;
-            known = 1;
-            if (parse_count(flag, value, counts[f].minimum, counts[f].value) != 0) return -1;
-        }
-        if (known) continue;
-        if (strcmp(flag, "--model") == 0 || strcmp(flag, "--sparsity") == 0) {
-            if (o->n_paths + o->n_sparsities + 2 >= MAX_MODELS) {
-                fprintf(stderr, "bench_infer: at most %d models\n", MAX_MODELS - 2);
+        i++;
+        int rc = 0;
+        if (strcmp(flag, "--shape") == 0) {
+            if (strcmp(value, "130m") && strcmp(value, "370m") && strcmp(value, "small")) {
+                fprintf(stderr, "bench_infer: --shape expects 130m, 370m or small, got '%s'\n", value);
                 return -1;
             }
-            if (flag[2] == 'm') {
-                o->paths[o->n_paths++] = value;
-                continue;
-            }
-            char *end;
-            double s = strtod(value, &end);
-            if (*value == '\0' || *end != '\0' || !(s >= 0.0 && s < 1.0)) {
-                fprintf(stderr, "bench_infer: --sparsity expects a fraction in [0, 1), got '%s'\n", value);
-                return -1;
-            }
-            o->sparsities[o->n_sparsities++] = s;
-            continue;
+            o->shape = value;
+        } else if (strcmp(flag, "--dir") == 0) o->dir = value;
+        else if (strcmp(flag, "--model") == 0 && o->n_paths < 6) o->paths[o->n_paths++] = value;
+        else if (strcmp(flag, "--threads") == 0) rc = parse_int(flag, value, 1, &o->threads);
+        else if (strcmp(flag, "--repeats") == 0) rc = parse_int(flag, value, 1, &o->repeats);
+        else if (strcmp(flag, "--decode-tokens") == 0) rc = parse_int(flag, value, 1, &o->decode_tokens);
+        else if (strcmp(flag, "--prompt-len") == 0) rc = parse_int(flag, value, 1, &o->prompt_len);
+        else {
+            fprintf(stderr, "bench_infer: unknown option '%s' (expected --shape, --threads, --repeats, --decode-tokens, "
+                            "--prompt-len, --dir, --model, at most 6 of it)\n", flag);
+            return -1;
         }
-        fprintf(stderr, "bench_infer: unknown option '%s' (expected --model, --sparsity, --batch, --seqlen, "
-                        "--decode-tokens, --repeats, --threads)\n", flag);
-        return -1;
+        if (rc != 0) return -1;
     }
     return 0;
 }
 
 int main(int argc, char **argv) {
-    BenchOptions o = {.batch = 1, .seqlen = 256, .decode_tokens = 64, .repeats = 5, .threads = 0};
+    if (argc >= 3 && strcmp(argv[1], "--rss-child") == 0)
+        return rss_child(argv[2], argc >= 5 ? atoi(argv[4]) : 0);
+    Options o = {.shape = "130m", .dir = NULL, .threads = 0, .repeats = 5, .decode_tokens = 32, .prompt_len = 512};
     if (parse_options(argc, argv, &o) != 0) return 2;
     if (o.threads > 0) omp_set_num_threads(o.threads);
-
-    Subject subjects[MAX_MODELS];
-    memset(subjects, 0, sizeof subjects);
-    int n = 0;
-    for (int i = 0; i < o.n_paths; i++, n++) {
-        Error err;
-        if (model_load(o.paths[i], &subjects[n].model, &err) != 0) {
-            fprintf(stderr, "bench_infer: %s\n", err.message);
+    int threads = omp_get_max_threads();
+    char dir[4096];
+    if (!o.dir) {
+        snprintf(dir, sizeof dir, "/tmp/bench_infer.XXXXXX");
+        if (!mkdtemp(dir)) {
+            perror("bench_infer: mkdtemp");
             return 2;
         }
+        o.dir = dir;
+    }
+    MambaConfig base;
+    shape_config(o.shape, &base);
+    static Subject subjects[MAX_SUBJECTS];
+    int n = 0;
+    double build_start = now_seconds();
+    PruneTarget u50 = {.sparsity = 0.5}, u70 = {.sparsity = 0.7}, u90 = {.sparsity = 0.9}, nm = {.nm_n = 2, .nm_m = 4};
+    int L = base.n_layer;
+    make_subject(&subjects[n++], &o, &base, "dense", L, 16, NULL);
+    make_subject(&subjects[n++], &o, &base, "50% unstructured", L, 16, &u50);
+    make_subject(&subjects[n++], &o, &base, "70% unstructured", L, 16, &u70);
+    make_subject(&subjects[n++], &o, &base, "90% unstructured", L, 16, &u90);
+    make_subject(&subjects[n++], &o, &base, "2:4", L, 16, &nm);
+    make_subject(&subjects[n++], &o, &base, "d_state 8 (structured)", L, 8, NULL);
+    make_subject(&subjects[n++], &o, &base, "3/4 of the blocks", L - L / 4, 16, NULL);
+    for (int i = 0; i < o.n_paths; i++, n++) {
         snprintf(subjects[n].label, sizeof subjects[n].label, "%s", o.paths[i]);
+        snprintf(subjects[n].file, sizeof subjects[n].file, "%s", o.paths[i]);
     }
-    if (o.n_paths == 0) {
-        random_model(&subjects[n].model, 8, 16);
-        snprintf(subjects[n++].label, sizeof subjects[0].label, "random d288 L8 N16");
-        random_model(&subjects[n].model, 6, 8);
-        snprintf(subjects[n++].label, sizeof subjects[0].label, "random d288 L6 N8 (structured stand-in)");
+    fprintf(stderr, "bench_infer: %d models built and saved in %.1f s (%s)\n", n, now_seconds() - build_start, o.dir);
+    for (int i = 0; i < n; i++) {
+        Subject *s = &subjects[i];
+        struct stat st;
+        s->file_bytes = stat(s->file, &st) == 0 && S_ISREG(st.st_mode) ? (double)st.st_size : 0.0;
+        measure_rss(s, threads);
+        Error err;
+        if (infer_load(s->file, false, &s->model, &err) != 0) die(s->file, &err);
+        infer_state_create(&s->state, &s->model.config, MAX_BATCH);
+        s->logits = xmalloc(sizeof(float) * MAX_BATCH * (size_t)s->model.config.vocab_padded);
+        s->prompt_s = xcalloc((size_t)o.repeats, sizeof(double));
+        s->decode1_s = xcalloc((size_t)o.repeats, sizeof(double));
+        s->decode8_s = xcalloc((size_t)o.repeats, sizeof(double));
     }
-    for (int i = 0; i < o.n_sparsities; i++, n++) {
-        pruned_copy(&subjects[n].model, &subjects[0].model, o.sparsities[i]);
-        snprintf(subjects[n].label, sizeof subjects[n].label, "%.100s, magnitude %.0f%%", subjects[0].label,
-                 100.0 * o.sparsities[i]);
-    }
-    for (int i = 0; i < n; i++) subject_prepare(&subjects[i], &o);
+    // The same tokens for every model (below the smallest vocabulary).
+    int V = subjects[0].model.config.vocab_size;
+    for (int i = 1; i < n; i++) V = subjects[i].model.config.vocab_size < V ? subjects[i].model.config.vocab_size : V;
+    size_t n_tok = (size_t)(o.prompt_len > MAX_BATCH * o.decode_tokens ? o.prompt_len : MAX_BATCH * o.decode_tokens);
+    int32_t *tokens = xmalloc(sizeof(int32_t) * n_tok);
+    Rng rng;
+    rng_seed(&rng, 7);
+    for (size_t i = 0; i < n_tok; i++) tokens[i] = (int32_t)rng_below(&rng, (uint64_t)V);
 
-    // Repeat -1 warms up (arena growth, caches, thread pools) and is not counted.
-    for (int r = -1; r < o.repeats; r++) {
+    double copy_bps, read_bps;
+    copy_bandwidth(&copy_bps, &read_bps);
+    for (int r = -1; r < o.repeats; r++) {  // repeat -1 warms up and is not counted
         for (int i = 0; i < n; i++) {
             Subject *s = &subjects[i];
-            double prompt = time_prompt(s, &o);
-            double decode = time_decode(s, &o);
-            if (r >= 0) s->prompt_s[r] = prompt, s->decode_s[r] = decode;
+            double p = time_prompt(s, tokens, o.prompt_len);
+            double d1 = time_decode(s, tokens, 1, o.decode_tokens);
+            double d8 = time_decode(s, tokens, MAX_BATCH, o.decode_tokens);
+            if (r >= 0) s->prompt_s[r] = p, s->decode1_s[r] = d1, s->decode8_s[r] = d8;
         }
     }
-    print_table(subjects, n, &o);
-    for (int i = 0; i < n; i++) subject_free(&subjects[i]);
+
+    printf("shape %s (d_model %d, %d layers, vocab %d), %d threads, prompt 1 x %d, decode %d steps, %d repeats; "
+           "medians, ratios to dense\n\n", o.shape, base.d_model, base.n_layer, base.vocab_size, threads,
+           o.prompt_len, o.decode_tokens, o.repeats);
+    printf("| model | linears | bytes/token MB | traffic ceiling | file MB | x | RSS MB | x | prompt tok/s | x | "
+           "decode b1 tok/s | x | decode b8 tok/s | x |\n");
+    printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    double base_bytes = 0, base_file = 0, base_rss = 0, base_p = 0, base_d1 = 0, base_d8 = 0;
+    for (int i = 0; i < n; i++) {
+        Subject *s = &subjects[i];
+        double bytes = (double)infer_model_bytes(&s->model);
+        double p = o.prompt_len / median(s->prompt_s, o.repeats);
+        double d1 = o.decode_tokens / median(s->decode1_s, o.repeats);
+        double d8 = (double)MAX_BATCH * o.decode_tokens / median(s->decode8_s, o.repeats);
+        if (i == 0) base_bytes = bytes, base_file = s->file_bytes, base_rss = s->rss_mb, base_p = p, base_d1 = d1, base_d8 = d8;
+        // The formats of the linears, e.g. "bitmap 96" or "dense 48, bitmap 48".
+        int nl = s->model.config.n_layer * INFER_N_LINEARS, count[PACKED_N_FORMATS] = {0};
+        InferTensorInfo *info = xcalloc((size_t)nl, sizeof *info);
+        nl = infer_model_tensors(&s->model, info);
+        for (int k = 0; k < nl; k++) count[info[k].format]++;
+        free(info);
+        char formats[128] = "";
+        for (int f = 0; f < PACKED_N_FORMATS; f++)
+            if (count[f])
+                snprintf(formats + strlen(formats), sizeof formats - strlen(formats), "%s%s %d", formats[0] ? ", " : "",
+                         packed_format_name((PackedFormat)f), count[f]);
+        printf("| %s | %s | %.1f | %.2fx | %.1f | %.3fx | %.1f | %.3fx | %.0f | %.2fx | %.1f | %.2fx | %.1f | %.2fx |\n",
+               s->label, formats, bytes / 1e6, base_bytes / bytes, s->file_bytes / 1e6, s->file_bytes / base_file,
+               s->rss_mb, s->rss_mb / base_rss, p, p / base_p, d1, d1 / base_d1, d8, d8 / base_d8);
+    }
+    double dense_bps = base_bytes * base_d1;
+    printf("\ndense decode (batch 1) reads %.1f MB per token: %.2f GB/s achieved; memcpy of 1 GiB %.2f GB/s copied "
+           "(%.2f GB/s of read + write traffic), read-only pass %.2f GB/s: dense decode = %.0f%% of the memcpy rate, "
+           "%.0f%% of the read-only rate\n", base_bytes / 1e6, dense_bps / 1e9, copy_bps / 1e9, 2 * copy_bps / 1e9,
+           read_bps / 1e9, 100.0 * dense_bps / copy_bps, 100.0 * dense_bps / read_bps);
+    double head = 4.0 * subjects[0].model.config.vocab_padded * subjects[0].model.config.d_model;
+    printf("the dense fp32 head alone reads %.1f MB per token (%.0f%% of the dense model's bytes): at 70%% with a bitmap "
+           "(1/8 + 4 x 0.3 bytes per weight) the traffic ceiling is %.2fx\n", head / 1e6, 100.0 * head / base_bytes,
+           base_bytes / (head + (base_bytes - head) * (0.125 + 1.2) / 4.0));
+    for (int i = 0; i < n; i++) {
+        Subject *s = &subjects[i];
+        if (i < 7) unlink(s->file);
+        infer_state_free(&s->state);
+        infer_model_free(&s->model);
+        free(s->logits), free(s->prompt_s), free(s->decode1_s), free(s->decode8_s);
+    }
+    if (o.dir == dir) rmdir(dir);
+    free(tokens);
     return 0;
 }

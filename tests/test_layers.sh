@@ -6,7 +6,7 @@
 set -uo pipefail
 source "$(dirname "$0")/check.sh"
 
-declare -A rank=([core]=0 [autograd]=1 [mamba]=2 [optim]=2 [data]=2 [tokenizer]=2 [io]=3 [prune]=4 [config]=5 [run]=6 [cli]=7)
+declare -A rank=([core]=0 [autograd]=1 [mamba]=2 [optim]=2 [data]=2 [tokenizer]=2 [sparse]=2 [io]=3 [prune]=4 [infer]=5 [config]=5 [run]=6 [cli]=7)
 
 order=""
 for folder in "${!rank[@]}"; do order+="$folder=${rank[$folder]} "; done

@@ -8,15 +8,17 @@
 
 #include "mamba/model.h"
 
-static void tiny_model_create(MambaModel *model, int n_layer, uint64_t seed) {
+// A random model of the given sizes (expand 2), every parameter perturbed as below.
+static __attribute__((unused)) void tiny_model_create_sized(MambaModel *model, int d_model, int n_layer,
+                                                            int vocab_size, int d_state, int dt_rank, uint64_t seed) {
     MambaConfig config;
     mamba_config_defaults(&config);
-    config.d_model = 8;
+    config.d_model = d_model;
     config.n_layer = n_layer;
-    config.vocab_size = 11;       // padded to 16
-    config.d_state = 4;
-    config.expand = 2;            // D = 16
-    config.dt_rank = 3;
+    config.vocab_size = vocab_size;
+    config.d_state = d_state;
+    config.expand = 2;
+    config.dt_rank = dt_rank;
     Error err;
     if (mamba_config_finish(&config, &err) != 0) {
         fprintf(stderr, "tiny model config: %s\n", err.message);
@@ -34,6 +36,11 @@ static void tiny_model_create(MambaModel *model, int n_layer, uint64_t seed) {
     }
     for (int i = 0; i < n_layer; i++)
         for (int j = 0; j < config.d_inner; j++) model->layers[i].dt_proj_bias.data[j] += 1.5f;
+}
+
+// d_model 8, vocab 11 (padded to 16), d_state 4, D = 16, dt_rank 3.
+static __attribute__((unused)) void tiny_model_create(MambaModel *model, int n_layer, uint64_t seed) {
+    tiny_model_create_sized(model, 8, n_layer, 11, 4, 3, seed);
 }
 
 #endif

@@ -1,5 +1,7 @@
 // mambaprune's command line: `mambaprune COMMAND [options]`. Parses arguments, reports
 // errors and chooses exit codes; the work itself is in the library.
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,12 +21,18 @@
 #include "data/data.h"
 #include "io/checkpoint.h"
 #include "io/hf_folder.h"
+#include "run/generate.h"
+#include "run/infer_eval.h"
+#include "run/packed_file.h"
 
 static const char usage[] =
     "usage: mambaprune train --config FILE [--set section.key=value ...] [--resume CKPT|latest]\n"
     "       mambaprune eval --model CKPT_OR_FOLDER [--data FILE] [--seqlen L] [--batch B] [--max-batches N]\n"
     "       mambaprune export --model CKPT_OR_FOLDER --to DIR\n"
     "       mambaprune tokenize --tokenizer TOKENIZER_JSON --in TEXT --out TOKENS.bin [--decode]\n"
+    "       mambaprune export --model CKPT_OR_FOLDER --sparse [--bf16] --to FILE   (the packed model file)\n"
+    "       mambaprune generate --model CKPT_OR_FOLDER_OR_PACKED (--prompt TEXT | --prompt-file FILE | --prompt-tokens 1,2,3)\n"
+    "                  [--tokens 64] [--temperature 1] [--top-k 0] [--top-p 1] [--seed 0] [--dense]\n"
     "       mambaprune config-reference        (every config key, as Markdown)\n"
     "\n"
     "  train   trains (and later prunes) a Mamba LM as the YAML config says; the run folder\n"
@@ -121,6 +129,60 @@ static int eval_text_tokens(const char *model_path, const char *data_path, char 
     return rc;
 }
 
+// eval's JSON line on stdout.
+static void print_evaluation(const char *model_path, const char *data_path, long seqlen, const Evaluation *e,
+                             double seconds) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", model_path);
+    cJSON_AddStringToObject(o, "data", data_path);
+    cJSON_AddNumberToObject(o, "seqlen", (double)seqlen);
+    cJSON_AddNumberToObject(o, "perplexity", e->perplexity);
+    cJSON_AddNumberToObject(o, "nll", e->nll);
+    cJSON_AddNumberToObject(o, "tokens", (double)e->tokens);
+    cJSON_AddNumberToObject(o, "accuracy", e->accuracy);
+    cJSON_AddNumberToObject(o, "seconds", seconds);
+    char *text = cJSON_PrintUnformatted(o);
+    printf("%s\n", text);
+    free(text);
+    cJSON_Delete(o);
+}
+
+// eval of a packed model file: straight into the inference model; it carries no run, so
+// --data is required.
+static int eval_packed(const char *model_path, const char *data_path, long seqlen, long batch, long max_batches) {
+    if (!data_path) {
+        fprintf(stderr, "mambaprune eval: %s is a packed model file, which has no data of its own: give --data FILE\n",
+                model_path);
+        return 2;
+    }
+    Error err;
+    InferModel model;
+    if (infer_load(model_path, false, &model, &err) != 0) {
+        fprintf(stderr, "mambaprune: %s\n", err.message);
+        return 1;
+    }
+    DataOptions options;
+    data_options_defaults(&options);
+    options.kind = DATA_FILE;
+    options.path = data_path;
+    options.val_fraction = 1.0f;
+    if (seqlen == 0) seqlen = 256;
+    if (batch == 0) batch = 8;
+    Dataset data = {0};
+    Evaluation e;
+    double start = now_seconds();
+    int rc = data_open(&data, &options, (int)seqlen, &err);
+    if (rc == 0 && data_vocab_size(&data) > model.config.vocab_padded)
+        rc = error_set(&err, "%s has token ids up to %d but the model has only %d", data_path, data_vocab_size(&data) - 1,
+                       model.config.vocab_padded);
+    if (rc == 0) rc = infer_evaluate(&model, &data, (int)batch, (int)seqlen, max_batches, &e, &err);
+    if (rc == 0) print_evaluation(model_path, data_path, seqlen, &e, now_seconds() - start);
+    else fprintf(stderr, "mambaprune: %s\n", err.message);
+    data_close(&data);
+    infer_model_free(&model);
+    return rc == 0 ? 0 : 1;
+}
+
 static int command_eval(int argc, char **argv) {
     const char *model_path = NULL, *data_path = NULL;
     long seqlen = 0, batch = 0, max_batches = 0;  // 0: not given
@@ -143,6 +205,7 @@ static int command_eval(int argc, char **argv) {
         fprintf(stderr, "mambaprune eval: --model is required\n\n%s", usage);
         return 2;
     }
+    if (packed_file_detect(model_path)) return eval_packed(model_path, data_path, seqlen, batch, max_batches);
     Error err;
     MambaModel model;
     if (model_load(model_path, &model, &err) != 0) {
@@ -205,19 +268,7 @@ static int command_eval(int argc, char **argv) {
     int32_t *targets = xmalloc(sizeof(int32_t) * (size_t)(batch * seqlen));
     double start = now_seconds();
     Evaluation e = evaluate_model(&model, &data, &tape, (int)batch, (int)seqlen, max_batches, tokens, targets, true);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "model", model_path);
-    cJSON_AddStringToObject(o, "data", data_path);
-    cJSON_AddNumberToObject(o, "seqlen", (double)seqlen);
-    cJSON_AddNumberToObject(o, "perplexity", e.perplexity);
-    cJSON_AddNumberToObject(o, "nll", e.nll);
-    cJSON_AddNumberToObject(o, "tokens", (double)e.tokens);
-    cJSON_AddNumberToObject(o, "accuracy", e.accuracy);
-    cJSON_AddNumberToObject(o, "seconds", now_seconds() - start);
-    char *text = cJSON_PrintUnformatted(o);
-    printf("%s\n", text);
-    free(text);
-    cJSON_Delete(o);
+    print_evaluation(model_path, data_path, seqlen, &e, now_seconds() - start);
     free(tokens);
     free(targets);
     tape_free(&tape);
@@ -227,11 +278,42 @@ static int command_eval(int argc, char **argv) {
     return 0;
 }
 
+// export --sparse: the packed model file, each linear in the format the measured rule picks.
+static int export_packed(const char *model_path, const char *to, bool bf16) {
+    Error err;
+    InferModel model;
+    if (infer_load(model_path, false, &model, &err) != 0) {
+        fprintf(stderr, "mambaprune: %s\n", err.message);
+        return 1;
+    }
+    PackedFileOptions options = {.bf16 = bf16};
+    int rc = packed_file_save(to, &model, &options, &err);
+    if (rc != 0) {
+        fprintf(stderr, "mambaprune: %s\n", err.message);
+    } else {
+        struct stat st;
+        const MambaConfig *c = &model.config;
+        double dense = 4.0 * (double)((size_t)c->vocab_padded * c->d_model + c->d_model) +
+                       4.0 * c->n_layer * (double)(c->d_model + (size_t)2 * c->d_inner * c->d_model + (size_t)c->d_inner * (c->d_conv + 3 + c->d_state) +
+                                                   (size_t)(c->dt_rank + 2 * c->d_state) * c->d_inner + (size_t)c->d_inner * c->dt_rank +
+                                                   (size_t)c->d_model * c->d_inner);
+        double size = stat(to, &st) == 0 ? (double)st.st_size : 0.0;
+        fprintf(stderr, "wrote %s: %.1f MB, %.3fx the %.1f MB of the dense fp32 weights%s\n", to, size / 1e6,
+                size / dense, dense / 1e6, bf16 ? " (values and embedding stored as bf16)" : "");
+        generate_report_tensors(stderr, &model);
+    }
+    infer_model_free(&model);
+    return rc == 0 ? 0 : 1;
+}
+
 static int command_export(int argc, char **argv) {
     const char *model_path = NULL, *to = NULL;
+    bool sparse = false, bf16 = false;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) model_path = argv[++i];
         else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc) to = argv[++i];
+        else if (strcmp(argv[i], "--sparse") == 0) sparse = true;
+        else if (strcmp(argv[i], "--bf16") == 0) bf16 = true;
         else {
             fprintf(stderr, "mambaprune export: unexpected argument '%s'\n\n%s", argv[i], usage);
             return 2;
@@ -241,6 +323,11 @@ static int command_export(int argc, char **argv) {
         fprintf(stderr, "mambaprune export: --model and --to are required\n\n%s", usage);
         return 2;
     }
+    if (bf16 && !sparse) {
+        fprintf(stderr, "mambaprune export: --bf16 needs --sparse (the transformers export stays fp32)\n");
+        return 2;
+    }
+    if (sparse) return export_packed(model_path, to, bf16);
     Error err;
     MambaModel model;
     if (model_load(model_path, &model, &err) != 0) {
@@ -287,6 +374,136 @@ static int command_tokenize(int argc, char **argv) {
     return 0;
 }
 
+// A number for a generate flag: the whole text, within [minimum, maximum].
+static int parse_number(const char *flag, const char *text, double minimum, double maximum, bool integer, double *out) {
+    char *end;
+    errno = 0;
+    double v = integer ? (double)strtoll(text, &end, 10) : strtod(text, &end);
+    if (*text == '\0' || *end != '\0' || errno != 0 || !(v >= minimum && v <= maximum)) {
+        fprintf(stderr, "mambaprune generate: %s expects %s in [%g, %g], got '%s'\n", flag,
+                integer ? "an integer" : "a number", minimum, maximum, text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static void emit_token(void *context, int32_t token) { generate_print_token(stdout, context, token); }
+
+static int command_generate(int argc, char **argv) {
+    const char *model_path = NULL, *prompt_flag = NULL, *prompt_value = NULL;
+    double tokens = 64, temperature = 1.0, top_k = 0, top_p = 1.0, seed = 0;
+    bool dense = false;
+    struct {
+        const char *flag;
+        double *value, minimum, maximum;
+        bool integer;
+    } numbers[] = {{"--tokens", &tokens, 0, 10000000, true},   {"--temperature", &temperature, 0, 1e6, false},
+                   {"--top-k", &top_k, 0, 1e9, true},         {"--top-p", &top_p, 1e-9, 1, false},
+                   {"--seed", &seed, 0, 9007199254740992.0, true}};
+    for (int i = 0; i < argc; i++) {
+        const char *flag = argv[i];
+        if (strcmp(flag, "--dense") == 0) {
+            dense = true;
+            continue;
+        }
+        int known = strcmp(flag, "--model") == 0 || strcmp(flag, "--prompt") == 0 ||
+                    strcmp(flag, "--prompt-file") == 0 || strcmp(flag, "--prompt-tokens") == 0;
+        for (size_t k = 0; k < sizeof numbers / sizeof numbers[0]; k++) known |= strcmp(flag, numbers[k].flag) == 0;
+        if (!known) {
+            fprintf(stderr, "mambaprune generate: unknown option '%s'\n\n%s", flag, usage);
+            return 2;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "mambaprune generate: %s needs a value\n", flag);
+            return 2;
+        }
+        const char *value = argv[++i];
+        if (strcmp(flag, "--model") == 0) {
+            model_path = value;
+        } else if (strncmp(flag, "--prompt", 8) == 0) {
+            if (prompt_flag) {
+                fprintf(stderr, "mambaprune generate: %s and %s both give the prompt: give one\n", prompt_flag, flag);
+                return 2;
+            }
+            prompt_flag = flag, prompt_value = value;
+        } else {
+            for (size_t k = 0; k < sizeof numbers / sizeof numbers[0]; k++)
+                if (strcmp(flag, numbers[k].flag) == 0 &&
+                    parse_number(flag, value, numbers[k].minimum, numbers[k].maximum, numbers[k].integer,
+                                 numbers[k].value) != 0)
+                    return 2;
+        }
+    }
+    if (!model_path || !prompt_flag) {
+        fprintf(stderr, "mambaprune generate: --model and one of --prompt, --prompt-file, --prompt-tokens are required\n\n%s",
+                usage);
+        return 2;
+    }
+    Error err;
+    InferModel model;
+    if (infer_load(model_path, dense, &model, &err) != 0) {
+        fprintf(stderr, "mambaprune: %s\n", err.message);
+        return 1;
+    }
+    const MambaConfig *c = &model.config;
+    SamplerOptions options = {.temperature = (float)temperature, .top_k = (int)top_k, .top_p = (float)top_p,
+                              .seed = (uint64_t)seed};
+    int32_t *prompt = NULL;
+    int n_prompt = 0, rc = sampler_options_check(&options, c->vocab_size, &err);
+    if (rc == 0 && strcmp(prompt_flag, "--prompt-tokens") == 0) {
+        rc = generate_parse_token_ids(c, prompt_value, &prompt, &n_prompt, &err);
+    } else if (rc == 0 && strcmp(prompt_flag, "--prompt-file") == 0) {
+        FILE *f = fopen(prompt_value, "rb");
+        char *text = NULL;
+        size_t length = 0;
+        if (!f) {
+            rc = error_set(&err, "--prompt-file %s: %s", prompt_value, strerror(errno));
+        } else {
+            for (size_t got = 1; got > 0;) {
+                text = xrealloc(text, length + 65536);
+                got = fread(text + length, 1, 65536, f);
+                length += got;
+            }
+            if (ferror(f)) rc = error_set(&err, "--prompt-file %s: read error", prompt_value);
+            fclose(f);
+        }
+        if (rc == 0) rc = generate_encode_prompt(c, text, length, &prompt, &n_prompt, &err);
+        if (rc != 0 && f) error_prefix(&err, "--prompt-file %s", prompt_value);
+        free(text);
+    } else if (rc == 0) {
+        rc = generate_encode_prompt(c, prompt_value, strlen(prompt_value), &prompt, &n_prompt, &err);
+        if (rc != 0) error_prefix(&err, "--prompt");
+    }
+    if (rc != 0) {
+        fprintf(stderr, "mambaprune generate: %s\n", err.message);
+        infer_model_free(&model);
+        return 2;
+    }
+    Sampler sampler;
+    sampler_init(&sampler, &options, c->vocab_size);
+    GenerateStats stats;
+    rc = generate_run(&model, prompt, n_prompt, (int)tokens, &sampler, emit_token, (void *)c, &stats, &err);
+    if (generate_byte_level(c) || stats.generated > 0) printf("\n");
+    fflush(stdout);
+    if (rc != 0) {
+        fprintf(stderr, "mambaprune: %s\n", err.message);
+    } else {
+        long rss, hwm;
+        process_memory_kb(&rss, &hwm);
+        fprintf(stderr, "prompt: %d tokens in %.3f s (%.1f tok/s); decode: %d tokens in %.3f s (%.1f tok/s)\n",
+                stats.prompt_tokens, stats.prompt_s, stats.prompt_s > 0 ? stats.prompt_tokens / stats.prompt_s : 0.0,
+                stats.generated, stats.decode_s, stats.decode_s > 0 ? stats.generated / stats.decode_s : 0.0);
+        fprintf(stderr, "memory: VmRSS %.1f MB, VmHWM %.1f MB\n", rss / 1024.0, hwm / 1024.0);
+        fprintf(stderr, "linear layers (%s):\n", dense ? "--dense" : "format by the measured rule");
+        generate_report_tensors(stderr, &model);
+    }
+    sampler_free(&sampler);
+    free(prompt);
+    infer_model_free(&model);
+    return rc == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);
@@ -296,6 +513,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "eval") == 0) return command_eval(argc - 2, argv + 2);
     if (strcmp(argv[1], "export") == 0) return command_export(argc - 2, argv + 2);
     if (strcmp(argv[1], "tokenize") == 0) return command_tokenize(argc - 2, argv + 2);
+    if (strcmp(argv[1], "generate") == 0) return command_generate(argc - 2, argv + 2);
     if (strcmp(argv[1], "config-reference") == 0) {
         config_write_reference_markdown(stdout);
         return 0;

@@ -430,6 +430,14 @@ int safetensors_read_i32(const SafetensorsFile *file, const SafetensorsTensor *t
     return rc;
 }
 
+int safetensors_read_raw(const SafetensorsFile *file, const SafetensorsTensor *t, SafetensorsDtype dtype, void *out,
+                         Error *err) {
+    if (t->dtype != dtype)
+        return error_set(err, "%s: tensor '%s': dtype %s, expected %s", file->path, t->name, dtype_info[t->dtype].name,
+                         dtype_info[dtype].name);
+    return read_at(file->fd, out, t->n_elements * dtype_info[dtype].size, file->data_start + t->begin, file->path, err);
+}
+
 // ---------------------------------------------------------------------------------------
 // Writing
 

@@ -89,6 +89,11 @@ int safetensors_read_i64(const SafetensorsFile *file, const SafetensorsTensor *t
 // Like safetensors_read_i64, with a check that every value fits in int32.
 int safetensors_read_i32(const SafetensorsFile *file, const SafetensorsTensor *tensor, int32_t *out, Error *err);
 
+// Reads tensor's bytes as stored into out (n_elements * dtype size bytes); its dtype
+// must be dtype (any dtype: U8, U16, U32 index arrays, ...).
+int safetensors_read_raw(const SafetensorsFile *file, const SafetensorsTensor *tensor, SafetensorsDtype dtype,
+                         void *out, Error *err);
+
 // Writes "[64, 16]" (or "[]" for a scalar) into buf.
 void safetensors_format_shape(char *buf, size_t buf_size, int ndim, const int64_t *shape);
 

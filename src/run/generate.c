@@ -1,0 +1,168 @@
+// Generation with the inference model (see generate.h).
+#include "run/generate.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "run/model_source.h"   // defines: model_load
+#include "core/timer.h"
+#include "run/packed_file.h"
+
+// Every linear of a loaded packed file made dense (for --dense on a packed file).
+static void make_dense(InferModel *model) {
+    for (int i = 0; i < model->config.n_layer; i++) {
+        for (int k = 0; k < INFER_N_LINEARS; k++) {
+            PackedMatrix *m = &model->layers[i].linear[k];
+            if (m->format == PACKED_DENSE) continue;
+            float *w = xmalloc(sizeof(float) * (size_t)m->rows * (size_t)m->cols);
+            packed_matrix_unpack(m, w);
+            int rows = m->rows, cols = m->cols;
+            packed_matrix_free(m);
+            Error err;
+            packed_matrix_pack(m, PACKED_DENSE, w, NULL, rows, cols, &err);  // dense cannot fail
+            free(w);
+        }
+    }
+}
+
+int infer_load(const char *path, bool force_dense, InferModel *model, Error *err) {
+    struct stat st;
+    if (stat(path, &st) != 0) return error_set(err, "%s: cannot open the model: %s", path, strerror(errno));
+    if (!S_ISDIR(st.st_mode) && packed_file_detect(path)) {
+        if (packed_file_load(path, model, err) != 0) return -1;
+        if (force_dense) make_dense(model);
+        return 0;
+    }
+    MambaModel dense;
+    if (model_load(path, &dense, err) != 0) return -1;
+    InferOptions options = {.force_dense = force_dense};
+    int rc = infer_model_build(model, &dense, NULL, &options, err);
+    mamba_model_free(&dense);
+    return rc == 0 ? 0 : error_prefix(err, "%s", path);
+}
+
+bool generate_byte_level(const MambaConfig *c) {
+    int pad = c->pad_vocab_size_multiple > 8 ? c->pad_vocab_size_multiple : 8;
+    return c->vocab_size >= 256 && c->vocab_size <= 256 + pad;
+}
+
+int generate_encode_prompt(const MambaConfig *c, const char *text, size_t length, int32_t **tokens, int *n_tokens,
+                           Error *err) {
+    if (length == 0) return error_set(err, "the prompt is empty: give at least one byte or token");
+    if (!generate_byte_level(c))
+        return error_set(err, "the model's vocabulary has %d tokens, so its tokens are not bytes: give the prompt as "
+                              "--prompt-tokens ID,ID,... (no tokenizer is hooked in yet)", c->vocab_size);
+    if (length > 100000000) return error_set(err, "the prompt has %zu bytes, more than 100000000", length);
+    *tokens = xmalloc(sizeof(int32_t) * length);
+    for (size_t i = 0; i < length; i++) (*tokens)[i] = (unsigned char)text[i];
+    *n_tokens = (int)length;
+    return 0;
+}
+
+int generate_parse_token_ids(const MambaConfig *c, const char *text, int32_t **tokens, int *n_tokens, Error *err) {
+    size_t n = 1;
+    for (const char *p = text; *p; p++) n += *p == ',';
+    int32_t *ids = xmalloc(sizeof(int32_t) * n);
+    int count = 0;
+    const char *p = text;
+    for (size_t i = 0; i < n; i++) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || (*end != ',' && *end != '\0') || errno != 0) {
+            free(ids);
+            return error_set(err, "--prompt-tokens: item %zu: expected a token id (comma-separated integers), got '%.*s'",
+                             i + 1, (int)strcspn(p, ","), p);
+        }
+        if (v < 0 || v >= c->vocab_size) {
+            free(ids);
+            return error_set(err, "--prompt-tokens: item %zu: token id %ld is outside the vocabulary [0, %d)", i + 1, v,
+                             c->vocab_size);
+        }
+        ids[count++] = (int32_t)v;
+        p = *end == ',' ? end + 1 : end;
+    }
+    *tokens = ids;
+    *n_tokens = count;
+    return 0;
+}
+
+void generate_print_token(FILE *out, const MambaConfig *c, int32_t token) {
+    if (generate_byte_level(c) && token < 256) fputc(token, out);
+    else fprintf(out, "%d ", token);
+    fflush(out);
+}
+
+int generate_run(const InferModel *model, const int32_t *prompt, int n_prompt, int n_tokens, Sampler *sampler,
+                 GenerateEmit emit, void *context, GenerateStats *stats, Error *err) {
+    const MambaConfig *c = &model->config;
+    memset(stats, 0, sizeof *stats);
+    if (n_prompt < 1) return error_set(err, "the prompt is empty: give at least one token");
+    for (int i = 0; i < n_prompt; i++)
+        if (prompt[i] < 0 || prompt[i] >= c->vocab_size)
+            return error_set(err, "prompt token %d is %d, outside the vocabulary [0, %d)", i, prompt[i], c->vocab_size);
+    InferState state;
+    infer_state_create(&state, c, 1);
+    float *logits = xmalloc(sizeof(float) * (size_t)c->vocab_padded);
+    double start = now_seconds();
+    int rc = infer_prompt(model, &state, prompt, 1, n_prompt, logits, false, err);
+    stats->prompt_s = now_seconds() - start;
+    stats->prompt_tokens = n_prompt;
+    start = now_seconds();
+    for (int i = 0; rc == 0 && i < n_tokens; i++) {
+        int32_t token = sampler_next(sampler, logits);
+        emit(context, token);
+        stats->generated++;
+        if (i + 1 < n_tokens) rc = infer_step(model, &state, &token, 1, logits, err);
+    }
+    stats->decode_s = now_seconds() - start;
+    free(logits);
+    infer_state_free(&state);
+    return rc;
+}
+
+void generate_report_tensors(FILE *out, const InferModel *model) {
+    int n = model->config.n_layer * INFER_N_LINEARS;
+    InferTensorInfo *info = xcalloc((size_t)n, sizeof *info);
+    n = infer_model_tensors(model, info);
+    size_t bytes = 0, dense_bytes = 0;
+    for (int k = 0; k < INFER_N_LINEARS; k++) {
+        fprintf(out, "  %-8s", infer_linear_name((InferLinear)k));
+        for (int f = 0; f < PACKED_N_FORMATS; f++) {
+            int count = 0, prompt_sparse = 0;
+            double density = 0.0;
+            for (int i = k; i < n; i += INFER_N_LINEARS) {
+                if (info[i].format != (PackedFormat)f) continue;
+                count++;
+                prompt_sparse += info[i].prompt_sparse;
+                density += info[i].density;
+            }
+            if (count == 0) continue;
+            fprintf(out, " %s x%d (mean density %.3f", packed_format_name((PackedFormat)f), count, density / count);
+            if (f != PACKED_DENSE) fprintf(out, ", prompt kernel sparse x%d", prompt_sparse);
+            fprintf(out, ")");
+        }
+        fprintf(out, "\n");
+    }
+    for (int i = 0; i < n; i++) {
+        bytes += info[i].bytes;
+        dense_bytes += packed_bytes(PACKED_DENSE, info[i].rows, info[i].cols, 0);
+    }
+    fprintf(out, "  linears %.1f MB (dense %.1f MB, %.3fx); whole model %.1f MB\n", bytes / 1e6, dense_bytes / 1e6,
+            dense_bytes ? (double)bytes / (double)dense_bytes : 0.0, infer_model_bytes(model) / 1e6);
+    free(info);
+}
+
+void process_memory_kb(long *rss_kb, long *hwm_kb) {
+    *rss_kb = *hwm_kb = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "VmRSS:", 6) == 0) *rss_kb = strtol(line + 6, NULL, 10);
+        if (strncmp(line, "VmHWM:", 6) == 0) *hwm_kb = strtol(line + 6, NULL, 10);
+    }
+    fclose(f);
+}

@@ -1,0 +1,461 @@
+// The fast kernels of sparse/packed.h: decode (batch 1 and small batches) and prompt
+// products with a packed matrix, threaded over output rows with OpenMP. AVX-512 and AVX2
+// paths are chosen at compile time, with plain C below them for other targets; each is
+// tested against packed.c's reference.
+//
+// Batch 1 reads each stored weight once, so it is written per format: dense is an FMA
+// dot; bitmap expands 8 (AVX2: a permute from a 256-entry table) or 16 (AVX-512:
+// vexpandps) packed values per bitmap byte/word; CSR16 gathers x; 2:4 permutes x within
+// each 8 columns. Batches 2-16 and the prompt share one sparse kernel: per output row,
+// each stored weight (c, v) adds v * Xt[c, 0..W) into W accumulator lanes, Xt being x
+// transposed, so one weight costs one vector FMA for W = 8 sequences (or tokens).
+//
+// Determinism: each output element is summed by one thread, in an order fixed by the
+// matrix and the lane layout alone, so any thread count gives the same bits.
+#include <immintrin.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/ops.h"      // defines: matmul_forward
+#include "sparse/packed.h"
+
+typedef float v8f __attribute__((vector_size(32)));
+
+static void *alloc_aligned(size_t bytes) {
+    size_t rounded = (bytes + 63) / 64 * 64;
+    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    if (!p) {
+        fprintf(stderr, "%s:%d: out of memory allocating %zu bytes\n", __FILE__, __LINE__, rounded);
+        abort();
+    }
+    return p;
+}
+
+// ---- batch 1: dense ----
+
+#if defined(__AVX2__) && defined(__FMA__)
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#endif
+
+// <w, x> over n floats.
+static inline float dot_dense(const float *restrict w, const float *restrict x, int n) {
+    int c = 0;
+    float sum = 0.0f;
+#if defined(__AVX512F__)
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+    for (; c + 64 <= n; c += 64) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + c), _mm512_loadu_ps(x + c), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + c + 16), _mm512_loadu_ps(x + c + 16), a1);
+        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w + c + 32), _mm512_loadu_ps(x + c + 32), a2);
+        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w + c + 48), _mm512_loadu_ps(x + c + 48), a3);
+    }
+    for (; c + 16 <= n; c += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + c), _mm512_loadu_ps(x + c), a0);
+    if (c < n) {
+        __mmask16 tail = (__mmask16)((1u << (n - c)) - 1);
+        a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w + c), _mm512_maskz_loadu_ps(tail, x + c), a1);
+        c = n;
+    }
+    sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+#elif defined(__AVX2__) && defined(__FMA__)
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    for (; c + 32 <= n; c += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + c), _mm256_loadu_ps(x + c), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + c + 8), _mm256_loadu_ps(x + c + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + c + 16), _mm256_loadu_ps(x + c + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + c + 24), _mm256_loadu_ps(x + c + 24), a3);
+    }
+    for (; c + 8 <= n; c += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + c), _mm256_loadu_ps(x + c), a0);
+    sum = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+#endif
+    for (; c < n; c++) sum += w[c] * x[c];
+    return sum;
+}
+
+// y (batch, rows) = x (batch, cols) @ W^T, W dense: each row is read once from memory and
+// multiplied with the batch from cache.
+static void matvec_dense(const PackedMatrix *m, const float *x, float *y, int batch) {
+    const int rows = m->rows, cols = m->cols;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; r++) {
+        const float *w = m->values + (size_t)r * cols;
+        for (int b = 0; b < batch; b++) y[(size_t)b * rows + r] = dot_dense(w, x + (size_t)b * cols, cols);
+    }
+}
+
+// ---- batch 1: bitmap ----
+
+#if !defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
+// For a bitmap byte m, lane j's source among the packed values: the number of bits of m
+// below j, with the sign bit set where bit j is set (a blend mask). A constant table.
+#define EXPAND_POP8(m) (((m) & 1) + ((m) >> 1 & 1) + ((m) >> 2 & 1) + ((m) >> 3 & 1) + ((m) >> 4 & 1) + \
+                        ((m) >> 5 & 1) + ((m) >> 6 & 1) + ((m) >> 7 & 1))
+#define EXPAND_LANE(m, j) \
+    (((m) >> (j) & 1) ? (int32_t)(0x80000000u | (uint32_t)EXPAND_POP8((m) & ((1 << (j)) - 1))) : 0)
+#define EXPAND_ROW(m) {EXPAND_LANE(m, 0), EXPAND_LANE(m, 1), EXPAND_LANE(m, 2), EXPAND_LANE(m, 3), \
+                       EXPAND_LANE(m, 4), EXPAND_LANE(m, 5), EXPAND_LANE(m, 6), EXPAND_LANE(m, 7)},
+#define EXPAND_4(m) EXPAND_ROW(m) EXPAND_ROW((m) + 1) EXPAND_ROW((m) + 2) EXPAND_ROW((m) + 3)
+#define EXPAND_16(m) EXPAND_4(m) EXPAND_4((m) + 4) EXPAND_4((m) + 8) EXPAND_4((m) + 12)
+#define EXPAND_64(m) EXPAND_16(m) EXPAND_16((m) + 16) EXPAND_16((m) + 32) EXPAND_16((m) + 48)
+static const int32_t expand_table[256][8] __attribute__((aligned(32))) = {
+    EXPAND_64(0) EXPAND_64(64) EXPAND_64(128) EXPAND_64(192)};
+
+// The 8 lanes of bitmap byte m, from the packed values at v (which may be read 8 ahead).
+static inline __m256 expand8(uint8_t m, const float *v) {
+    __m256i p = _mm256_load_si256((const __m256i *)expand_table[m]);
+    return _mm256_blendv_ps(_mm256_setzero_ps(), _mm256_permutevar8x32_ps(_mm256_loadu_ps(v), p),
+                            _mm256_castsi256_ps(p));
+}
+#endif
+
+// One row's dot with x: bits (bitmap row), v its packed values.
+static inline float dot_bitmap(const uint8_t *restrict bits, const float *restrict v, const float *restrict x,
+                               int cols) {
+    int c = 0;
+    float sum = 0.0f;
+#if defined(__AVX512F__)
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    for (; c + 32 <= cols; c += 32) {
+        uint16_t m0, m1;
+        memcpy(&m0, bits + c / 8, 2);
+        memcpy(&m1, bits + c / 8 + 2, 2);
+        a0 = _mm512_fmadd_ps(_mm512_maskz_expand_ps(m0, _mm512_loadu_ps(v)), _mm512_loadu_ps(x + c), a0);
+        v += __builtin_popcount(m0);
+        a1 = _mm512_fmadd_ps(_mm512_maskz_expand_ps(m1, _mm512_loadu_ps(v)), _mm512_loadu_ps(x + c + 16), a1);
+        v += __builtin_popcount(m1);
+    }
+    // The rest in 16-column words; bits past cols are zero, so masked loads stop at cols.
+    for (; c < cols; c += 16) {
+        uint16_t m0;
+        memcpy(&m0, bits + c / 8, 2);
+        a0 = _mm512_fmadd_ps(_mm512_maskz_expand_ps(m0, _mm512_loadu_ps(v)), _mm512_maskz_loadu_ps(m0, x + c), a0);
+        v += __builtin_popcount(m0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+#elif defined(__AVX2__) && defined(__FMA__)
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (; c + 16 <= cols; c += 16) {
+        uint8_t m0 = bits[c / 8], m1 = bits[c / 8 + 1];
+        a0 = _mm256_fmadd_ps(expand8(m0, v), _mm256_loadu_ps(x + c), a0);
+        v += __builtin_popcount(m0);
+        a1 = _mm256_fmadd_ps(expand8(m1, v), _mm256_loadu_ps(x + c + 8), a1);
+        v += __builtin_popcount(m1);
+    }
+    for (; c + 8 <= cols; c += 8) {
+        uint8_t m0 = bits[c / 8];
+        a0 = _mm256_fmadd_ps(expand8(m0, v), _mm256_loadu_ps(x + c), a0);
+        v += __builtin_popcount(m0);
+    }
+    sum = hsum8(_mm256_add_ps(a0, a1));
+#endif
+    for (; c < cols; c++)
+        if (bits[c / 8] >> (c % 8) & 1) sum += *v++ * x[c];
+    return sum;
+}
+
+// ---- batch 1: CSR16 ----
+
+static inline float dot_csr16(const uint16_t *restrict col, const float *restrict v, int n, const float *restrict x) {
+    int k = 0;
+    float sum = 0.0f;
+#if defined(__AVX512F__)
+    __m512 a0 = _mm512_setzero_ps();
+    for (; k + 16 <= n; k += 16) {
+        __m512i idx = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(col + k)));
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(v + k), _mm512_i32gather_ps(idx, x, 4), a0);
+    }
+    sum = _mm512_reduce_add_ps(a0);
+#elif defined(__AVX2__) && defined(__FMA__)
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (; k + 16 <= n; k += 16) {
+        __m256i i0 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(col + k)));
+        __m256i i1 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(col + k + 8)));
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(v + k), _mm256_i32gather_ps(x, i0, 4), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(v + k + 8), _mm256_i32gather_ps(x, i1, 4), a1);
+    }
+    for (; k + 8 <= n; k += 8) {
+        __m256i i0 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(col + k)));
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(v + k), _mm256_i32gather_ps(x, i0, 4), a0);
+    }
+    sum = hsum8(_mm256_add_ps(a0, a1));
+#endif
+    for (; k < n; k++) sum += v[k] * x[col[k]];
+    return sum;
+}
+
+// ---- batch 1: 2:4 ----
+
+// One row of groups: index (groups bytes), v (2 * groups values).
+static inline float dot_nm24(const uint8_t *restrict index, const float *restrict v, int groups,
+                             const float *restrict x) {
+    int g = 0;
+    float sum = 0.0f;
+#if defined(__AVX2__) && defined(__FMA__)
+    // Four groups (16 columns, 8 values) at a time: lane j takes index bits of its group
+    // (byte j / 2, bits 2 (j % 2)), offset by 4 within the low or high 8 columns of x.
+    const __m256i shifts = _mm256_setr_epi32(0, 2, 8, 10, 16, 18, 24, 26);
+    const __m256i base = _mm256_setr_epi32(0, 0, 4, 4, 0, 0, 4, 4);
+    const __m256i three = _mm256_set1_epi32(3);
+    __m256 a0 = _mm256_setzero_ps();
+    for (; g + 4 <= groups; g += 4) {
+        uint32_t word;
+        memcpy(&word, index + g, 4);
+        __m256i p = _mm256_add_epi32(_mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)word), shifts), three),
+                                     base);
+        __m256 lo = _mm256_permutevar8x32_ps(_mm256_loadu_ps(x + 4 * g), p);
+        __m256 hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(x + 4 * g + 8), p);
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(v + 2 * g), _mm256_blend_ps(lo, hi, 0xf0), a0);
+    }
+    sum = hsum8(a0);
+#endif
+    for (; g < groups; g++) {
+        uint8_t ix = index[g];
+        sum += v[2 * g] * x[4 * g + (ix & 3)] + v[2 * g + 1] * x[4 * g + (ix >> 2 & 3)];
+    }
+    return sum;
+}
+
+// ---- batches and the prompt: the shared sparse kernel ----
+
+// The stored weights of row r as (column, value) lists: cols (m->cols ints of scratch)
+// is filled; the values are returned in place (contiguous in every sparse format).
+static inline int row_entries(const PackedMatrix *m, int r, int *restrict cols, const float **values) {
+    switch (m->format) {
+    case PACKED_BITMAP: {
+        const uint8_t *bits = m->bitmap + (size_t)r * m->bitmap_stride;
+        int n = 0;
+        for (int w = 0; w < m->bitmap_stride / 8; w++) {
+            uint64_t word;
+            memcpy(&word, bits + 8 * w, 8);
+            while (word) {
+                cols[n++] = 64 * w + __builtin_ctzll(word);
+                word &= word - 1;
+            }
+        }
+        *values = m->values + m->row_start[r];
+        return n;
+    }
+    case PACKED_CSR16: {
+        uint32_t begin = m->row_start[r];
+        int n = (int)(m->row_start[r + 1] - begin);
+        for (int k = 0; k < n; k++) cols[k] = m->col_index[begin + k];
+        *values = m->values + begin;
+        return n;
+    }
+    case PACKED_NM24: {
+        int groups = m->cols / 4;
+        const uint8_t *index = m->nm_index + (size_t)r * groups;
+        for (int g = 0; g < groups; g++) {
+            cols[2 * g] = 4 * g + (index[g] & 3);
+            cols[2 * g + 1] = 4 * g + (index[g] >> 2 & 3);
+        }
+        *values = m->values + (size_t)r * groups * 2;
+        return 2 * groups;
+    }
+    default: return 0;
+    }
+}
+
+// acc (NV vectors of 8 lanes) = sum over k of values[k] * Xt[cols[k], 0 .. 8 NV), where Xt
+// rows are 8 NV floats, 32-byte aligned. NV is a constant at each call, so acc stays in registers.
+static inline __attribute__((always_inline)) void spmm_row(const int *restrict cols, const float *restrict values,
+                                                           int n, const float *restrict Xt, int NV, v8f *acc) {
+    for (int j = 0; j < NV; j++) acc[j] = (v8f){0};
+    for (int k = 0; k < n; k++) {
+        const v8f *xr = (const v8f *)__builtin_assume_aligned(Xt + (size_t)cols[k] * 8 * NV, 32);
+        const float v = values[k];
+        for (int j = 0; j < NV; j++) acc[j] += v * xr[j];
+    }
+}
+
+// Y rows t0 .. t0 + W of (T, rows) = X @ W^T for rows [r0, r1), with Xt (cols, W) the
+// transposed tile of X (W = 8 NV, zero past T). cols_scratch holds m->cols ints.
+static inline __attribute__((always_inline)) void spmm_tile(const PackedMatrix *m, const float *Xt, float *Y,
+                                                            int t0, int T, int NV, int *cols_scratch) {
+    const int rows = m->rows, W = 8 * NV, width = T - t0 < W ? T - t0 : W;
+#pragma omp for schedule(static) nowait
+    for (int r = 0; r < rows; r++) {
+        const float *values;
+        int n = row_entries(m, r, cols_scratch, &values);
+        v8f acc[8];
+        spmm_row(cols_scratch, values, n, Xt, NV, acc);
+        float lanes[64];
+        memcpy(lanes, acc, sizeof(float) * (size_t)W);
+        for (int i = 0; i < width; i++) Y[(size_t)(t0 + i) * rows + r] = lanes[i];
+    }
+}
+
+// Xt (n_tiles, cols, W) = X (T, cols) transposed tile by tile, zero past T.
+static float *transpose_tiles(const float *X, int T, int cols, int W, int *n_tiles) {
+    *n_tiles = (T + W - 1) / W;
+    float *Xt = alloc_aligned(sizeof(float) * (size_t)*n_tiles * cols * W);
+    const int tiles = *n_tiles;
+#pragma omp parallel for schedule(static) if ((size_t)T * cols > 65536)
+    for (int tile = 0; tile < tiles; tile++) {
+        float *out = Xt + (size_t)tile * cols * W;
+        for (int c = 0; c < cols; c++)
+            for (int i = 0; i < W; i++) {
+                int t = tile * W + i;
+                out[(size_t)c * W + i] = t < T ? X[(size_t)t * cols + c] : 0.0f;
+            }
+    }
+    return Xt;
+}
+
+// Y (T, rows) = X (T, cols) @ W^T through the shared sparse kernel, in tiles of W tokens.
+static void spmm(const PackedMatrix *m, const float *X, float *Y, int T) {
+    const int NV = T <= 8 ? 1 : T <= 16 ? 2 : 8, W = 8 * NV;
+    int n_tiles;
+    float *Xt = transpose_tiles(X, T, m->cols, W, &n_tiles);
+#pragma omp parallel if ((size_t)m->rows * m->cols > 4096)
+    {
+        int *cols = alloc_aligned(sizeof(int) * ((size_t)m->cols + 1));
+        for (int tile = 0; tile < n_tiles; tile++) {
+            const float *Xtile = Xt + (size_t)tile * m->cols * W;
+            if (NV == 1)
+                spmm_tile(m, Xtile, Y, tile * W, T, 1, cols);
+            else if (NV == 2)
+                spmm_tile(m, Xtile, Y, tile * W, T, 2, cols);
+            else
+                spmm_tile(m, Xtile, Y, tile * W, T, 8, cols);
+        }
+        free(cols);
+    }
+    free(Xt);
+}
+
+// w (cols) = row r of the matrix, dense. The bitmap expands 8 or 16 columns per step;
+// the other formats scatter their stored values.
+static inline void expand_row(const PackedMatrix *m, int r, float *restrict w, int *restrict index) {
+    const int cols = m->cols;
+    if (m->format == PACKED_BITMAP) {
+        const uint8_t *bits = m->bitmap + (size_t)r * m->bitmap_stride;
+        const float *v = m->values + m->row_start[r];
+        int c = 0;
+#if defined(__AVX512F__)
+        for (; c + 16 <= cols; c += 16) {
+            uint16_t word;
+            memcpy(&word, bits + c / 8, 2);
+            _mm512_storeu_ps(w + c, _mm512_maskz_expand_ps(word, _mm512_loadu_ps(v)));
+            v += __builtin_popcount(word);
+        }
+#elif defined(__AVX2__) && defined(__FMA__)
+        for (; c + 8 <= cols; c += 8) {
+            uint8_t byte = bits[c / 8];
+            _mm256_storeu_ps(w + c, expand8(byte, v));
+            v += __builtin_popcount(byte);
+        }
+#endif
+        for (; c < cols; c++) w[c] = bits[c / 8] >> (c % 8) & 1 ? *v++ : 0.0f;
+        return;
+    }
+    const float *values;
+    int n = row_entries(m, r, index, &values);
+    memset(w, 0, sizeof(float) * (size_t)cols);
+    for (int k = 0; k < n; k++) w[index[k]] += values[k];
+}
+
+// y (batch, rows) = x (batch, cols) @ W^T with each row expanded to dense in cache and
+// multiplied by the batch like matvec_dense: where the sparse batch kernel does not pay.
+static void matvec_expanded(const PackedMatrix *m, const float *x, float *y, int batch) {
+    const int rows = m->rows, cols = m->cols;
+#pragma omp parallel
+    {
+        float *w = alloc_aligned(sizeof(float) * (size_t)cols);
+        int *index = alloc_aligned(sizeof(int) * ((size_t)cols + 1));
+#pragma omp for schedule(static)
+        for (int r = 0; r < rows; r++) {
+            expand_row(m, r, w, index);
+            for (int b = 0; b < batch; b++) y[(size_t)b * rows + r] = dot_dense(w, x + (size_t)b * cols, cols);
+        }
+        free(w), free(index);
+    }
+}
+
+// ---- entry points ----
+
+static void matvec_one(const PackedMatrix *m, const float *x, float *y) {
+    const int rows = m->rows, cols = m->cols;
+    switch (m->format) {
+    case PACKED_BITMAP:
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < rows; r++)
+            y[r] = dot_bitmap(m->bitmap + (size_t)r * m->bitmap_stride, m->values + m->row_start[r], x, cols);
+        break;
+    case PACKED_CSR16:
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < rows; r++)
+            y[r] = dot_csr16(m->col_index + m->row_start[r], m->values + m->row_start[r],
+                             (int)(m->row_start[r + 1] - m->row_start[r]), x);
+        break;
+    case PACKED_NM24:
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < rows; r++)
+            y[r] = dot_nm24(m->nm_index + (size_t)r * (cols / 4), m->values + (size_t)r * (cols / 2), cols / 4, x);
+        break;
+    default: matvec_dense(m, x, y, 1); break;
+    }
+}
+
+void packed_matvec(const PackedMatrix *m, const float *x, float *y, int batch) {
+    if (m->rows == 0 || batch <= 0) return;
+    if (m->cols == 0) {
+        memset(y, 0, sizeof(float) * (size_t)batch * m->rows);
+        return;
+    }
+    if (m->format == PACKED_DENSE) {
+        matvec_dense(m, x, y, batch);
+        return;
+    }
+    if (batch == 1) {
+        matvec_one(m, x, y);
+        return;
+    }
+    if (!packed_batch_sparse_pays(m)) {
+        matvec_expanded(m, x, y, batch);
+        return;
+    }
+    for (int b0 = 0; b0 < batch; b0 += 16) {
+        int n = batch - b0 < 16 ? batch - b0 : 16;
+        spmm(m, x + (size_t)b0 * m->cols, y + (size_t)b0 * m->rows, n);
+    }
+}
+
+void packed_matmul_with(const PackedMatrix *m, const float *X, float *Y, int T, bool sparse) {
+    if (m->rows == 0 || T <= 0) return;
+    if (m->cols == 0) {
+        memset(Y, 0, sizeof(float) * (size_t)T * m->rows);
+        return;
+    }
+    if (m->format == PACKED_DENSE) {
+        matmul_forward(Y, X, m->values, T, m->cols, m->rows);
+        return;
+    }
+    if (sparse) {
+        spmm(m, X, Y, T);
+        return;
+    }
+    float *w = alloc_aligned(sizeof(float) * (size_t)m->rows * m->cols);
+    const int rows = m->rows, cols = m->cols;
+#pragma omp parallel
+    {
+        int *index = alloc_aligned(sizeof(int) * ((size_t)cols + 1));
+#pragma omp for schedule(static)
+        for (int r = 0; r < rows; r++) {
+            expand_row(m, r, w + (size_t)r * cols, index);
+        }
+        free(index);
+    }
+    matmul_forward(Y, X, w, T, m->cols, m->rows);
+    free(w);
+}
+
+void packed_matmul(const PackedMatrix *m, const float *X, float *Y, int T) {
+    packed_matmul_with(m, X, Y, T, packed_prompt_sparse_pays(m));
+}
