@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/memory.h"
+#include "io/input_file.h"
+
 // ---- HDF5 errors ----
 
 // HDF5 prints its whole error stack to stderr by default; our messages replace that.
@@ -585,7 +588,11 @@ static int open_checkpoint(Reader *r, const char *path, Error *err) {
     r->file = -1;
     r->path = path;
     r->err = err;
-    int fd = open(path, O_RDONLY);  // the system's reason for a missing or unreadable file
+    // A checkpoint is about 3 times its model (weights and two moments), and the model must
+    // fit in memory: a larger file, a folder or a device is not one.
+    uint64_t memory = memory_physical_bytes();
+    if (input_file_check(path, "checkpoint", memory ? 4 * memory : UINT64_MAX, NULL, err) != 0) return -1;
+    int fd = open(path, O_RDONLY);  // the system's reason for an unreadable file
     if (fd < 0) return error_set(err, "%s: cannot open: %s", path, strerror(errno));
     close(fd);
     htri_t is_hdf5 = H5Fis_hdf5(path);
