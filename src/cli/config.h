@@ -85,6 +85,7 @@ typedef struct RunConfig {
         int eval_batches;             // 0 = the whole validation split
         int log_every;
         CfgMatmul matmul;
+        double max_memory_gb;         // 0 = the machine's physical memory
     } train;
     struct {
         double lr, lr_min;

@@ -1,5 +1,6 @@
 // mambaprune's command line: `mambaprune COMMAND [options]`. Parses arguments, reports
 // errors and chooses exit codes; the work itself is in the library.
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,8 @@
 #include "cli/model_source.h"
 #include "cli/sweep.h"
 #include "cli/trainer.h"
+#include "core/memory.h"
+#include "core/parse.h"
 #include "core/timer.h"
 #include "data/data.h"
 #include "io/checkpoint.h"
@@ -81,14 +84,16 @@ static int command_train(int argc, char **argv) {
     return 0;
 }
 
-static int parse_positive(const char *option, const char *text, long *out) {
-    char *end;
-    long v = strtol(text, &end, 10);
-    if (*text == '\0' || *end != '\0' || v < 1) {
-        fprintf(stderr, "mambaprune eval: %s expects a positive integer, got '%s'\n", option, text);
+// The limits of eval's flags: a window of up to 1 M tokens, up to 64 K sequences a batch
+// (their product is then checked against the memory), any count of batches.
+static int parse_flag(const char *option, const char *text, long long max, long *out) {
+    Error err;
+    long long v;
+    if (parse_integer(option, text, 1, max, &v, &err) != 0) {
+        fprintf(stderr, "mambaprune eval: %s\n", err.message);
         return -1;
     }
-    *out = v;
+    *out = (long)v;
     return 0;
 }
 
@@ -100,9 +105,9 @@ static int command_eval(int argc, char **argv) {
         int ok = value != NULL;
         if (ok && strcmp(argv[i], "--model") == 0) model_path = value;
         else if (ok && strcmp(argv[i], "--data") == 0) data_path = value;
-        else if (ok && strcmp(argv[i], "--seqlen") == 0) ok = parse_positive("--seqlen", value, &seqlen) == 0;
-        else if (ok && strcmp(argv[i], "--batch") == 0) ok = parse_positive("--batch", value, &batch) == 0;
-        else if (ok && strcmp(argv[i], "--max-batches") == 0) ok = parse_positive("--max-batches", value, &max_batches) == 0;
+        else if (ok && strcmp(argv[i], "--seqlen") == 0) ok = parse_flag("--seqlen", value, 1 << 20, &seqlen) == 0;
+        else if (ok && strcmp(argv[i], "--batch") == 0) ok = parse_flag("--batch", value, 1 << 16, &batch) == 0;
+        else if (ok && strcmp(argv[i], "--max-batches") == 0) ok = parse_flag("--max-batches", value, LONG_MAX, &max_batches) == 0;
         else {
             fprintf(stderr, "mambaprune eval: unexpected argument '%s'\n\n%s", argv[i], usage);
             return 2;
@@ -115,8 +120,10 @@ static int command_eval(int argc, char **argv) {
         return 2;
     }
     Error err;
-    MambaModel model;
-    if (model_load(model_path, &model, &err) != 0) {
+    MambaModel model = {0};
+    if (model_load(model_path, &model, &err) != 0 ||
+        (mamba_model_check_finite(&model, &err) != 0 && error_prefix(&err, "%s: the model has a non-finite weight", model_path))) {
+        if (model.params) mamba_model_free(&model);
         fprintf(stderr, "mambaprune: %s\n", err.message);
         return 1;
     }
@@ -161,6 +168,17 @@ static int command_eval(int argc, char **argv) {
     if (data_vocab_size(&data) > model.config.vocab_padded) {
         fprintf(stderr, "mambaprune: %s has token ids up to %d but the model has only %d\n", data_path,
                 data_vocab_size(&data) - 1, model.config.vocab_padded);
+        data_close(&data);
+        mamba_model_free(&model);
+        config_free(&run);
+        return 1;
+    }
+    uint64_t memory = memory_physical_bytes();
+    char what[256];
+    snprintf(what, sizeof what, "evaluating batches of %ld x %ld tokens", batch, seqlen);
+    if (memory && mamba_check_memory(mamba_eval_bytes(&model.config, batch, seqlen), memory, what, "--batch, --seqlen",
+                                     "of this machine's memory", &err) != 0) {
+        fprintf(stderr, "mambaprune: %s\n", err.message);
         data_close(&data);
         mamba_model_free(&model);
         config_free(&run);

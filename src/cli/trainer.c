@@ -21,6 +21,7 @@
 #include "cli/model_source.h"
 #include "cli/progress.h"
 #include "cli/prune_report.h"
+#include "cli/run_limits.h"
 #include "io/atomic_file.h"
 #include "io/checkpoint.h"
 #include "data/data.h"
@@ -129,6 +130,7 @@ static int open_model(Trainer *tr, const RunConfig *c, const char *resume_path, 
         config_to_mamba(c, &model_config);
         if (model_config.vocab_size == 0) model_config.vocab_size = data_vocab_size(&tr->data);
         if (mamba_config_finish(&model_config, err) != 0) return -1;
+        if (run_check_memory(c, &model_config, err) != 0) return -1;  // hardening: refuse before allocating
         mamba_model_create(&tr->model, &model_config);
         Rng init_rng;
         rng_seed(&init_rng, (uint64_t)c->train.seed ^ 0x5eedf00dULL);
@@ -190,6 +192,7 @@ static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, co
     run_data_options(c, &data_options);
     if (data_open(&tr->data, &data_options, c->train.seqlen, err) != 0) return -1;
     if (open_model(tr, c, resume_path, err) != 0) return -1;
+    if (run_check_memory(c, &tr->model.config, err) != 0) return -1;  // hardening: a loaded model's batches
     int data_vocab = data_vocab_size(&tr->data);
     if (tr->model.config.vocab_padded < data_vocab)
         return error_set(err, "the model has %d token ids but the data needs %d", tr->model.config.vocab_padded,
