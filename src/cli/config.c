@@ -455,6 +455,16 @@ static bool is_set(const RunConfig *c, const char *section, const char *name) {
 }
 
 int config_check(const RunConfig *c, Error *err) {
+    // The run folder's name is one path component under log.dir, never cut.
+    if (c->log.name && c->log.name[0]) {
+        size_t n = strlen(c->log.name);
+        if (strchr(c->log.name, '/') || strcmp(c->log.name, ".") == 0 || strcmp(c->log.name, "..") == 0)
+            return check_fail(c, "log.name", "log.name", err,
+                              "expected one folder name (no '/', not '.' or '..'), got \"%s\"", c->log.name);
+        if (n > CONFIG_RUN_NAME_MAX)
+            return check_fail(c, "log.name", "log.name", err, "is %zu bytes long, at most %d are allowed", n,
+                              CONFIG_RUN_NAME_MAX);
+    }
     if (c->model.init[0] == '\0')
         return check_fail(c, "model.init", "model.init", err, "expected \"random\" or a path, got \"\"");
     if ((c->data.kind == CFG_DATA_TEXT || c->data.kind == CFG_DATA_TOKENS) && c->data.path[0] == '\0')

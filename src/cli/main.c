@@ -12,6 +12,7 @@
 #include "cli/config.h"
 #include "cli/evaluate.h"
 #include "cli/model_source.h"
+#include "cli/run_signals.h"
 #include "cli/sweep.h"
 #include "cli/trainer.h"
 #include "core/memory.h"
@@ -57,6 +58,7 @@ static int command_train(int argc, char **argv) {
         config_free(&config);
         return 2;
     }
+    run_signals_install();  // SIGINT/SIGTERM: checkpoint after the current step, then exit 130/143
     char name[256], run_dir[4096];
     config_run_name(&config, name, sizeof name);
     snprintf(run_dir, sizeof run_dir, "%s/%s", config.log.dir, name);
@@ -66,14 +68,14 @@ static int command_train(int argc, char **argv) {
         else rc = sweep_run(&config, run_dir, &err);
         if (rc != 0) fprintf(stderr, "mambaprune: %s\n", err.message);
         config_free(&config);
-        return rc == 0 ? 0 : 1;
+        return rc == 0 ? 0 : run_signals_pending() ? 128 + run_signals_pending() : 1;
     }
     TrainSummary summary;
     rc = train_run(&config, run_dir, resume, &summary, &err);
     if (rc != 0) {
         fprintf(stderr, "mambaprune: %s\n", err.message);
         config_free(&config);
-        return 1;
+        return run_signals_pending() ? 128 + run_signals_pending() : 1;
     }
     fprintf(stderr,
             "done: %ld steps, train loss %.4f, validation loss %.4f (perplexity %.3f, accuracy %.4f over %ld "

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "cli/plot.h"
+#include "cli/run_signals.h"
 #include "cli/trainer.h"
 #include "core/timer.h"
 #include "io/atomic_file.h"
@@ -212,6 +213,7 @@ int sweep_run(const RunConfig *base, const char *sweep_dir, Error *err) {
             if (!failed++) snprintf(first_failure, sizeof first_failure, "%.200s: %s", label, run_err.message);
         }
         config_free(&run);
+        if (run_signals_pending()) break;  // a stopped run stops the sweep (run it again to continue)
     }
     char path[4096];
     int rc = make_directories(sweep_dir, err);

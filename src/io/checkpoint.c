@@ -696,6 +696,8 @@ static int read_optimizer(Reader *r, const NamedParam *params, int n_params, Ada
     if (status == 0) status = check_names(r, "/optim/m", names, optimizer->n_slots, "the optimizer");
     if (status == 0) status = check_names(r, "/optim/v", names, optimizer->n_slots, "the optimizer");
     if (status == 0) status = read_int64(r, "/optim/step", &optimizer->step);
+    if (status == 0 && optimizer->step < 0)
+        status = error_set(r->err, "%s: /optim/step is %ld, expected >= 0", r->path, (long)optimizer->step);
     char object_path[160];
     for (int i = 0; i < optimizer->n_slots && status == 0; i++) {
         AdamWSlot *slot = &optimizer->slots[i];
@@ -729,7 +731,12 @@ static int read_mask(Reader *r, const NamedParam *param, CheckpointMask *mask) {
     hsize_t dims[TENSOR_MAX_DIMS];
     int ndim = tensor_dims(param->tensor, dims);
     snprintf(object_path, sizeof object_path, "/masks/%s", mask->name);
-    return read_dataset(r, object_path, H5T_NATIVE_UINT8, ndim, dims, mask->mask);
+    if (read_dataset(r, object_path, H5T_NATIVE_UINT8, ndim, dims, mask->mask) != 0) return -1;
+    for (size_t i = 0; i < mask->size; i++)
+        if (mask->mask[i] > 1)
+            return error_set(r->err, "%s: %s: element %zu is %u, expected 0 (pruned) or 1 (kept)", r->path,
+                             object_path, i, (unsigned)mask->mask[i]);
+    return 0;
 }
 
 static int read_masks(Reader *r, const NamedParam *params, int n_params, CheckpointMask *masks, int n_masks) {
@@ -757,6 +764,11 @@ static int read_state(Reader *r, CheckpointState *state) {
     if (read_int64(r, "/state/step", &state->step) != 0) return -1;
     if (read_int64(r, "/state/data_cursor", &state->data_cursor) != 0) return -1;
     if (read_dataset(r, "/state/rng", H5T_NATIVE_UINT64, 1, &four, state->rng.s) != 0) return -1;
+    if (state->step < 0) return error_set(r->err, "%s: /state/step is %ld, expected >= 0", r->path, state->step);
+    if (state->data_cursor < 0)
+        return error_set(r->err, "%s: /state/data_cursor is %ld, expected >= 0", r->path, state->data_cursor);
+    if ((state->rng.s[0] | state->rng.s[1] | state->rng.s[2] | state->rng.s[3]) == 0)
+        return error_set(r->err, "%s: /state/rng is all zeros, not a state of the generator", r->path);
     if (!link_exists(r, "/state/schedule")) return error_set(r->err, "%s: /state/schedule is missing", r->path);
     hid_t group = H5Gopen2(r->file, "/state/schedule", H5P_DEFAULT);
     H5G_info_t info;

@@ -1,0 +1,40 @@
+// Test-only LD_PRELOAD shim that simulates a full disk: write(2) to a file whose path
+// contains MP_FAIL_WRITE_PATH fails with ENOSPC once MP_FAIL_WRITE_AFTER bytes have gone to
+// such files. Built as a shared library for tests/test_hardening.sh only, never linked into
+// mambaprune. (Its byte counter is the shim's own state, read once at the first write.)
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static long long budget = -1;  // -1: not read yet; -2: off
+static const char *match;
+
+ssize_t write(int fd, const void *buf, size_t count) {
+    static ssize_t (*real_write)(int, const void *, size_t);
+    if (!real_write) real_write = (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+    if (budget == -1) {
+        const char *after = getenv("MP_FAIL_WRITE_AFTER");
+        match = getenv("MP_FAIL_WRITE_PATH");
+        budget = after && match ? atoll(after) : -2;
+    }
+    if (budget >= 0 && fd > 2) {
+        char link[64], path[4096];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, path, sizeof path - 1);
+        if (n > 0) {
+            path[n] = '\0';
+            if (strstr(path, match)) {
+                if ((long long)count > budget) {
+                    errno = ENOSPC;
+                    return -1;
+                }
+                budget -= (long long)count;
+            }
+        }
+    }
+    return real_write(fd, buf, count);
+}
