@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <cjson/cJSON.h>
+#include <hdf5.h>
 
 #include "autograd/ops.h"
 #include "cli/config.h"
@@ -242,6 +243,9 @@ static int command_export(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    // HDF5's exit handler would retry closing a checkpoint whose write failed (a full disk)
+    // and print its internals; the process is ending, so it is not registered.
+    H5dont_atexit();
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

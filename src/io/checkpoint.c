@@ -48,6 +48,17 @@ static const char *hdf5_reason(Hdf5Reason *reason) {
     reason->text[0] = '\0';
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, keep_innermost, reason);
     if (!reason->text[0]) snprintf(reason->text, sizeof reason->text, "HDF5 error");
+    // A failed read or write of the file driver lists its buffers and times; keep the
+    // system's reason ("file write failed: No space left on device").
+    const char *tag = "error message = '";
+    char *at = strstr(reason->text, tag), *end = at ? strchr(at + strlen(tag), '\'') : NULL;
+    char *colon = strchr(reason->text, ':');
+    if (at && end && colon && colon < at) {
+        size_t n = (size_t)(end - at - strlen(tag));
+        memmove(colon + 2, at + strlen(tag), n);
+        colon[1] = ' ';
+        colon[2 + n] = '\0';
+    }
     return reason->text;
 }
 

@@ -13,9 +13,8 @@
 static long long budget = -1;  // -1: not read yet; -2: off
 static const char *match;
 
-ssize_t write(int fd, const void *buf, size_t count) {
-    static ssize_t (*real_write)(int, const void *, size_t);
-    if (!real_write) real_write = (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+// 0 if count more bytes to fd may be written, else -1 with errno ENOSPC.
+static int take(int fd, size_t count) {
     if (budget == -1) {
         const char *after = getenv("MP_FAIL_WRITE_AFTER");
         match = getenv("MP_FAIL_WRITE_PATH");
@@ -29,6 +28,7 @@ ssize_t write(int fd, const void *buf, size_t count) {
             path[n] = '\0';
             if (strstr(path, match)) {
                 if ((long long)count > budget) {
+                    budget = 0;  // the disk stays full
                     errno = ENOSPC;
                     return -1;
                 }
@@ -36,5 +36,19 @@ ssize_t write(int fd, const void *buf, size_t count) {
             }
         }
     }
-    return real_write(fd, buf, count);
+    return 0;
 }
+
+ssize_t write(int fd, const void *buf, size_t count) {
+    static ssize_t (*real_write)(int, const void *, size_t);
+    if (!real_write) real_write = (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+    return take(fd, count) != 0 ? -1 : real_write(fd, buf, count);
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t count, off_t offset) {
+    static ssize_t (*real_pwrite)(int, const void *, size_t, off_t);
+    if (!real_pwrite) real_pwrite = (ssize_t(*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
+    return take(fd, count) != 0 ? -1 : real_pwrite(fd, buf, count, offset);
+}
+
+ssize_t pwrite64(int fd, const void *buf, size_t count, off_t offset) { return pwrite(fd, buf, count, offset); }
