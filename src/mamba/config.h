@@ -37,7 +37,8 @@ int64_t mamba_config_param_count(const MambaConfig *config);
 uint64_t mamba_model_bytes(const MambaConfig *config);
 // Bytes of training: the model, AdamW's two moments, and the activations that the tape
 // keeps for the backward of a (batch, seqlen) step. An estimate from the shapes of the
-// forward; a measured run stays below it (tests/test_limits.sh).
+// forward (d_model 256, 4 layers, 8 x 256 tokens: 0.40 GB estimated, 0.46 GB peak RSS
+// measured with the libraries and the tape's first block).
 uint64_t mamba_train_bytes(const MambaConfig *config, int64_t batch, int64_t seqlen);
 // Bytes of evaluation: the model and the activations of a (batch, seqlen) forward.
 uint64_t mamba_eval_bytes(const MambaConfig *config, int64_t batch, int64_t seqlen);
