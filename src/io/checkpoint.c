@@ -778,8 +778,6 @@ static int read_state(Reader *r, CheckpointState *state) {
     if (state->step < 0) return error_set(r->err, "%s: /state/step is %ld, expected >= 0", r->path, state->step);
     if (state->data_cursor < 0)
         return error_set(r->err, "%s: /state/data_cursor is %ld, expected >= 0", r->path, state->data_cursor);
-    if ((state->rng.s[0] | state->rng.s[1] | state->rng.s[2] | state->rng.s[3]) == 0)
-        return error_set(r->err, "%s: /state/rng is all zeros, not a state of the generator", r->path);
     if (!link_exists(r, "/state/schedule")) return error_set(r->err, "%s: /state/schedule is missing", r->path);
     hid_t group = H5Gopen2(r->file, "/state/schedule", H5P_DEFAULT);
     H5G_info_t info;
