@@ -509,6 +509,39 @@ static void test_folder(const char *dir) {
     check(rc != 0, "keep 0 is refused: %s", err.message);
 }
 
+// Run state that cannot be a run's is refused on load, naming the file and the dataset.
+static void test_validation(Snapshot *saved, const char *dir) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/bad_state.h5", dir);
+    Error err = {""};
+    Snapshot loaded;
+    const struct { const char *what, *dataset; } cases[] = {
+        {"negative /state/step", "/state/step is -4"},
+        {"negative /state/data_cursor", "/state/data_cursor is -1"},
+        {"(unused)", ""},
+        {"mask value 2", "element 3 is 2, expected 0 (pruned) or 1 (kept)"},
+        {"negative /optim/step", "/optim/step is -2"},
+    };
+    for (int k = 0; k < 5; k++) {
+        if (k == 2) continue;  // (the rng state is not checked: a zeroed state is a valid save)
+        Snapshot bad = *saved;  // shallow: the same tensors, with one field made wrong
+        uint8_t old_mask = saved->masks[0].mask[3];
+        if (k == 0) bad.state.step = -4;
+        if (k == 1) bad.state.data_cursor = -1;
+        if (k == 2) memset(bad.state.rng.s, 0, sizeof bad.state.rng.s);
+        if (k == 3) saved->masks[0].mask[3] = 2;
+        if (k == 4) bad.optimizer.step = -2;
+        int rc = snapshot_save(k == 3 ? saved : &bad, path, &err);
+        saved->masks[0].mask[3] = old_mask;
+        check(rc == 0, "validation: save with %s: %s", cases[k].what, rc ? err.message : "");
+        snapshot_create(&loaded, 32);
+        rc = snapshot_load(&loaded, path, &err);
+        check(rc != 0 && strstr(err.message, "bad_state.h5") && strstr(err.message, cases[k].dataset),
+              "validation: %s refused naming file and dataset (got: %s)", cases[k].what, rc ? err.message : "accepted");
+        snapshot_free(&loaded);
+    }
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);  // lines appear even if a check crashes
     char dir[] = "/tmp/test_checkpoint.XXXXXX";
@@ -534,6 +567,7 @@ int main(void) {
         test_truncated(dir, path);
         test_flipped_bytes(&saved, dir, path);
         test_atomicity(&saved, dir, path);
+        test_validation(&saved, dir);
     }
     test_folder(dir);
     snapshot_free(&saved);

@@ -2,6 +2,7 @@
 // errors and chooses exit codes; the work itself is in the library.
 #include <errno.h>
 #include <stdbool.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <hdf5.h>
 
 #include "autograd/ops.h"
 #include "config/config.h"
@@ -17,6 +19,9 @@
 #include "run/sweep.h"
 #include "run/text_tokens.h"
 #include "run/trainer.h"
+#include "run/run_signals.h"
+#include "core/memory.h"
+#include "core/parse.h"
 #include "core/timer.h"
 #include "data/data.h"
 #include "io/checkpoint.h"
@@ -65,6 +70,7 @@ static int command_train(int argc, char **argv) {
         config_free(&config);
         return 2;
     }
+    run_signals_install();  // SIGINT/SIGTERM: checkpoint after the current step, then exit 130/143
     char name[256], run_dir[4096];
     config_run_name(&config, name, sizeof name);
     snprintf(run_dir, sizeof run_dir, "%s/%s", config.log.dir, name);
@@ -74,14 +80,14 @@ static int command_train(int argc, char **argv) {
         else rc = sweep_run(&config, run_dir, &err);
         if (rc != 0) fprintf(stderr, "mambaprune: %s\n", err.message);
         config_free(&config);
-        return rc == 0 ? 0 : 1;
+        return rc == 0 ? 0 : run_signals_pending() ? 128 + run_signals_pending() : 1;
     }
     TrainSummary summary;
     rc = train_run(&config, run_dir, resume, &summary, &err);
     if (rc != 0) {
         fprintf(stderr, "mambaprune: %s\n", err.message);
         config_free(&config);
-        return 1;
+        return run_signals_pending() ? 128 + run_signals_pending() : 1;
     }
     fprintf(stderr,
             "done: %ld steps, train loss %.4f, validation loss %.4f (perplexity %.3f, accuracy %.4f over %ld "
@@ -92,14 +98,16 @@ static int command_train(int argc, char **argv) {
     return 0;
 }
 
-static int parse_positive(const char *option, const char *text, long *out) {
-    char *end;
-    long v = strtol(text, &end, 10);
-    if (*text == '\0' || *end != '\0' || v < 1) {
-        fprintf(stderr, "mambaprune eval: %s expects a positive integer, got '%s'\n", option, text);
+// The limits of eval's flags: a window of up to 1 M tokens, up to 64 K sequences a batch
+// (their product is then checked against the memory), any count of batches.
+static int parse_flag(const char *option, const char *text, long long max, long *out) {
+    Error err;
+    long long v;
+    if (parse_integer(option, text, 1, max, &v, &err) != 0) {
+        fprintf(stderr, "mambaprune eval: %s\n", err.message);
         return -1;
     }
-    *out = v;
+    *out = (long)v;
     return 0;
 }
 
@@ -191,9 +199,9 @@ static int command_eval(int argc, char **argv) {
         int ok = value != NULL;
         if (ok && strcmp(argv[i], "--model") == 0) model_path = value;
         else if (ok && strcmp(argv[i], "--data") == 0) data_path = value;
-        else if (ok && strcmp(argv[i], "--seqlen") == 0) ok = parse_positive("--seqlen", value, &seqlen) == 0;
-        else if (ok && strcmp(argv[i], "--batch") == 0) ok = parse_positive("--batch", value, &batch) == 0;
-        else if (ok && strcmp(argv[i], "--max-batches") == 0) ok = parse_positive("--max-batches", value, &max_batches) == 0;
+        else if (ok && strcmp(argv[i], "--seqlen") == 0) ok = parse_flag("--seqlen", value, 1 << 20, &seqlen) == 0;
+        else if (ok && strcmp(argv[i], "--batch") == 0) ok = parse_flag("--batch", value, 1 << 16, &batch) == 0;
+        else if (ok && strcmp(argv[i], "--max-batches") == 0) ok = parse_flag("--max-batches", value, LONG_MAX, &max_batches) == 0;
         else {
             fprintf(stderr, "mambaprune eval: unexpected argument '%s'\n\n%s", argv[i], usage);
             return 2;
@@ -207,8 +215,10 @@ static int command_eval(int argc, char **argv) {
     }
     if (packed_file_detect(model_path)) return eval_packed(model_path, data_path, seqlen, batch, max_batches);
     Error err;
-    MambaModel model;
-    if (model_load(model_path, &model, &err) != 0) {
+    MambaModel model = {0};
+    if (model_load(model_path, &model, &err) != 0 ||
+        (mamba_model_check_finite(&model, &err) != 0 && error_prefix(&err, "%s: the model has a non-finite weight", model_path))) {
+        if (model.params) mamba_model_free(&model);
         fprintf(stderr, "mambaprune: %s\n", err.message);
         return 1;
     }
@@ -257,6 +267,17 @@ static int command_eval(int argc, char **argv) {
     if (data_vocab_size(&data) > model.config.vocab_padded) {
         fprintf(stderr, "mambaprune: %s has token ids up to %d but the model has only %d\n", data_path,
                 data_vocab_size(&data) - 1, model.config.vocab_padded);
+        data_close(&data);
+        mamba_model_free(&model);
+        config_free(&run);
+        return 1;
+    }
+    uint64_t memory = memory_physical_bytes();
+    char what[256];
+    snprintf(what, sizeof what, "evaluating batches of %ld x %ld tokens", batch, seqlen);
+    if (memory && mamba_check_memory(mamba_eval_bytes(&model.config, batch, seqlen), memory, what, "--batch, --seqlen",
+                                     "of this machine's memory", &err) != 0) {
+        fprintf(stderr, "mambaprune: %s\n", err.message);
         data_close(&data);
         mamba_model_free(&model);
         config_free(&run);
@@ -505,6 +526,9 @@ static int command_generate(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    // HDF5's exit handler would retry closing a checkpoint whose write failed (a full disk)
+    // and print its internals; the process is ending, so it is not registered.
+    H5dont_atexit();
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config/config_schema.h"
+#include "core/input_file.h"
 
 enum { MAX_SWEEP_RUNS = 1000000 };
 
@@ -366,26 +367,11 @@ int config_load_string(RunConfig *c, const char *text, const char *name, Error *
 int config_load_file(RunConfig *c, const char *path, Error *err) {
     config_defaults(c);
     c->source_path = xstrdup(path);
-    FILE *file = fopen(path, "rb");
-    if (!file) return error_set(err, "%s: cannot open the config file: %s", path, strerror(errno));
     char *text = NULL;
-    size_t size = 0, capacity = 0;
-    for (;;) {
-        if (size + 4096 + 1 > capacity) {
-            capacity = capacity ? capacity * 2 : 8192;
-            text = xrealloc(text, capacity);
-        }
-        size_t got = fread(text + size, 1, capacity - size - 1, file);
-        size += got;
-        if (got == 0) break;
-    }
-    bool failed = ferror(file);
-    fclose(file);
-    text[size] = '\0';
+    size_t size = 0;
+    if (input_file_read(path, "config file", INPUT_TEXT_MAX_BYTES, &text, &size, err) != 0) return -1;
     int status;
-    if (failed)
-        status = error_set(err, "%s: cannot read the config file", path);
-    else if (strlen(text) != size)
+    if (strlen(text) != size)
         status = error_set(err, "%s: not a text file (it holds a NUL byte)", path);
     else
         status = load_text(c, text, path, err);
@@ -448,7 +434,7 @@ static int check_fail(const RunConfig *c, const char *origin_key, const char *la
                       ...) __attribute__((format(printf, 5, 6)));
 static int check_fail(const RunConfig *c, const char *origin_key, const char *label, Error *err, const char *format,
                       ...) {
-    char message[1024];
+    char message[ERROR_MESSAGE_BYTES];
     va_list args;
     va_start(args, format);
     vsnprintf(message, sizeof message, format, args);
@@ -468,6 +454,16 @@ static bool is_set(const RunConfig *c, const char *section, const char *name) {
 }
 
 int config_check(const RunConfig *c, Error *err) {
+    // The run folder's name is one path component under log.dir, never cut.
+    if (c->log.name && c->log.name[0]) {
+        size_t n = strlen(c->log.name);
+        if (strchr(c->log.name, '/') || strcmp(c->log.name, ".") == 0 || strcmp(c->log.name, "..") == 0)
+            return check_fail(c, "log.name", "log.name", err,
+                              "expected one folder name (no '/', not '.' or '..'), got \"%s\"", c->log.name);
+        if (n > CONFIG_RUN_NAME_MAX)
+            return check_fail(c, "log.name", "log.name", err, "is %zu bytes long, at most %d are allowed", n,
+                              CONFIG_RUN_NAME_MAX);
+    }
     if (c->model.init[0] == '\0')
         return check_fail(c, "model.init", "model.init", err, "expected \"random\" or a path, got \"\"");
     if ((c->data.kind == CFG_DATA_TEXT || c->data.kind == CFG_DATA_TOKENS) && c->data.path[0] == '\0')

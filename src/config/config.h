@@ -86,6 +86,7 @@ typedef struct RunConfig {
         int eval_batches;             // 0 = the whole validation split
         int log_every;
         CfgMatmul matmul;
+        double max_memory_gb;         // 0 = the machine's physical memory
     } train;
     struct {
         double lr, lr_min;
@@ -184,6 +185,8 @@ void config_write_reference_markdown(FILE *out);
 // The values that "0 means ..." keys resolve to.
 int config_prune_end_step(const RunConfig *c);      // prune.end_step, or train.steps * 3 / 4
 int config_eval_seqlen(const RunConfig *c);         // eval.seqlen, or train.seqlen
+// The longest log.name accepted (config_check), well under a file name's 255 bytes.
+#define CONFIG_RUN_NAME_MAX 200
 // log.name, or the base name of the config file without extension, or "run".
 void config_run_name(const RunConfig *c, char *out, size_t out_size);
 // The model section as a MambaConfig (defaults for what the YAML does not set); the

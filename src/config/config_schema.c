@@ -103,6 +103,10 @@ const ConfigKey config_keys[] = {
     INT(train, log_every, "10", AT_LEAST(1), "write a metrics line every this many steps"),
     ENUM(train, matmul, CfgMatmul, matmul_names, "onednn",
          "matrix multiplication library (oneDNN measured fastest here: bench_train)"),
+    FLOAT(train, max_memory_gb, "0", AT_LEAST(0),
+          "memory (GB, 1e9 bytes) that the model, AdamW and a step's activations may take by the up-front "
+          "estimate; 0 = the machine's physical memory. A run estimated to need more is refused before anything is "
+          "allocated"),
 
     FLOAT(optim, lr, "1e-4", ABOVE(0), "peak learning rate"),
     FLOAT(optim, lr_min, "1e-6", AT_LEAST(0), "learning rate reached at the last step; must be <= lr"),

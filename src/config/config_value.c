@@ -11,7 +11,7 @@
 #include <string.h>
 
 int config_fail(Error *err, const ConfigWhere *where, yaml_mark_t mark, const char *label, const char *format, ...) {
-    char message[1536];
+    char message[ERROR_MESSAGE_BYTES];
     va_list args;
     va_start(args, format);
     vsnprintf(message, sizeof message, format, args);
@@ -60,7 +60,24 @@ int config_parse_yaml(const char *text, const ConfigWhere *where, yaml_document_
     status = 0;
     goto done;
 syntax_error:
-    if (parser.context)
+    if (parser.error == YAML_READER_ERROR) {
+        // libyaml's reader gives a byte offset and no mark: find the line and column.
+        yaml_mark_t mark = {parser.problem_offset, 0, 0};
+        for (size_t i = 0; i < parser.problem_offset && text[i]; i++) {
+            if (text[i] == '\n') {
+                mark.line++;
+                mark.column = 0;
+            } else if (((unsigned char)text[i] & 0xc0) != 0x80) {
+                mark.column++;  // count characters, not UTF-8 continuation bytes
+            }
+        }
+        if (parser.problem_value >= 0)
+            config_fail(err, where, mark, NULL, "%s (byte 0x%02x; the config must be UTF-8 text)",
+                        parser.problem ? parser.problem : "unreadable input", (unsigned)parser.problem_value & 0xffu);
+        else
+            config_fail(err, where, mark, NULL, "%s (the config must be UTF-8 text)",
+                        parser.problem ? parser.problem : "unreadable input");
+    } else if (parser.context)
         config_fail(err, where, parser.problem_mark, NULL, "YAML syntax error: %s (%s)",
                     parser.problem ? parser.problem : "unknown", parser.context);
     else

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/memory.h"
 #include "data/data_internal.h"
+#include "core/input_file.h"
 
 #define HEADER_BYTES (DATA_TOKENS_HEADER_INTS * 4)
 
@@ -15,27 +17,10 @@ static int32_t read_le_i32(const uint8_t *b) {
     return (int32_t)((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24);
 }
 
-// The whole file in a new buffer (owned by the caller) and its size.
-static int read_file(const char *path, uint8_t **out, long *size, Error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return error_set(err, "%s: cannot open: %s", path, strerror(errno));
-    long n = -1;
-    if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
-    if (n < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return error_set(err, "%s: cannot determine the file size (not a regular file?)", path);
-    }
-    uint8_t *buf = xmalloc((size_t)n);
-    size_t got = fread(buf, 1, (size_t)n, f);
-    int failed = ferror(f);
-    fclose(f);
-    if (failed || got != (size_t)n) {
-        free(buf);
-        return error_set(err, "%s: read %zu of %ld bytes", path, got, n);
-    }
-    *out = buf;
-    *size = n;
-    return 0;
+// A data file is read whole and (token files) copied once: at most half of the memory.
+static uint64_t data_file_max_bytes(void) {
+    uint64_t memory = memory_physical_bytes();
+    return memory ? memory / 2 : (1ull << 40);
 }
 
 static int load_tokens(Dataset *ds, const char *path, const uint8_t *file, long size, int vocab, Error *err) {
@@ -93,9 +78,11 @@ static int load_tokens(Dataset *ds, const char *path, const uint8_t *file, long 
 }
 
 int text_load(Dataset *ds, DataKind kind, const char *path, int vocab, Error *err) {
-    uint8_t *file = NULL;
-    long size = 0;
-    if (read_file(path, &file, &size, err)) return -1;
+    char *bytes = NULL;
+    size_t n_bytes = 0;
+    if (input_file_read(path, "data file", data_file_max_bytes(), &bytes, &n_bytes, err)) return -1;
+    uint8_t *file = (uint8_t *)bytes;
+    long size = (long)n_bytes;
     if (kind == DATA_FILE)
         kind = size >= 4 && read_le_i32(file) == DATA_TOKENS_MAGIC ? DATA_TOKENS : DATA_TEXT;
     int rc = 0;

@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/memory.h"
+#include "core/input_file.h"
+
 // ---- HDF5 errors ----
 
 // HDF5 prints its whole error stack to stderr by default; our messages replace that.
@@ -45,6 +48,17 @@ static const char *hdf5_reason(Hdf5Reason *reason) {
     reason->text[0] = '\0';
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, keep_innermost, reason);
     if (!reason->text[0]) snprintf(reason->text, sizeof reason->text, "HDF5 error");
+    // A failed read or write of the file driver lists its buffers and times; keep the
+    // system's reason ("file write failed: No space left on device").
+    const char *tag = "error message = '";
+    char *at = strstr(reason->text, tag), *end = at ? strchr(at + strlen(tag), '\'') : NULL;
+    char *colon = strchr(reason->text, ':');
+    if (at && end && colon && colon < at) {
+        size_t n = (size_t)(end - at - strlen(tag));
+        memmove(colon + 2, at + strlen(tag), n);
+        colon[1] = ' ';
+        colon[2 + n] = '\0';
+    }
     return reason->text;
 }
 
@@ -585,7 +599,11 @@ static int open_checkpoint(Reader *r, const char *path, Error *err) {
     r->file = -1;
     r->path = path;
     r->err = err;
-    int fd = open(path, O_RDONLY);  // the system's reason for a missing or unreadable file
+    // A checkpoint is about 3 times its model (weights and two moments), and the model must
+    // fit in memory: a larger file, a folder or a device is not one.
+    uint64_t memory = memory_physical_bytes();
+    if (input_file_check(path, "checkpoint", memory ? 4 * memory : UINT64_MAX, NULL, err) != 0) return -1;
+    int fd = open(path, O_RDONLY);  // the system's reason for an unreadable file
     if (fd < 0) return error_set(err, "%s: cannot open: %s", path, strerror(errno));
     close(fd);
     htri_t is_hdf5 = H5Fis_hdf5(path);
@@ -689,6 +707,8 @@ static int read_optimizer(Reader *r, const NamedParam *params, int n_params, Ada
     if (status == 0) status = check_names(r, "/optim/m", names, optimizer->n_slots, "the optimizer");
     if (status == 0) status = check_names(r, "/optim/v", names, optimizer->n_slots, "the optimizer");
     if (status == 0) status = read_int64(r, "/optim/step", &optimizer->step);
+    if (status == 0 && optimizer->step < 0)
+        status = error_set(r->err, "%s: /optim/step is %ld, expected >= 0", r->path, (long)optimizer->step);
     char object_path[160];
     for (int i = 0; i < optimizer->n_slots && status == 0; i++) {
         AdamWSlot *slot = &optimizer->slots[i];
@@ -722,7 +742,12 @@ static int read_mask(Reader *r, const NamedParam *param, CheckpointMask *mask) {
     hsize_t dims[TENSOR_MAX_DIMS];
     int ndim = tensor_dims(param->tensor, dims);
     snprintf(object_path, sizeof object_path, "/masks/%s", mask->name);
-    return read_dataset(r, object_path, H5T_NATIVE_UINT8, ndim, dims, mask->mask);
+    if (read_dataset(r, object_path, H5T_NATIVE_UINT8, ndim, dims, mask->mask) != 0) return -1;
+    for (size_t i = 0; i < mask->size; i++)
+        if (mask->mask[i] > 1)
+            return error_set(r->err, "%s: %s: element %zu is %u, expected 0 (pruned) or 1 (kept)", r->path,
+                             object_path, i, (unsigned)mask->mask[i]);
+    return 0;
 }
 
 static int read_masks(Reader *r, const NamedParam *params, int n_params, CheckpointMask *masks, int n_masks) {
@@ -750,6 +775,9 @@ static int read_state(Reader *r, CheckpointState *state) {
     if (read_int64(r, "/state/step", &state->step) != 0) return -1;
     if (read_int64(r, "/state/data_cursor", &state->data_cursor) != 0) return -1;
     if (read_dataset(r, "/state/rng", H5T_NATIVE_UINT64, 1, &four, state->rng.s) != 0) return -1;
+    if (state->step < 0) return error_set(r->err, "%s: /state/step is %ld, expected >= 0", r->path, state->step);
+    if (state->data_cursor < 0)
+        return error_set(r->err, "%s: /state/data_cursor is %ld, expected >= 0", r->path, state->data_cursor);
     if (!link_exists(r, "/state/schedule")) return error_set(r->err, "%s: /state/schedule is missing", r->path);
     hid_t group = H5Gopen2(r->file, "/state/schedule", H5P_DEFAULT);
     H5G_info_t info;

@@ -14,6 +14,7 @@
 
 // defines: atomic_file_begin, atomic_file_write, atomic_file_commit, atomic_file_abort
 #include "core/atomic_file.h"
+#include "core/input_file.h"
 // defines: safetensors_open, safetensors_read_f32, safetensors_write, ...
 #include "io/safetensors.h"
 
@@ -37,29 +38,6 @@ static bool file_exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
-static int read_text_file(const char *path, char **text, size_t *length, Error *err) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return error_set(err, "%s: cannot open: %s", path, strerror(errno));
-    size_t capacity = 4096, used = 0;
-    char *buf = xmalloc(capacity);
-    for (;;) {
-        if (used + 1 >= capacity) buf = xrealloc(buf, capacity *= 2);
-        size_t got = fread(buf + used, 1, capacity - used - 1, fp);
-        used += got;
-        if (got == 0) break;
-    }
-    int failed = ferror(fp);
-    fclose(fp);
-    if (failed) {
-        free(buf);
-        return error_set(err, "%s: read failed", path);
-    }
-    buf[used] = '\0';
-    *text = buf;
-    *length = used;
-    return 0;
-}
-
 // 1-based line and column of byte offset in text.
 static void line_and_column(const char *text, size_t offset, int *line, int *column) {
     *line = 1;
@@ -79,7 +57,7 @@ static void line_and_column(const char *text, size_t offset, int *line, int *col
 static cJSON *parse_json_object_file(const char *path, char **text_out, Error *err) {
     char *text = NULL;
     size_t length = 0;
-    if (read_text_file(path, &text, &length, err) != 0) return NULL;
+    if (input_file_read(path, "JSON file", INPUT_TEXT_MAX_BYTES, &text, &length, err) != 0) return NULL;
     if (memchr(text, '\0', length)) {
         error_set(err, "%s: holds a NUL byte, not JSON text", path);
         free(text);

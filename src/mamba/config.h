@@ -2,6 +2,8 @@
 #ifndef MP_MAMBA_CONFIG_H
 #define MP_MAMBA_CONFIG_H
 
+#include <stdint.h>
+
 #include "core/error.h"
 
 typedef struct MambaConfig {
@@ -23,7 +25,26 @@ typedef struct MambaConfig {
 
 // The defaults of docs/DESIGN.md#model for everything but d_model, n_layer and vocab_size.
 void mamba_config_defaults(MambaConfig *config);
-// Checks ranges and fills the derived fields.
+// Checks ranges and fills the derived fields. Every derived size is computed in 64 bits
+// and refused (naming the model.* keys) unless each tensor of the model, and each row
+// count, fits the int of a tensor's shape: no size ever wraps.
 int mamba_config_finish(MambaConfig *config, Error *err);
+
+// Estimates, for refusing up front a model or a batch that cannot fit in memory. They
+// need a finished config. Parameters: the exact count of the model's floats.
+int64_t mamba_config_param_count(const MambaConfig *config);
+// Bytes of a model (weights and their gradients) that is only evaluated.
+uint64_t mamba_model_bytes(const MambaConfig *config);
+// Bytes of training: the model, AdamW's two moments, and the activations that the tape
+// keeps for the backward of a (batch, seqlen) step. An estimate from the shapes of the
+// forward (d_model 256, 4 layers, 8 x 256 tokens: 0.40 GB estimated, 0.46 GB peak RSS
+// measured with the libraries and the tape's first block).
+uint64_t mamba_train_bytes(const MambaConfig *config, int64_t batch, int64_t seqlen);
+// Bytes of evaluation: the model and the activations of a (batch, seqlen) forward.
+uint64_t mamba_eval_bytes(const MambaConfig *config, int64_t batch, int64_t seqlen);
+// 0 if bytes <= limit_bytes; else -1 and "what needs about X GB (keys), more than the
+// Y GB ..." with the keys the size comes from and how to override the limit.
+int mamba_check_memory(uint64_t bytes, uint64_t limit_bytes, const char *what, const char *keys,
+                       const char *override_hint, Error *err);
 
 #endif

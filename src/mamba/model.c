@@ -49,6 +49,19 @@ void mamba_model_free(MambaModel *model) {
     memset(model, 0, sizeof *model);
 }
 
+int mamba_model_check_finite(const MambaModel *model, Error *err) {
+    for (int i = 0; i < model->n_params; i++) {
+        const Tensor *t = model->params[i].tensor;
+        size_t bad = 0, first = 0;
+        for (size_t j = 0; j < t->size; j++)
+            if (!isfinite(t->data[j]) && bad++ == 0) first = j;
+        if (bad)
+            return error_set(err, "%s: element %zu is %s (%zu of its %zu elements are not finite)",
+                             model->params[i].name, first, isnan(t->data[first]) ? "NaN" : "infinite", bad, t->size);
+    }
+    return 0;
+}
+
 Tensor *mamba_model_find(MambaModel *model, const char *name) {
     for (int i = 0; i < model->n_params; i++)
         if (strcmp(model->params[i].name, name) == 0) return model->params[i].tensor;

@@ -92,4 +92,9 @@ void mamba_state_free(MambaState *state);
 // Feeds one token; writes the (V) logits of the next token.
 void mamba_step(const MambaModel *model, MambaState *state, int32_t token, float *logits);
 
+// 0 if every weight is finite; else -1 naming the first tensor and element that is NaN or
+// infinite and how many of that tensor's are. eval and generate refuse such a model: its
+// outputs would be NaN, reported as numbers.
+int mamba_model_check_finite(const MambaModel *model, Error *err);
+
 #endif

@@ -4,24 +4,44 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int metrics_open(MetricsLog *log, const char *path, Error *err) {
+    log->write_errno = 0;
+    log->path = NULL;
     log->file = fopen(path, "a");
     if (!log->file) return error_set(err, "%s: cannot open for writing: %s", path, strerror(errno));
+    log->path = xstrdup(path);
     return 0;
 }
 
 void metrics_write(MetricsLog *log, cJSON *object) {
-    if (log->file) {
+    if (log->file && !log->write_errno) {
+        // One write(2) per line, unbuffered: a failure is seen at once, for the line it hits.
         char *text = cJSON_PrintUnformatted(object);
-        fprintf(log->file, "%s\n", text);
-        fflush(log->file);
+        size_t n = strlen(text);
+        text[n] = '\n';  // over the NUL; the length is known
+        int fd = fileno(log->file);
+        for (size_t done = 0; done < n + 1 && !log->write_errno;) {
+            ssize_t w = write(fd, text + done, n + 1 - done);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) log->write_errno = w < 0 ? errno : EIO;
+            else done += (size_t)w;
+        }
         free(text);
     }
     cJSON_Delete(object);
 }
 
+int metrics_check(const MetricsLog *log, Error *err) {
+    if (!log->write_errno) return 0;
+    return error_set(err, "%s: writing the metrics failed: %s", log->path ? log->path : "metrics.jsonl",
+                     strerror(log->write_errno));
+}
+
 void metrics_close(MetricsLog *log) {
     if (log->file) fclose(log->file);
+    free(log->path);
     log->file = NULL;
+    log->path = NULL;
 }

@@ -10,6 +10,7 @@
 
 #include "run/plot.h"
 #include "run/trainer.h"
+#include "run/run_signals.h"
 #include "core/timer.h"
 #include "core/atomic_file.h"
 
@@ -189,7 +190,7 @@ int sweep_run(const RunConfig *base, const char *sweep_dir, Error *err) {
     const char **values = calloc((size_t)(n_runs * (A > 0 ? A : 1)), sizeof(char *));
     cJSON **summaries = calloc((size_t)n_runs, sizeof(cJSON *));
     int failed = 0;
-    char first_failure[2048] = "";
+    char first_failure[ERROR_MESSAGE_BYTES + 256] = "";
     double start = now_seconds();
     for (int r = 0; r < n_runs; r++) {
         config_sweep_values(base, r, &values[r * A]);
@@ -209,9 +210,10 @@ int sweep_run(const RunConfig *base, const char *sweep_dir, Error *err) {
         }
         if (rc != 0) {
             fprintf(stderr, "sweep %d/%d %s failed: %s\n", r + 1, n_runs, label, run_err.message);
-            if (!failed++) snprintf(first_failure, sizeof first_failure, "%.200s: %.1700s", label, run_err.message);
+            if (!failed++) snprintf(first_failure, sizeof first_failure, "%.200s: %s", label, run_err.message);
         }
         config_free(&run);
+        if (run_signals_pending()) break;  // a stopped run stops the sweep (run it again to continue)
     }
     char path[4096];
     int rc = make_directories(sweep_dir, err);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,9 @@
 #include "run/prune_report.h"
 #include "run/text_tokens.h"
 #include "core/atomic_file.h"
+#include "run/run_limits.h"
+#include "run/run_signals.h"
+#include "io/run_lock.h"
 #include "io/checkpoint.h"
 #include "data/data.h"
 #include "mamba/model.h"
@@ -58,6 +62,7 @@ typedef struct Trainer {
     double mask_seconds;         // holding the masks after every optimizer step
     double oneshot_seconds;      // the one-shot pass
     cJSON *oneshot_report;       // the one-shot method's report (owned), NULL until made or read back
+    RunLock lock;                // the run folder, held for the whole run
 } Trainer;
 
 // The one-shot method's report in the run folder, read back by a resumed run.
@@ -123,6 +128,7 @@ static int open_model(Trainer *tr, const RunConfig *c, const char *resume_path, 
         config_to_mamba(c, &model_config);
         if (model_config.vocab_size == 0) model_config.vocab_size = data_vocab_size(&tr->data);
         if (mamba_config_finish(&model_config, err) != 0) return -1;
+        if (run_check_memory(c, &model_config, err) != 0) return -1;  // hardening: refuse before allocating
         mamba_model_create(&tr->model, &model_config);
         Rng init_rng;
         rng_seed(&init_rng, (uint64_t)c->train.seed ^ 0x5eedf00dULL);
@@ -186,6 +192,7 @@ static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, co
     if (run_text_tokens(c->model.init, run_dir, &data_options, tokens_path, sizeof tokens_path, err) != 0) return -1;
     if (data_open(&tr->data, &data_options, c->train.seqlen, err) != 0) return -1;
     if (open_model(tr, c, resume_path, err) != 0) return -1;
+    if (run_check_memory(c, &tr->model.config, err) != 0) return -1;  // hardening: a loaded model's batches
     int data_vocab = data_vocab_size(&tr->data);
     if (tr->model.config.vocab_padded < data_vocab)
         return error_set(err, "the model has %d token ids but the data needs %d", tr->model.config.vocab_padded,
@@ -240,6 +247,7 @@ static int trainer_finish_open(Trainer *tr, const char *run_dir, Error *err) {
 
 static void trainer_close(Trainer *tr) {
     cJSON_Delete(tr->oneshot_report);
+    run_lock_release(&tr->lock);
     if (tr->resolved.model.init) config_free(&tr->resolved);
     metrics_close(&tr->metrics);
     if (tr->iterative) iterative_free(&tr->pruner);
@@ -415,6 +423,13 @@ static int resume_from(Trainer *tr, const char *path, RunPosition *at, Error *er
     rc = checkpoint_load(path, tr->model.params, tr->model.n_params, &tr->optimizer, masks, tr->masks.n, &state, err);
     free(masks);
     if (rc != 0) return -1;
+    // hardening: the run's counters must agree (one optimizer step and one batch per step).
+    if (state.data_cursor != state.step)
+        return error_set(err, "%s: /state/data_cursor is %ld but /state/step is %ld (they advance together)", path,
+                         state.data_cursor, state.step);
+    if (tr->optimizer.step != state.step)
+        return error_set(err, "%s: /optim/step is %ld but /state/step is %ld (one optimizer step per step)", path,
+                         (long)tr->optimizer.step, state.step);
     if (state.step > c->train.steps)
         return error_set(err, "%s: the checkpoint is at step %ld, past train.steps = %d", path, state.step,
                          c->train.steps);
@@ -598,6 +613,13 @@ int train_run(const RunConfig *c, const char *run_dir, const char *resume, Train
     const long steps = c->train.steps;
     RunPosition at = {0};
     progress_init(&tr.progress, stderr, c->log.progress, 0, steps);
+    // hardening: one process per run folder; stale temporary files of dead runs removed.
+    tr.lock.fd = -1;
+    int removed = 0;
+    if (make_directories(run_dir, err) != 0 || run_lock_acquire(&tr.lock, run_dir, &removed, err) != 0) return -1;
+    if (removed > 0)
+        progress_message(&tr.progress, "%s: removed %d temporary file%s left by runs that no longer run", run_dir,
+                         removed, removed == 1 ? "" : "s");
     char resume_path[4096];
     bool resuming = resolve_resume(run_dir, resume, resume_path, sizeof resume_path);
     if (resume && !resuming)
@@ -715,13 +737,28 @@ int train_run(const RunConfig *c, const char *run_dir, const char *resume, Train
             metrics_write(&tr.metrics, evaluation_json(done, e));
             interval_start = now_seconds();  // evaluation time is not training throughput
         }
+        // hardening: a failed metrics write (full disk) stops the run before the next checkpoint.
+        if ((rc = metrics_check(&tr.metrics, err)) != 0) break;
+        bool saved = false;
         if (c->checkpoint.every > 0 && done % c->checkpoint.every == 0 && done != steps) {
             RunPosition now = {done, interval_loss, last_loss, train_seconds, interval_steps};
             if ((rc = save_checkpoint(&tr, run_dir, &now, err)) != 0) break;
             interval_start = now_seconds();
+            saved = true;
+        }
+        // hardening: SIGINT/SIGTERM stop the run here, after a whole step, with a checkpoint of it.
+        if (run_signals_pending() && done != steps) {
+            RunPosition now = {done, interval_loss, last_loss, train_seconds, interval_steps};
+            if (!saved && (rc = save_checkpoint(&tr, run_dir, &now, err)) != 0) break;
+            progress_finish(&tr.progress);
+            rc = error_set(err, "stopped by %s after step %ld of %ld; wrote the checkpoint of step %ld in %s (continue "
+                           "with --resume latest)", run_signals_pending() == SIGINT ? "SIGINT" : "SIGTERM", done,
+                           steps, done, run_dir);
+            break;
         }
     }
     progress_finish(&tr.progress);
+    if (rc == 0) rc = metrics_check(&tr.metrics, err);
     if (rc == 0) {
         RunPosition end = {steps, interval_loss, last_loss, train_seconds, interval_steps};
         rc = save_checkpoint(&tr, run_dir, &end, err);
@@ -763,7 +800,8 @@ int train_run(const RunConfig *c, const char *run_dir, const char *resume, Train
         cJSON_AddNumberToObject(o, "prune_seconds", s.prune_seconds);
         cJSON_AddNumberToObject(o, "parameters", (double)s.parameters);
         metrics_write(&tr.metrics, o);
-        if (tr.pruning) {
+        rc = metrics_check(&tr.metrics, err);
+        if (rc == 0 && tr.pruning) {
             cJSON *report = build_report(&tr, e, &s, run_dir);
             rc = prune_report_write(report, run_dir, err);
             if (rc == 0) prune_report_brief(report, stderr);
