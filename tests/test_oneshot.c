@@ -119,20 +119,20 @@ static void manual_wanda(MambaModel *model, PruneMasks *masks, const int32_t *to
         memcpy(x_dense, dense_out->data, sizeof(float) * T * d);
         magnitude_prune(VIEW(by_component[PRUNE_CONV1D]), &half, &err);
         magnitude_prune(VIEW(by_component[PRUNE_A_LOG]), &half, &err);
-        tape_reset(&tape);
-        MambaBlockTrace tr;
-        mamba_block_forward(&tape, c, &model->layers[i], tensor_view(&tape, x, 2, (int[]){T, d}), NSAMPLES, SEQLEN, &tr);
+        // One forward per linear layer, in the block's order, the layers before it pruned.
         LinearStats in, xp, out, dt;
         linear_stats_init(&in, c->d_model, false), linear_stats_init(&xp, c->d_inner, false);
         linear_stats_init(&out, c->d_inner, false), linear_stats_init(&dt, c->dt_rank, false);
-        linear_stats_add(&in, tr.u->data, T), linear_stats_add(&xp, tr.xs->data, T), linear_stats_add(&out, tr.gated->data, T);
-        wanda_prune(VIEW(by_component[PRUNE_IN_PROJ]), in.sq, &half, &err);
-        wanda_prune(VIEW(by_component[PRUNE_X_PROJ]), xp.sq, &half, &err);
-        wanda_prune(VIEW(by_component[PRUNE_OUT_PROJ]), out.sq, &half, &err);
-        tape_reset(&tape);
-        mamba_block_forward(&tape, c, &model->layers[i], tensor_view(&tape, x, 2, (int[]){T, d}), NSAMPLES, SEQLEN, &tr);
-        linear_stats_add(&dt, tr.delta->data, T);
-        wanda_prune(VIEW(by_component[PRUNE_DT_PROJ]), dt.sq, &half, &err);
+        LinearStats *stats[4] = {&in, &xp, &dt, &out};
+        const PruneComponent order[4] = {PRUNE_IN_PROJ, PRUNE_X_PROJ, PRUNE_DT_PROJ, PRUNE_OUT_PROJ};
+        for (int k = 0; k < 4; k++) {
+            tape_reset(&tape);
+            MambaBlockTrace tr;
+            mamba_block_forward(&tape, c, &model->layers[i], tensor_view(&tape, x, 2, (int[]){T, d}), NSAMPLES, SEQLEN, &tr);
+            const Tensor *inputs[4] = {tr.u, tr.xs, tr.delta, tr.gated};
+            linear_stats_add(stats[k], inputs[k]->data, T);
+            wanda_prune(VIEW(by_component[order[k]]), stats[k]->sq, &half, &err);
+        }
         tape_reset(&tape);
         Tensor *y = mamba_block_forward(&tape, c, &model->layers[i], tensor_view(&tape, x, 2, (int[]){T, d}), NSAMPLES,
                                         SEQLEN, NULL);

@@ -56,7 +56,9 @@ static void test_sparsessm_unstructured(void) {
     cJSON *report;
     int rc = run(&s, &report, &err);
     check(rc == 0, "sparsessm runs: %s", rc ? err.message : "ok");
-    // Layer 0's A_log directly: conv1d pruned by magnitude first, then the scores of the block's scan inputs.
+    // Layer 0's A_log directly: conv1d pruned by magnitude first, in_proj as the driver
+    // pruned it (the scores come from x_proj's pass, after in_proj), then the scores of
+    // the block's scan inputs.
     const MambaConfig *c = &direct.model.config;
     int D = c->d_inner, N = c->d_state, T = NSAMPLES * SEQLEN;
     MaskedTensor *conv = mask_of(&direct.masks, 0, "conv1d.weight");
@@ -69,6 +71,7 @@ static void test_sparsessm_unstructured(void) {
     tape.recording = false;
     MambaBlockTrace tr;
     MambaLayer *l0 = &direct.model.layers[0];
+    memcpy(l0->in_proj_weight.data, s.model.layers[0].in_proj_weight.data, l0->in_proj_weight.size * sizeof(float));
     mamba_block_forward(&tape, c, l0, mamba_embed(&tape, &direct.model, tokens, T), NSAMPLES, SEQLEN, &tr);
     float w[SEQLEN];
     sparsessm_time_weights(SPARSESSM_HARMONIC, 0.9, SEQLEN, w, &err);

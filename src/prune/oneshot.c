@@ -12,13 +12,13 @@
 //   first   conv1d (and anything else of the block under a mask that is neither a linear
 //           layer nor, for sparsessm, A_log) by magnitude: it needs no statistics, and
 //           the passes below then see it pruned;
-//   pass 1  the block in batches of train.batch_size windows (one tape, no backward):
-//           the statistics of in_proj (its input u), x_proj (xs) and out_proj (gated),
-//           and sparsessm's A_log scores, all from the same forward; then prune A_log,
-//           in_proj, x_proj and out_proj;
-//   pass 2  only when dt_proj has a mask: the block again, now with x_proj pruned, for
-//           dt_proj's statistics (its input δ is an output of x_proj); prune dt_proj;
-//   pass 3  X_{i+1} = the pruned block applied to X_i (not after the last block).
+//   then    one pass of the block per masked linear layer, in the block's order (in_proj,
+//           x_proj, dt_proj, out_proj), in batches of train.batch_size windows (one tape,
+//           no backward): the statistics of that layer's input (u, xs, δ, gated) with
+//           every layer before it already pruned, then prune it (the reference
+//           SparseGPT's "true sequential"). sparsessm's A_log scores come from x_proj's
+//           pass; A_log is pruned right after x_proj;
+//   last    X_{i+1} = the pruned block applied to X_i (not after the last block).
 // wanda and sparsegpt prune A_log (D, N) and conv1d (D, 1, K), which are not linear
 // layers, by magnitude per tensor (N:M along rows of N and K entries). Masked tensors
 // outside the blocks (none by default) are pruned by magnitude too. magnitude needs no
@@ -329,30 +329,31 @@ static int prune_block(Oneshot *s, int i, cJSON *layer_report, Error *err) {
     const int cols[N_SLOTS] = {cfg->d_model, cfg->d_inner, cfg->dt_rank, cfg->d_inner};
     for (int k = 0; k < N_SLOTS; k++) {
         linear_stats_init(&stats[k], cols[k], gram);
-        if (linear[k] && k != SLOT_DT_PROJ) pass.stats[k] = &stats[k];
+        if (linear[k]) pass.stats[k] = &stats[k];
     }
     if (alog) pass.alog_scores = xcalloc((size_t)cfg->d_inner * cfg->d_state, sizeof(double));
 
-    // Pass 1: in_proj, x_proj, out_proj and A_log from one forward of the block.
+    // One pass per linear layer, in the order the block computes them, each on the block
+    // with the layers before it already pruned (the reference SparseGPT's "true
+    // sequential"): x_proj sees the pruned in_proj's output, dt_proj the pruned x_proj's,
+    // out_proj all three. A_log's scores come with x_proj's pass; A_log is pruned after x_proj.
     int rc = 0;
-    double start = now_seconds();
-    if (pass.stats[SLOT_IN_PROJ] || pass.stats[SLOT_X_PROJ] || pass.stats[SLOT_OUT_PROJ] || pass.alog_scores)
-        block_pass(s, i, &pass);
-    double statistics_s = now_seconds() - start;
+    double statistics_s = 0.0;
     for (int k = 0; k < N_SLOTS && rc == 0; k++) {
-        if (!pass.stats[k]) continue;
-        PruneTarget target = s->target;
-        if (k == SLOT_IN_PROJ && s->in_proj_sparsity) target.sparsity = s->in_proj_sparsity[i];
-        if (k == SLOT_OUT_PROJ && s->out_proj_sparsity) target.sparsity = s->out_proj_sparsity[i];
-        rc = prune_linear(s, linear[k], &stats[k], &target, tensors, err);
-    }
-    if (rc == 0 && alog) rc = prune_alog(s, i, alog, pass.alog_scores, layer_report, tensors, err);
-    // Pass 2: dt_proj, whose input δ comes out of the pruned x_proj.
-    if (rc == 0 && linear[SLOT_DT_PROJ]) {
-        start = now_seconds();
-        block_pass(s, i, &(BlockPass){.stats = {[SLOT_DT_PROJ] = &stats[SLOT_DT_PROJ]}});
+        bool scores_here = k == SLOT_X_PROJ && pass.alog_scores;
+        if (!pass.stats[k] && !scores_here) continue;
+        double start = now_seconds();
+        BlockPass one = {.alog_scores = scores_here ? pass.alog_scores : NULL};
+        one.stats[k] = pass.stats[k];
+        block_pass(s, i, &one);
         statistics_s += now_seconds() - start;
-        rc = prune_linear(s, linear[SLOT_DT_PROJ], &stats[SLOT_DT_PROJ], &s->target, tensors, err);
+        if (pass.stats[k]) {
+            PruneTarget target = s->target;
+            if (k == SLOT_IN_PROJ && s->in_proj_sparsity) target.sparsity = s->in_proj_sparsity[i];
+            if (k == SLOT_OUT_PROJ && s->out_proj_sparsity) target.sparsity = s->out_proj_sparsity[i];
+            rc = prune_linear(s, linear[k], &stats[k], &target, tensors, err);
+        }
+        if (rc == 0 && scores_here) rc = prune_alog(s, i, alog, pass.alog_scores, layer_report, tensors, err);
     }
     s->statistics_s += statistics_s;
     for (int k = 0; k < N_SLOTS; k++) linear_stats_free(&stats[k]);

@@ -1,0 +1,131 @@
+#!/usr/bin/python3
+# A plain PyTorch reference of the two calibration-based pruning baselines, written from
+# their papers, for checking src/prune/linear_prune.c: SparseGPT (Frantar & Alistarh 2023,
+# the reference repository's SparseGPT.fasterprune) and Wanda (Sun et al. 2023).
+#
+#   python3 tools/ref_prune.py tests/fixtures/ref_prune.txt
+#
+# writes the fixture of tests/test_ref_prune.c: a random layer with correlated inputs
+# (a few large features, as activations have), and both methods' results unstructured at
+# 50% and 2:4, with blocks of 16 columns so that the lazy batch updates between blocks
+# are exercised. Text, one array per line: "name rows cols v0 v1 ...", float32 values
+# printed exactly (%.9g). Everything is computed in float64 from the float32 inputs.
+import sys
+
+import torch
+
+
+def hessian(X):
+    # H = (2/n) sum_t x_t x_t^T over the n rows of X (n, cols), as in the reference's add_batch.
+    return 2.0 / X.shape[0] * X.T @ X
+
+
+def sparsegpt(W, H, sparsity=0.5, prunen=0, prunem=0, blocksize=128, percdamp=0.01):
+    # fasterprune of the SparseGPT repository, unchanged in substance: dead inputs, dampening,
+    # the upper Cholesky factor of H^-1, blocks of blocksize columns with the mask of each
+    # block (unstructured) by w^2 / diag(Hinv)^2, N:M per group when the walk reaches it,
+    # OBS updates inside the block and the lazy batch update of the later columns.
+    W = W.clone()
+    H = H.clone()
+    rows, columns = W.shape
+    dead = torch.diag(H) == 0
+    H[dead, dead] = 1
+    W[:, dead] = 0
+    damp = percdamp * torch.mean(torch.diag(H))
+    diag = torch.arange(columns)
+    H[diag, diag] += damp
+    H = torch.linalg.cholesky(H)
+    H = torch.cholesky_inverse(H)
+    Hinv = torch.linalg.cholesky(H, upper=True)
+    keep = torch.ones_like(W, dtype=torch.bool)
+    if prunen:
+        blocksize = max(prunem, blocksize - blocksize % prunem)
+    for i1 in range(0, columns, blocksize):
+        i2 = min(i1 + blocksize, columns)
+        count = i2 - i1
+        W1 = W[:, i1:i2].clone()
+        Q1 = torch.zeros_like(W1)
+        Err1 = torch.zeros_like(W1)
+        Hinv1 = Hinv[i1:i2, i1:i2]
+        if prunen == 0:
+            tmp = W1 ** 2 / (torch.diag(Hinv1).reshape((1, -1))) ** 2
+            # The block's share of the tensor's count (cumulative rounding, as the C side,
+            # so the total is exact); the reference takes int(numel * sparsity) per block.
+            k = round(sparsity * rows * i2) - round(sparsity * rows * i1)
+            mask1 = torch.zeros_like(W1, dtype=torch.bool)
+            if k > 0:
+                order = torch.sort(tmp.flatten(), stable=True)[1][:k]
+                mask1.view(-1)[order] = True
+        else:
+            mask1 = torch.zeros_like(W1, dtype=torch.bool)
+        for i in range(count):
+            w = W1[:, i]
+            d = Hinv1[i, i]
+            if prunen != 0 and i % prunem == 0:
+                tmp = W1[:, i:(i + prunem)] ** 2 / (torch.diag(Hinv1)[i:(i + prunem)].reshape((1, -1))) ** 2
+                idx = torch.sort(tmp, dim=1, stable=True)[1][:, :prunen]
+                mask1.scatter_(1, i + idx, True)
+            q = w.clone()
+            q[mask1[:, i]] = 0
+            Q1[:, i] = q
+            err1 = (w - q) / d
+            W1[:, i:] -= err1.unsqueeze(1).matmul(Hinv1[i, i:].unsqueeze(0))
+            Err1[:, i] = err1
+        W[:, i1:i2] = Q1
+        keep[:, i1:i2] = ~mask1
+        W[:, i2:] -= Err1.matmul(Hinv[i1:i2, i2:])
+    W[~keep] = 0
+    return W, keep
+
+
+def wanda(W, X, sparsity=0.5, prunen=0, prunem=0):
+    # S_ij = |W_ij| * ||X_j||_2, the lowest of each output row (cumulative rounding of the
+    # count over the rows, as the C side), or the prunen lowest of every prunem columns.
+    rows, cols = W.shape
+    S = W.abs() * torch.sqrt((X ** 2).sum(0)).reshape(1, -1)
+    prune = torch.zeros_like(W, dtype=torch.bool)
+    if prunen:
+        for g in range(0, cols, prunem):
+            idx = torch.sort(S[:, g:g + prunem], dim=1, stable=True)[1][:, :prunen]
+            prune.scatter_(1, g + idx, True)
+    else:
+        for r in range(rows):
+            k = round(sparsity * (r + 1) * cols) - round(sparsity * r * cols)
+            prune[r, torch.sort(S[r], stable=True)[1][:k]] = True
+    out = W.clone()
+    out[prune] = 0
+    return out, ~prune
+
+
+def write_array(out, name, a):
+    a = a.reshape(a.shape[0], -1) if a.dim() > 1 else a.reshape(1, -1)
+    values = " ".join("%.9g" % v for v in a.flatten().tolist())
+    out.write(f"{name} {a.shape[0]} {a.shape[1]} {values}\n")
+
+
+def make_fixture(path):
+    torch.manual_seed(17)
+    rows, cols, T = 16, 48, 192
+    Z = torch.randn(T, cols, dtype=torch.float64)
+    A = torch.eye(cols, dtype=torch.float64) + 0.3 * torch.randn(cols, cols, dtype=torch.float64)
+    X = (Z @ A) * (1 + 4 * (torch.rand(cols, dtype=torch.float64) < 0.1))
+    X = X.float().double()  # exactly representable in float32, as the C side reads it
+    W = torch.randn(rows, cols, dtype=torch.float64).float().double()
+    with open(path, "w") as out:
+        write_array(out, "weight", W)
+        write_array(out, "inputs", X)
+        for tag, (n, m) in {"unstructured": (0, 0), "nm24": (2, 4)}.items():
+            results = {
+                "sparsegpt": sparsegpt(W, hessian(X), 0.5, n, m, 16, 0.01),
+                "wanda": wanda(W, X, 0.5, n, m),
+            }
+            for method, (Wp, keep) in results.items():
+                write_array(out, f"{method}_{tag}_weight", Wp.float().double())
+                write_array(out, f"{method}_{tag}_keep", keep.double())
+                err = float((W @ X.T - Wp.float().double() @ X.T).norm())
+                write_array(out, f"{method}_{tag}_recon", torch.tensor([err]))
+                print(f"{method} {tag}: ||WX - W'X|| / ||WX|| = {err / float((W @ X.T).norm()):.5f}")
+
+
+if __name__ == "__main__":
+    make_fixture(sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/ref_prune.txt")
