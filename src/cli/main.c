@@ -129,6 +129,7 @@ static int command_eval(int argc, char **argv) {
         options.kind = DATA_FILE;  // a token file if it starts with llm.c's magic, else bytes
         options.path = data_path;
         options.val_fraction = 1.0f;  // the whole file is evaluated
+        if (model.config.head == MAMBA_HEAD_CLASSIFY) options.kind = DATA_TEXT_CLASSIFICATION;  // label<TAB>text lines
     } else {
         char *yaml = NULL;
         config_free(&run);

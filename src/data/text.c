@@ -15,7 +15,7 @@ static int32_t read_le_i32(const uint8_t *b) {
 }
 
 // The whole file in a new buffer (owned by the caller) and its size.
-static int read_file(const char *path, uint8_t **out, long *size, Error *err) {
+int data_read_file(const char *path, uint8_t **out, long *size, Error *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return error_set(err, "%s: cannot open: %s", path, strerror(errno));
     long n = -1;
@@ -80,7 +80,7 @@ static int load_tokens(Dataset *ds, const char *path, const uint8_t *file, long 
 int text_load(Dataset *ds, DataKind kind, const char *path, int vocab, Error *err) {
     uint8_t *file = NULL;
     long size = 0;
-    if (read_file(path, &file, &size, err)) return -1;
+    if (data_read_file(path, &file, &size, err)) return -1;
     if (kind == DATA_FILE)
         kind = size >= 4 && read_le_i32(file) == DATA_TOKENS_MAGIC ? DATA_TOKENS : DATA_TEXT;
     int rc = 0;
