@@ -6,7 +6,6 @@
 
 #include "autograd/ops.h"
 #include "core/error.h"
-#include "data/data.h"
 #include "mamba/model.h"
 
 void heads_row_labels(const int32_t *targets, int B, int L, int *ends, int32_t *labels) {
@@ -40,18 +39,4 @@ Tensor *heads_classify(Tape *tape, MambaModel *model, Tensor *x, const int32_t *
     free(ends);
     free(labels);
     return loss;
-}
-
-void heads_accuracy(const MambaModel *model, const float *logits, const int32_t *targets, int B, int L,
-                    long *correct, long *counted) {
-    if (model->config.head == MAMBA_HEAD_LM) {
-        data_accuracy(logits, model->config.vocab_padded, targets, B * L, correct, counted);
-        return;
-    }
-    int *ends = xmalloc(sizeof(int) * (size_t)B);
-    int32_t *labels = xmalloc(sizeof(int32_t) * (size_t)B);
-    heads_row_labels(targets, B, L, ends, labels);
-    data_accuracy(logits, model->config.n_classes, labels, B, correct, counted);
-    free(ends);
-    free(labels);
 }

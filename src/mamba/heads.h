@@ -23,9 +23,4 @@ void heads_row_labels(const int32_t *targets, int B, int L, int *ends, int32_t *
 Tensor *heads_classify(Tape *tape, struct MambaModel *model, Tensor *x, const int32_t *targets, int B, int L,
                        Tensor **logits_out);
 
-// Accuracy of the logits the model's forward returned, against the batch's targets:
-// per position for the language-model head, per row for classification.
-void heads_accuracy(const struct MambaModel *model, const float *logits, const int32_t *targets, int B, int L,
-                    long *correct, long *counted);
-
 #endif
