@@ -92,8 +92,9 @@ static bool same_config(const RunConfig *a, const RunConfig *b, char *diff, size
 // Every key, for the dump and the reference.
 static const char *const all_keys[] = {
     "model.d_model", "model.n_layer", "model.vocab_size", "model.pad_vocab_size_multiple", "model.d_state",
-    "model.d_conv", "model.expand", "model.dt_rank", "model.init",
+    "model.d_conv", "model.expand", "model.dt_rank", "model.init", "model.head", "model.n_classes", "model.pool",
     "data.kind", "data.path", "data.val_fraction", "data.vocab", "data.n_memorize", "data.val_sequences",
+    "data.min_len", "data.max_len", "data.split",
     "train.steps", "train.batch_size", "train.seqlen", "train.seed", "train.threads", "train.eval_every",
     "train.eval_batches", "train.log_every", "train.matmul", "train.max_memory_gb",
     "optim.lr", "optim.lr_min", "optim.warmup_steps", "optim.weight_decay", "optim.beta1", "optim.beta2",

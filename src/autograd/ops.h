@@ -5,6 +5,7 @@
 #ifndef MP_AUTOGRAD_OPS_H
 #define MP_AUTOGRAD_OPS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "autograd/tensor.h"
@@ -56,5 +57,14 @@ Tensor *op_selective_scan(Tape *tape, Tensor *x, Tensor *dt, Tensor *dt_bias, Te
 // ---- mean cross-entropy of logits (T, V) against targets; targets < 0 are ignored ----
 // Returns a 1-element tensor; 0 when every target is ignored.
 Tensor *op_cross_entropy(Tape *tape, Tensor *logits, const int32_t *targets, int T);
+
+// ---- pooling of the positions of B sequences of length L (the classification head) ----
+// x (B*L, C) -> out (B, C): row b is the mean of positions [0, ends[b]] of sequence b
+// (mean), or position ends[b] alone (last); a row with ends[b] < 0 is zeros.
+void pool_forward(float *out, const float *x, const int *ends, int B, int L, int C, bool mean);
+Tensor *op_pool(Tape *tape, Tensor *x, const int *ends, int B, int L, bool mean);
+
+// ---- out (T, C) = x (T, C) + bias (C) on every row ----
+Tensor *op_add_bias(Tape *tape, Tensor *x, Tensor *bias);
 
 #endif

@@ -235,6 +235,7 @@ static int command_eval(int argc, char **argv) {
         if (rc == 1) options.path = tokens_path, options.kind = DATA_TOKENS;
         rc = rc < 0 ? -1 : 0;
         options.val_fraction = 1.0f;  // the whole file is evaluated
+        if (model.config.head == MAMBA_HEAD_CLASSIFY) options.kind = DATA_TEXT_CLASSIFICATION;  // label<TAB>text lines
     } else {
         char *yaml = NULL;
         config_free(&run);

@@ -466,9 +466,17 @@ int config_check(const RunConfig *c, Error *err) {
     }
     if (c->model.init[0] == '\0')
         return check_fail(c, "model.init", "model.init", err, "expected \"random\" or a path, got \"\"");
-    if ((c->data.kind == CFG_DATA_TEXT || c->data.kind == CFG_DATA_TOKENS) && c->data.path[0] == '\0')
+    if ((c->data.kind == CFG_DATA_TEXT || c->data.kind == CFG_DATA_TOKENS ||
+         c->data.kind == CFG_DATA_TEXT_CLASSIFICATION) && c->data.path[0] == '\0')
         return check_fail(c, "data.kind", "data.path", err, "required when data.kind is %s (the file to read)",
-                          c->data.kind == CFG_DATA_TEXT ? "text" : "tokens");
+                          c->data.kind == CFG_DATA_TEXT ? "text" : c->data.kind == CFG_DATA_TOKENS ? "tokens"
+                                                                                                    : "text_classification");
+    bool classification = c->data.kind == CFG_DATA_LISTOPS || c->data.kind == CFG_DATA_TEXT_CLASSIFICATION;
+    if (c->model.head == CFG_HEAD_FORECAST)
+        return check_fail(c, "model.head", "model.head", err, "forecast is not implemented yet (lm and classify are)");
+    if (classification != (c->model.head == CFG_HEAD_CLASSIFY))
+        return check_fail(c, "model.head", "model.head", err, "%s needs data.kind listops or text_classification, and they need "
+                          "model.head = classify", c->model.head == CFG_HEAD_CLASSIFY ? "classify" : "lm");
     if (c->optim.lr_min > c->optim.lr)
         return check_fail(c, is_set(c, "optim", "lr_min") ? "optim.lr_min" : "optim.lr", "optim.lr_min", err,
                           "must be <= optim.lr (%g), got %g", c->optim.lr, c->optim.lr_min);
@@ -616,7 +624,8 @@ void config_write_reference_markdown(FILE *out) {
           "sets an axis from the command line, and an empty list removes it. Sweep values are applied\n"
           "after the file and every other `--set`.\n\n"
           "### Cross-field checks\n\n"
-          "- `data.path` is required when `data.kind` is `text` or `tokens`.\n"
+          "- `data.path` is required when `data.kind` is `text`, `tokens` or `text_classification`.\n"
+          "- `model.head: classify` goes with `data.kind` `listops` or `text_classification`, and they with it.\n"
           "- `optim.lr_min` <= `optim.lr`.\n"
           "- `prune.nm_n` and `prune.nm_m` are both 0 or both > 0, and then `nm_n` < `nm_m`.\n"
           "- `prune.initial_sparsity` <= `prune.final_sparsity`.\n"
@@ -662,6 +671,11 @@ void config_to_mamba(const RunConfig *c, MambaConfig *m) {
     m->d_conv = c->model.d_conv;
     m->expand = c->model.expand;
     m->dt_rank = c->model.dt_rank;
+    m->head = c->model.head == CFG_HEAD_CLASSIFY ? MAMBA_HEAD_CLASSIFY
+              : c->model.head == CFG_HEAD_FORECAST ? MAMBA_HEAD_FORECAST
+                                                   : MAMBA_HEAD_LM;
+    m->n_classes = c->model.n_classes;
+    m->pool = c->model.pool == CFG_POOL_LAST ? MAMBA_POOL_LAST : MAMBA_POOL_MEAN;
 }
 
 bool config_name_matches(const char *pattern, const char *name) { return prune_name_matches(pattern, name); }

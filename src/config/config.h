@@ -20,7 +20,12 @@ typedef enum CfgDataKind {
     CFG_DATA_ASSOCIATIVE_RECALL,
     CFG_DATA_TEXT,
     CFG_DATA_TOKENS,
+    CFG_DATA_LISTOPS,
+    CFG_DATA_TEXT_CLASSIFICATION,
 } CfgDataKind;
+typedef enum CfgHead { CFG_HEAD_LM, CFG_HEAD_CLASSIFY, CFG_HEAD_FORECAST } CfgHead;
+typedef enum CfgPool { CFG_POOL_MEAN, CFG_POOL_LAST } CfgPool;
+typedef enum CfgSplit { CFG_SPLIT_VALIDATION, CFG_SPLIT_TEST } CfgSplit;
 typedef enum CfgMatmul { CFG_MATMUL_OPENBLAS, CFG_MATMUL_ONEDNN } CfgMatmul;
 typedef enum CfgPruneMethod {
     CFG_PRUNE_NONE,
@@ -70,6 +75,9 @@ typedef struct RunConfig {
         int d_state, d_conv, expand;
         int dt_rank;                  // 0 = ceil(d_model / 16)
         char *init;                   // "random", a checkpoint or a transformers folder
+        CfgHead head;
+        int n_classes;                // classify: 0 = from the data
+        CfgPool pool;
     } model;
     struct {
         CfgDataKind kind;
@@ -78,6 +86,8 @@ typedef struct RunConfig {
         int vocab;                    // alphabet of the synthetic tasks
         int n_memorize;
         int val_sequences;
+        int min_len, max_len;         // listops: expression lengths (0 = max_len / 2, 0 = seqlen)
+        CfgSplit split;               // the held-out split evaluations read
     } data;
     struct {
         int steps, batch_size, seqlen, seed;

@@ -36,11 +36,18 @@
     {#sec, #key, CT_FLOATMAP, FIELD(FloatMap, sec.key), def, range, names, COUNT(names), help}
 
 // Spellings of the enum values, in the order of the enums of config.h.
-static const char *const data_kind_names[] = {"selective_copying", "associative_recall", "text", "tokens"};
+static const char *const data_kind_names[] = {"selective_copying", "associative_recall", "text", "tokens",
+                                              "listops", "text_classification"};
+static const char *const head_names[] = {"lm", "classify", "forecast"};
+static const char *const pool_names[] = {"mean", "last"};
+static const char *const split_names[] = {"validation", "test"};
 static const char *const matmul_names[] = {"openblas", "onednn"};
 static const char *const component_names[] = {"in_proj", "conv1d", "x_proj", "dt_proj", "A_log", "out_proj"};
 
-_Static_assert(COUNT(data_kind_names) == CFG_DATA_TOKENS + 1, "data_kind_names");
+_Static_assert(COUNT(data_kind_names) == CFG_DATA_TEXT_CLASSIFICATION + 1, "data_kind_names");
+_Static_assert(COUNT(head_names) == CFG_HEAD_FORECAST + 1 && COUNT(pool_names) == CFG_POOL_LAST + 1 &&
+                   COUNT(split_names) == CFG_SPLIT_TEST + 1,
+               "head_names, pool_names, split_names");
 // The pruning choices' names are the pruning library's (prune/options.h).
 _Static_assert(COUNT(prune_method_names) == CFG_PRUNE_SHEDDER + 1, "prune_method_names");
 _Static_assert(COUNT(prune_schedule_names) == CFG_SCHEDULE_EXPONENTIAL + 1, "prune_schedule_names");
@@ -52,7 +59,8 @@ _Static_assert(COUNT(prune_magnitude_scope_names) == CFG_MAGNITUDE_GLOBAL + 1, "
 _Static_assert(sizeof(CfgDataKind) == sizeof(int) && sizeof(CfgMatmul) == sizeof(int) &&
                    sizeof(CfgPruneMethod) == sizeof(int) && sizeof(CfgSchedule) == sizeof(int) &&
                    sizeof(CfgStrategy) == sizeof(int) && sizeof(CfgWeighting) == sizeof(int) &&
-                   sizeof(CfgShedderTarget) == sizeof(int) && sizeof(CfgMagnitudeScope) == sizeof(int),
+                   sizeof(CfgShedderTarget) == sizeof(int) && sizeof(CfgMagnitudeScope) == sizeof(int) &&
+                   sizeof(CfgHead) == sizeof(int) && sizeof(CfgPool) == sizeof(int) && sizeof(CfgSplit) == sizeof(int),
                "enum fields are read and written as int");
 
 const ConfigSection config_sections[] = {
@@ -81,16 +89,27 @@ const ConfigKey config_keys[] = {
     STRING(model, init, "\"random\"",
            "\"random\" (the docs/DESIGN.md#model initialisation, seeded by train.seed), or the path of a checkpoint or of a "
            "transformers folder to start from"),
+    ENUM(model, head, CfgHead, head_names, "lm",
+         "lm = next-token prediction with the tied embedding; classify = pool the positions, then a linear layer "
+         "to n_classes (cross-entropy, accuracy); forecast is not implemented yet"),
+    INT(model, n_classes, "0", AT_LEAST(0), "classify: the number of classes; 0 = taken from the data"),
+    ENUM(model, pool, CfgPool, pool_names, "mean",
+         "classify: the mean over the positions of the sequence, or its last position"),
 
     ENUM(data, kind, CfgDataKind, data_kind_names, "selective_copying",
          "the synthetic selective copying or associative recall task, raw UTF-8 text (byte tokens), or an "
-         "llm.c token file"),
-    STRING(data, path, "\"\"", "the text or token file; required when kind is text or tokens"),
+         "llm.c token file; classification (model.head = classify): ListOps generated from the seed, or a TSV "
+         "file of label<TAB>text lines (bytes)"),
+    STRING(data, path, "\"\"", "the text, token or TSV file; required when kind is text, tokens or text_classification"),
     FLOAT(data, val_fraction, "0.1", IN_OPEN(0, 1), "text and tokens: the fraction at the end of the file held out for validation"),
     INT(data, vocab, "16", AT_LEAST(2), "synthetic tasks: size of the alphabet"),
     INT(data, n_memorize, "16", AT_LEAST(1),
         "synthetic tasks: tokens to copy (selective copying) or key-value pairs to recall (associative recall)"),
-    INT(data, val_sequences, "256", AT_LEAST(1), "synthetic tasks: number of validation sequences"),
+    INT(data, val_sequences, "256", AT_LEAST(1), "synthetic tasks and listops: number of validation (and test) sequences"),
+    INT(data, min_len, "0", AT_LEAST(0), "listops: fewest tokens of an expression; 0 = max_len / 2"),
+    INT(data, max_len, "0", AT_LEAST(0), "listops: most tokens of an expression (<= train.seqlen); 0 = train.seqlen"),
+    ENUM(data, split, CfgSplit, split_names, "validation",
+         "the held-out split that evaluations read: validation, or test (listops only)"),
 
     INT(train, steps, "1000", AT_LEAST(0), "optimizer steps"),
     INT(train, batch_size, "8", AT_LEAST(1), "sequences per step"),

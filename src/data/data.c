@@ -17,6 +17,9 @@ void data_options_defaults(DataOptions *o) {
         .n_memorize = 16,
         .val_sequences = 256,
         .seed = 1234,
+        .min_len = 0,
+        .max_len = 0,
+        .split = DATA_SPLIT_VALIDATION,
     };
 }
 
@@ -26,6 +29,8 @@ static const char *const KIND_NAMES[] = {
     [DATA_TEXT] = "text",
     [DATA_TOKENS] = "tokens",
     [DATA_FILE] = "file",
+    [DATA_LISTOPS] = "listops",
+    [DATA_TEXT_CLASSIFICATION] = "text_classification",
 };
 
 int data_kind_parse(const char *name, DataKind *kind) {
@@ -72,6 +77,44 @@ static int open_synthetic(Dataset *ds, const DataOptions *o, int seqlen, Error *
     return 0;
 }
 
+// ---- classification kinds (listops.c, tsv.c) ----
+
+static int open_listops(Dataset *ds, const DataOptions *o, int seqlen, Error *err) {
+    int max_len = o->max_len == 0 ? seqlen : o->max_len;
+    int min_len = o->min_len == 0 ? max_len / 2 : o->min_len;
+    if (max_len > seqlen)
+        return error_set(err, "data.max_len (%d) must be <= the sequence length %d (rows hold a whole expression)",
+                         max_len, seqlen);
+    if (max_len < 4) return error_set(err, "data.max_len must be >= 4 (the shortest expression, e.g. [MAX 1 2 ]), got %d", max_len);
+    if (min_len < 1 || min_len > max_len)
+        return error_set(err, "data.min_len must be in [1, data.max_len = %d] (0 = max_len / 2), got %d", max_len, min_len);
+    if (o->val_sequences < 0) return error_set(err, "data.val_sequences must be >= 0, got %d", o->val_sequences);
+    ds->min_len = min_len;
+    ds->max_len = max_len;
+    ds->val_sequences = o->val_sequences;
+    ds->vocab_size = LISTOPS_VOCAB;
+    ds->n_classes = 10;
+    return 0;
+}
+
+static int open_text_classification(Dataset *ds, const DataOptions *o, Error *err) {
+    if (!o->path || !o->path[0]) return error_set(err, "data.path is required for data.kind = text_classification");
+    if (!(o->val_fraction >= 0.0f && o->val_fraction <= 1.0f))
+        return error_set(err, "data.val_fraction must be in [0, 1], got %g", o->val_fraction);
+    if (o->split == DATA_SPLIT_TEST)
+        return error_set(err, "data.split: text_classification has no test split (one file: training and validation)");
+    ds->path = xstrdup(o->path);
+    if (tsv_load(ds, o->path, err)) return -1;
+    long n_val = (long)((double)ds->n_lines * o->val_fraction);
+    ds->n_train = ds->n_lines - n_val;
+    if (o->val_fraction < 1.0f && ds->n_train < 1)
+        return error_set(err, "%s: no training line (%ld lines, data.val_fraction = %g)", o->path, ds->n_lines, o->val_fraction);
+    if (o->val_fraction > 0.0f && n_val < 1)
+        return error_set(err, "%s: no validation line (%ld lines, data.val_fraction = %g)", o->path, ds->n_lines, o->val_fraction);
+    ds->vocab_size = 257;  // bytes + 1, 0 is padding
+    return 0;
+}
+
 static int open_text(Dataset *ds, const DataOptions *o, int seqlen, Error *err) {
     if (!o->path || !o->path[0])
         return error_set(err, "data.path is required for data.kind = %s", data_kind_name(o->kind));
@@ -101,7 +144,11 @@ int data_open(Dataset *ds, const DataOptions *o, int seqlen, Error *err) {
     ds->kind = o->kind;
     ds->seqlen = seqlen;
     ds->seed = o->seed;
-    int rc = is_synthetic(o->kind) ? open_synthetic(ds, o, seqlen, err) : open_text(ds, o, seqlen, err);
+    ds->split = o->split;
+    int rc = o->kind == DATA_LISTOPS               ? open_listops(ds, o, seqlen, err)
+             : o->kind == DATA_TEXT_CLASSIFICATION ? open_text_classification(ds, o, err)
+             : is_synthetic(o->kind)               ? open_synthetic(ds, o, seqlen, err)
+                                                   : open_text(ds, o, seqlen, err);
     if (rc) data_close(ds);
     return rc;
 }
@@ -111,12 +158,20 @@ void data_close(Dataset *ds) {
     free(ds->bytes);
     free(ds->ids);
     free(ds->ids32);
+    free(ds->line_span);
+    free(ds->line_label);
     memset(ds, 0, sizeof *ds);
 }
 
 int data_vocab_size(const Dataset *ds) { return ds->vocab_size; }
 
-int data_has_train(const Dataset *ds) { return is_synthetic(ds->kind) || ds->n_train > ds->seqlen; }
+int data_n_classes(const Dataset *ds) { return ds->n_classes; }
+
+int data_has_train(const Dataset *ds) {
+    if (ds->kind == DATA_LISTOPS) return 1;
+    if (ds->kind == DATA_TEXT_CLASSIFICATION) return ds->n_train > 0;
+    return is_synthetic(ds->kind) || ds->n_train > ds->seqlen;
+}
 
 static inline int32_t token_at(const Dataset *ds, long i) {
     return ds->bytes ? ds->bytes[i] : ds->ids ? ds->ids[i] : (int32_t)ds->ids32[i];
@@ -142,6 +197,16 @@ void data_train_batch(const Dataset *ds, long index, int B, int L, int32_t *toke
     assert(index >= 0 && B >= 1 && L >= 1);
     Rng rng;
     stream_rng(&rng, ds->seed, 2 * (uint64_t)index);
+    if (ds->kind == DATA_LISTOPS) {
+        for (int r = 0; r < B; r++)
+            listops_row(&rng, ds->min_len, ds->max_len, L, tokens + (size_t)r * L, targets + (size_t)r * L);
+        return;
+    }
+    if (ds->kind == DATA_TEXT_CLASSIFICATION) {
+        for (int r = 0; r < B; r++)
+            tsv_row(ds, (long)rng_below(&rng, (uint64_t)ds->n_train), L, tokens + (size_t)r * L, targets + (size_t)r * L);
+        return;
+    }
     if (is_synthetic(ds->kind)) {
         assert(L >= synthetic_min_len(ds->kind, ds->n_memorize));
         for (int r = 0; r < B; r++) synthetic_sequence(ds, &rng, L, tokens + (size_t)r * L, targets + (size_t)r * L);
@@ -165,7 +230,8 @@ void data_train_batch(const Dataset *ds, long index, int B, int L, int32_t *toke
 static long val_first_target(const Dataset *ds) { return ds->n_train > 1 ? ds->n_train : 1; }
 
 static long val_windows(const Dataset *ds, int L) {
-    if (is_synthetic(ds->kind)) return ds->val_sequences;
+    if (is_synthetic(ds->kind) || ds->kind == DATA_LISTOPS) return ds->val_sequences;
+    if (ds->kind == DATA_TEXT_CLASSIFICATION) return ds->n_lines - ds->n_train;
     long n_targets = ds->n_tokens - val_first_target(ds);
     return n_targets > 0 ? (n_targets + L - 1) / L : 0;
 }
@@ -183,6 +249,14 @@ void data_val_batch(const Dataset *ds, long i, int B, int L, int32_t *tokens, in
         int32_t *tok = tokens + (size_t)r * L, *tgt = targets + (size_t)r * L;
         if (w >= windows) {  // padding row of the last batch
             for (int c = 0; c < L; c++) tok[c] = 0, tgt[c] = -1;
+        } else if (ds->kind == DATA_LISTOPS) {
+            // The test split: the same streams of another seed (hashing makes them unrelated).
+            Rng rng;
+            uint64_t seed = ds->split == DATA_SPLIT_TEST ? ds->seed ^ 0x7e57da7a5eedULL : ds->seed;
+            stream_rng(&rng, seed, 2 * (uint64_t)w + 1);
+            listops_row(&rng, ds->min_len, ds->max_len, L, tok, tgt);
+        } else if (ds->kind == DATA_TEXT_CLASSIFICATION) {
+            tsv_row(ds, ds->n_train + w, L, tok, tgt);
         } else if (is_synthetic(ds->kind)) {
             assert(L >= synthetic_min_len(ds->kind, ds->n_memorize));
             Rng rng;

@@ -36,7 +36,13 @@ typedef enum DataKind {
     DATA_TEXT,                // raw bytes of a file, vocab 256
     DATA_TOKENS,              // llm.c token file (docs/DESIGN.md#files)
     DATA_FILE,                // a file: DATA_TOKENS if it starts with the llm.c magic, else DATA_TEXT
+    DATA_LISTOPS,             // classification: ListOps expressions generated from the seed
+    DATA_TEXT_CLASSIFICATION, // classification: a TSV file of "label<TAB>text" lines, bytes
 } DataKind;
+
+// Which held-out split data_val_batch reads: the validation split, or the test split
+// (ListOps: a third stream of the seed).
+typedef enum DataSplit { DATA_SPLIT_VALIDATION, DATA_SPLIT_TEST } DataSplit;
 
 // Reserved ids of the synthetic tasks.
 enum { DATA_BLANK = 0, DATA_MARKER = 1 };
@@ -56,6 +62,8 @@ typedef struct DataOptions {
     int n_memorize;         // synthetic: data tokens to copy / key-value pairs to recall
     int val_sequences;      // synthetic: size of the fixed validation set
     uint64_t seed;          // training windows / examples, and the synthetic validation set
+    int min_len, max_len;   // listops: token counts of an expression; max_len 0 = seqlen
+    DataSplit split;        // the held-out split of data_val_batch
 } DataOptions;
 
 typedef struct Dataset {
@@ -73,6 +81,14 @@ typedef struct Dataset {
     uint32_t *ids32;
     long n_tokens;
     long n_train;           // [0, n_train) is training, [n_train, n_tokens) validation
+    // Classification (listops, text_classification): every row has one label, 0 .. n_classes-1,
+    // at the last token of its sequence; positions after it are padding (id 0, target -1).
+    int n_classes;          // 0 for the other kinds
+    int min_len, max_len;   // listops
+    DataSplit split;
+    long *line_span;        // text_classification: (n_lines, 2) [start, end) of each text in bytes, owned
+    int32_t *line_label;    // (n_lines), owned
+    long n_lines;           // lines [0, n_train) are training, the rest validation
 } Dataset;
 
 // kind = selective copying, vocab 0 (alphabet 16), n_memorize 16 (as in the Mamba paper),
@@ -89,6 +105,8 @@ int data_open(Dataset *ds, const DataOptions *o, int seqlen, Error *err);
 void data_close(Dataset *ds);
 
 int data_vocab_size(const Dataset *ds);
+// The number of classes of a classification dataset, 0 for the others.
+int data_n_classes(const Dataset *ds);
 // Whether data_train_batch may be called (false for text with val_fraction = 1).
 int data_has_train(const Dataset *ds);
 

@@ -23,6 +23,17 @@ static uint64_t data_file_max_bytes(void) {
     return memory ? memory / 2 : (1ull << 40);
 }
 
+// The whole file in a new buffer (owned by the caller) and its size, checked to be a
+// regular file of a plausible size first.
+int data_read_file(const char *path, uint8_t **out, long *size, Error *err) {
+    char *bytes = NULL;
+    size_t n_bytes = 0;
+    if (input_file_read(path, "data file", data_file_max_bytes(), &bytes, &n_bytes, err)) return -1;
+    *out = (uint8_t *)bytes;
+    *size = (long)n_bytes;
+    return 0;
+}
+
 static int load_tokens(Dataset *ds, const char *path, const uint8_t *file, long size, int vocab, Error *err) {
     if (size < HEADER_BYTES)
         return error_set(err, "%s: %ld bytes, too short for the %d-byte header of an llm.c token file", path,
@@ -78,11 +89,9 @@ static int load_tokens(Dataset *ds, const char *path, const uint8_t *file, long 
 }
 
 int text_load(Dataset *ds, DataKind kind, const char *path, int vocab, Error *err) {
-    char *bytes = NULL;
-    size_t n_bytes = 0;
-    if (input_file_read(path, "data file", data_file_max_bytes(), &bytes, &n_bytes, err)) return -1;
-    uint8_t *file = (uint8_t *)bytes;
-    long size = (long)n_bytes;
+    uint8_t *file = NULL;
+    long size = 0;
+    if (data_read_file(path, &file, &size, err)) return -1;
     if (kind == DATA_FILE)
         kind = size >= 4 && read_le_i32(file) == DATA_TOKENS_MAGIC ? DATA_TOKENS : DATA_TEXT;
     int rc = 0;

@@ -15,6 +15,9 @@ void mamba_config_defaults(MambaConfig *config) {
         .dt_min = 1e-3f,
         .dt_max = 1e-1f,
         .dt_init_floor = 1e-4f,
+        .head = MAMBA_HEAD_LM,
+        .n_classes = 0,
+        .pool = MAMBA_POOL_MEAN,
     };
 }
 
@@ -31,6 +34,10 @@ int mamba_config_finish(MambaConfig *c, Error *err) {
     if (!(c->norm_eps > 0.0f)) return error_set(err, "model.norm_eps must be > 0");
     if (!(c->dt_min > 0.0f && c->dt_min <= c->dt_max))
         return error_set(err, "model.dt_min must be > 0 and <= model.dt_max");
+    if (c->head == MAMBA_HEAD_FORECAST)
+        return error_set(err, "model.head: forecast is not implemented yet (lm and classify are)");
+    if (c->head == MAMBA_HEAD_CLASSIFY && c->n_classes < 2)
+        return error_set(err, "model.n_classes must be >= 2 for model.head = classify, got %d", c->n_classes);
     // 64-bit from here: a size is stored back into an int only once it is known to fit.
     const int64_t d = c->d_model, N = c->d_state, K = c->d_conv, m = c->pad_vocab_size_multiple;
     const int64_t D = (int64_t)c->expand * d;

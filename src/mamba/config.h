@@ -6,6 +6,11 @@
 
 #include "core/error.h"
 
+// What sits on top of the blocks (docs/DESIGN.md): the tied language-model head, or a
+// classification head (pool the positions, then a linear layer to n_classes).
+typedef enum MambaHead { MAMBA_HEAD_LM, MAMBA_HEAD_CLASSIFY, MAMBA_HEAD_FORECAST } MambaHead;
+typedef enum MambaPool { MAMBA_POOL_MEAN, MAMBA_POOL_LAST } MambaPool;
+
 typedef struct MambaConfig {
     int d_model;                  // d
     int n_layer;
@@ -18,6 +23,9 @@ typedef struct MambaConfig {
     float norm_eps;               // rmsnorm epsilon, 1e-5
     // Initialisation of dt (docs/DESIGN.md#model).
     float dt_min, dt_max, dt_init_floor;
+    MambaHead head;               // lm by default
+    int n_classes;                // classify: the number of labels (>= 2)
+    MambaPool pool;               // classify: how the positions become one row
     // Derived by mamba_config_finish():
     int d_inner;                  // D = expand * d_model
     int vocab_padded;             // V, vocab_size rounded up to pad_vocab_size_multiple

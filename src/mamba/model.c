@@ -9,6 +9,7 @@
 
 #include "autograd/ops.h"
 #include "core/error.h"
+#include "mamba/heads.h"
 
 static void add_param(MambaModel *model, Tensor *t, int ndim, const int *shape, const char *format, int layer) {
     tensor_init_param(t, ndim, shape);
@@ -24,7 +25,7 @@ void mamba_model_create(MambaModel *model, const MambaConfig *config) {
     const MambaConfig *c = config;
     int d = c->d_model, D = c->d_inner, N = c->d_state, K = c->d_conv, R = c->dt_rank, V = c->vocab_padded;
     model->layers = xcalloc((size_t)c->n_layer, sizeof(MambaLayer));
-    model->params = xcalloc((size_t)(2 + 10 * c->n_layer), sizeof(NamedParam));
+    model->params = xcalloc((size_t)(4 + 10 * c->n_layer), sizeof(NamedParam));
     add_param(model, &model->embedding, 2, (int[]){V, d}, "backbone.embeddings.weight", 0);
     for (int i = 0; i < c->n_layer; i++) {
         MambaLayer *l = &model->layers[i];
@@ -40,6 +41,10 @@ void mamba_model_create(MambaModel *model, const MambaConfig *config) {
         add_param(model, &l->out_proj_weight, 2, (int[]){d, D}, "backbone.layers.%d.mixer.out_proj.weight", i);
     }
     add_param(model, &model->norm_f_weight, 1, (int[]){d}, "backbone.norm_f.weight", 0);
+    if (c->head == MAMBA_HEAD_CLASSIFY) {  // heads.h
+        add_param(model, &model->head_weight, 2, (int[]){c->n_classes, d}, "head.weight", 0);
+        add_param(model, &model->head_bias, 1, (int[]){c->n_classes}, "head.bias", 0);
+    }
 }
 
 void mamba_model_free(MambaModel *model) {
@@ -111,6 +116,10 @@ void mamba_model_init_random(MambaModel *model, Rng *rng) {
         fill_uniform(&l->out_proj_weight, rng, 1.0f / sqrtf((float)D) / sqrtf((float)c->n_layer));
     }
     fill_constant(&model->norm_f_weight, 1.0f);
+    if (c->head == MAMBA_HEAD_CLASSIFY) {  // a Linear layer: U(±1/sqrt(d)), bias too
+        fill_uniform(&model->head_weight, rng, 1.0f / sqrtf((float)d));
+        fill_uniform(&model->head_bias, rng, 1.0f / sqrtf((float)d));
+    }
 }
 
 // One residual block: x + mixer(rmsnorm(x)). x is (B*L, d).
@@ -156,6 +165,7 @@ Tensor *mamba_forward_traced(Tape *tape, MambaModel *model, const int32_t *token
     Tensor *x = mamba_embed(tape, model, tokens, T);
     for (int i = 0; i < c->n_layer; i++)
         x = mamba_block_forward(tape, c, &model->layers[i], x, batch, seqlen, traces ? &traces[i] : NULL);
+    if (c->head == MAMBA_HEAD_CLASSIFY) return heads_classify(tape, model, x, targets, batch, seqlen, logits_out);
     return mamba_head(tape, model, x, targets, T, logits_out);
 }
 

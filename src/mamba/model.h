@@ -33,6 +33,8 @@ typedef struct MambaModel {
     Tensor embedding;         // (V, d), tied to the output head
     MambaLayer *layers;       // n_layer of them
     Tensor norm_f_weight;     // (d)
+    Tensor head_weight;       // classify: (n_classes, d), "head.weight" (heads.h); unused by lm
+    Tensor head_bias;         // classify: (n_classes), "head.bias"
     NamedParam *params;       // every parameter, in a fixed order
     int n_params;
     size_t n_elements;        // total number of parameter floats
@@ -49,7 +51,8 @@ void mamba_model_zero_grad(MambaModel *model);
 
 // Training forward: tokens and targets are (batch, seqlen); a target < 0 is ignored.
 // Returns the mean cross-entropy (a 1-element tensor on the tape). If logits_out is not
-// NULL it receives the (batch*seqlen, V) logits tensor.
+// NULL it receives the (batch*seqlen, V) logits tensor, or for the classification head
+// (heads.h) the (batch, n_classes) logits of the pooled rows.
 Tensor *mamba_forward(Tape *tape, MambaModel *model, const int32_t *tokens, const int32_t *targets,
                       int batch, int seqlen, Tensor **logits_out);
 

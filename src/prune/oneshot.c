@@ -417,12 +417,14 @@ static int prune_outside_blocks(Oneshot *s, cJSON *report, Error *err) {
 // ---- replacing the model (sparsessm structured, shedder) ----
 
 // Moves *from into *to. mamba_model_create points the parameter table at the struct's
-// own embedding and final norm, so those two entries follow the move.
+// own embedding, final norm and classification head, so those entries follow the move.
 static void model_move(MambaModel *to, MambaModel *from) {
     *to = *from;
     for (int k = 0; k < to->n_params; k++) {
         if (to->params[k].tensor == &from->embedding) to->params[k].tensor = &to->embedding;
         else if (to->params[k].tensor == &from->norm_f_weight) to->params[k].tensor = &to->norm_f_weight;
+        else if (to->params[k].tensor == &from->head_weight) to->params[k].tensor = &to->head_weight;
+        else if (to->params[k].tensor == &from->head_bias) to->params[k].tensor = &to->head_bias;
     }
     memset(from, 0, sizeof *from);
 }

@@ -225,6 +225,10 @@ int shedder_extract(const MambaModel *model, ShedderTarget target, const Shedder
     mamba_model_create(out, &config);
     copy_tensor_data(&out->embedding, &model->embedding);
     copy_tensor_data(&out->norm_f_weight, &model->norm_f_weight);
+    if (c->head == MAMBA_HEAD_CLASSIFY) {
+        copy_tensor_data(&out->head_weight, &model->head_weight);
+        copy_tensor_data(&out->head_bias, &model->head_bias);
+    }
     int kept = 0;
     for (int i = 0; i < c->n_layer; i++) {
         if (target == SHEDDER_BLOCK && removed[i]) continue;

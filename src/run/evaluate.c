@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "run/progress.h"
+#include "run/task_metric.h"
 
 Evaluation evaluate_model(MambaModel *model, const Dataset *data, Tape *tape, int B, int L, long max_batches,
                           int32_t *tokens, int32_t *targets, bool show_progress) {
@@ -22,7 +23,7 @@ Evaluation evaluate_model(MambaModel *model, const Dataset *data, Tape *tape, in
         Tensor *logits;
         Tensor *loss = mamba_forward(tape, model, tokens, targets, B, L, &logits);
         long batch_correct, batch_counted;
-        data_accuracy(logits->data, model->config.vocab_padded, targets, B * L, &batch_correct, &batch_counted);
+        task_accuracy(model, logits->data, targets, B, L, &batch_correct, &batch_counted);  // per row for classify
         // The loss is the batch's mean: weight it by its count to get the sum of NLLs.
         total_nll += (double)loss->data[0] * (double)batch_counted;
         correct += batch_correct;

@@ -126,7 +126,9 @@ static void write_csv(FILE *csv, const RunConfig *base, const char *const *value
 // of the other keys; the dense model's mean quality as a dashed line.
 static void write_plot(FILE *out, const RunConfig *base, const char *const *values, int n_runs,
                        cJSON *const *summaries) {
-    bool synthetic = base->data.kind == CFG_DATA_SELECTIVE_COPYING || base->data.kind == CFG_DATA_ASSOCIATIVE_RECALL;
+    // Accuracy (higher is better) for the synthetic tasks and classification, else perplexity (lower).
+    bool synthetic = base->data.kind == CFG_DATA_SELECTIVE_COPYING || base->data.kind == CFG_DATA_ASSOCIATIVE_RECALL ||
+                     base->model.head == CFG_HEAD_CLASSIFY;
     const char *metric = synthetic ? "val_accuracy" : "val_perplexity";
     const char *dense_metric = synthetic ? "dense_val_accuracy" : "dense_val_perplexity";
     int A = base->n_sweep, per_series = base->sweep[0].n_values, n_series = n_runs / per_series;
@@ -165,7 +167,7 @@ static void write_plot(FILE *out, const RunConfig *base, const char *const *valu
     Plot plot = {
         .title = title,
         .x_label = base->sweep[0].key,
-        .y_label = synthetic ? "validation accuracy" : "validation perplexity",
+        .y_label = synthetic ? "validation accuracy (higher is better)" : "validation perplexity (lower is better)",
         .x_categories = numeric ? NULL : (const char *const *)base->sweep[0].values,
         .n_categories = numeric ? 0 : per_series,
         .reference_y = dense_count ? dense_sum / dense_count : NAN,

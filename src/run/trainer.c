@@ -74,6 +74,8 @@ static DataKind data_kind_of(CfgDataKind kind) {
     case CFG_DATA_ASSOCIATIVE_RECALL: return DATA_ASSOCIATIVE_RECALL;
     case CFG_DATA_TEXT: return DATA_TEXT;
     case CFG_DATA_TOKENS: return DATA_TOKENS;
+    case CFG_DATA_LISTOPS: return DATA_LISTOPS;                           // classification (heads.h)
+    case CFG_DATA_TEXT_CLASSIFICATION: return DATA_TEXT_CLASSIFICATION;
     }
     return DATA_SELECTIVE_COPYING;
 }
@@ -97,6 +99,9 @@ void run_data_options(const RunConfig *c, DataOptions *o) {
     o->n_memorize = c->data.n_memorize;
     o->val_sequences = c->data.val_sequences;
     o->seed = (uint64_t)c->train.seed;
+    o->min_len = c->data.min_len;  // classification (heads.h)
+    o->max_len = c->data.max_len;
+    o->split = c->data.split == CFG_SPLIT_TEST ? DATA_SPLIT_TEST : DATA_SPLIT_VALIDATION;
 }
 
 static bool is_oneshot(CfgPruneMethod method) { return prune_method_is_oneshot((PruneMethod)method); }
@@ -127,6 +132,7 @@ static int open_model(Trainer *tr, const RunConfig *c, const char *resume_path, 
         MambaConfig model_config;
         config_to_mamba(c, &model_config);
         if (model_config.vocab_size == 0) model_config.vocab_size = data_vocab_size(&tr->data);
+        if (model_config.n_classes == 0) model_config.n_classes = data_n_classes(&tr->data);  // heads.h
         if (mamba_config_finish(&model_config, err) != 0) return -1;
         if (run_check_memory(c, &model_config, err) != 0) return -1;  // hardening: refuse before allocating
         mamba_model_create(&tr->model, &model_config);
@@ -198,6 +204,10 @@ static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, co
         return error_set(err, "the model has %d token ids but the data needs %d", tr->model.config.vocab_padded,
                          data_vocab);
 
+    if (tr->model.config.head == MAMBA_HEAD_CLASSIFY && tr->model.config.n_classes < data_n_classes(&tr->data))
+        return error_set(err, "model.n_classes: the model has %d classes but the data has labels up to %d",
+                         tr->model.config.n_classes, data_n_classes(&tr->data) - 1);  // heads.h
+
     size_t T = (size_t)c->train.batch_size * (size_t)c->train.seqlen;
     tape_init(&tr->tape, 64u << 20);
     tr->tokens = xmalloc(sizeof(int32_t) * T);
@@ -235,6 +245,7 @@ static int trainer_finish_open(Trainer *tr, const char *run_dir, Error *err) {
     tr->resolved.model.d_conv = m->d_conv;
     tr->resolved.model.expand = m->expand;
     tr->resolved.model.dt_rank = m->dt_rank;
+    tr->resolved.model.n_classes = m->n_classes;  // heads.h
     char path[4096];
     snprintf(path, sizeof path, "%s/config.yaml", run_dir);
     char *yaml = config_to_yaml(&tr->resolved);
