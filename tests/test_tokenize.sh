@@ -98,4 +98,21 @@ check "export copies tokenizer.json" cmp -s "$tok" "$tmp/out/tokenizer.json"
 check "export copies tokenizer_config.json" test -f "$tmp/out/tokenizer_config.json"
 check "export says so" grep -q "tokenizer files" "$tmp/export.log"
 
+# 6. generate through the model folder's tokenizer: the prompt is encoded by it and the
+#    output decoded by it, streamed. The same model without tokenizer.json, given the
+#    prompt's ids, prints ids; decoded by `tokenize --decode` they are the same text.
+printf 'To be, or not to be: that is' >"$tmp/prompt.txt"
+"$bin" generate --model "$tmp/out" --prompt "$(cat "$tmp/prompt.txt")" --tokens 12 --temperature 0 \
+    >"$tmp/gen_text" 2>"$tmp/gen.log"
+check "generate with a tokenizer: exit 0" test $? -eq 0
+"$bin" tokenize --tokenizer "$tok" --in "$tmp/prompt.txt" --out "$tmp/prompt.bin" 2>/dev/null
+ids=$(python3 -c 'import struct,sys; d=open(sys.argv[1],"rb").read(); n=struct.unpack("<i",d[8:12])[0]; print(",".join(str(v) for v in struct.unpack("<%dH"%n, d[1024:1024+2*n])))' "$tmp/prompt.bin")
+mkdir -p "$tmp/notok" && cp "$tmp/out/config.json" "$tmp/out/model.safetensors" "$tmp/notok/"
+"$bin" generate --model "$tmp/notok" --prompt-tokens "$ids" --tokens 12 --temperature 0 >"$tmp/gen_ids" 2>/dev/null
+check "generate without a tokenizer prints 12 ids" test "$(wc -w <"$tmp/gen_ids")" -eq 12
+python3 -c 'import struct,sys; v=[int(x) for x in open(sys.argv[1]).read().split()]; h=[20240520,1,len(v)]+[0]*253; open(sys.argv[2],"wb").write(struct.pack("<256i",*h)+struct.pack("<%dH"%len(v),*v))' \
+    "$tmp/gen_ids" "$tmp/gen_ids.bin"
+"$bin" tokenize --tokenizer "$tok" --in "$tmp/gen_ids.bin" --out "$tmp/gen_decoded" --decode 2>/dev/null
+check "generate's streamed text = the decode of the same ids" python3 -c 'import sys; a=open(sys.argv[1],"rb").read()[:-1].decode("utf-8","replace"); b=open(sys.argv[2],"rb").read().decode("utf-8","replace"); sys.exit(a!=b)' "$tmp/gen_text" "$tmp/gen_decoded"
+
 check_summary

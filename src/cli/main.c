@@ -410,7 +410,7 @@ static int parse_number(const char *flag, const char *text, double minimum, doub
     return 0;
 }
 
-static void emit_token(void *context, int32_t token) { generate_print_token(stdout, context, token); }
+static void emit_token(void *context, int32_t token) { generate_print_token(context, token); }
 
 static int command_generate(int argc, char **argv) {
     const char *model_path = NULL, *prompt_flag = NULL, *prompt_value = NULL;
@@ -469,6 +469,15 @@ static int command_generate(int argc, char **argv) {
         return 1;
     }
     const MambaConfig *c = &model.config;
+    // The model's tokenizer.json, when it has one, encodes the prompt and decodes the output.
+    Tokenizer *tokenizer = NULL;
+    char tokenizer_path[4096];
+    if (tokenizer_find(model_path, tokenizer_path, sizeof tokenizer_path) == 1 &&
+        tokenizer_load(&tokenizer, tokenizer_path, &err) != 0) {
+        fprintf(stderr, "mambaprune: %s\n", err.message);
+        infer_model_free(&model);
+        return 1;
+    }
     SamplerOptions options = {.temperature = (float)temperature, .top_k = (int)top_k, .top_p = (float)top_p,
                               .seed = (uint64_t)seed};
     int32_t *prompt = NULL;
@@ -490,23 +499,26 @@ static int command_generate(int argc, char **argv) {
             if (ferror(f)) rc = error_set(&err, "--prompt-file %s: read error", prompt_value);
             fclose(f);
         }
-        if (rc == 0) rc = generate_encode_prompt(c, text, length, &prompt, &n_prompt, &err);
+        if (rc == 0) rc = generate_encode_prompt(c, tokenizer, text, length, &prompt, &n_prompt, &err);
         if (rc != 0 && f) error_prefix(&err, "--prompt-file %s", prompt_value);
         free(text);
     } else if (rc == 0) {
-        rc = generate_encode_prompt(c, prompt_value, strlen(prompt_value), &prompt, &n_prompt, &err);
+        rc = generate_encode_prompt(c, tokenizer, prompt_value, strlen(prompt_value), &prompt, &n_prompt, &err);
         if (rc != 0) error_prefix(&err, "--prompt");
     }
     if (rc != 0) {
         fprintf(stderr, "mambaprune generate: %s\n", err.message);
+        tokenizer_free(tokenizer);
         infer_model_free(&model);
         return 2;
     }
     Sampler sampler;
     sampler_init(&sampler, &options, c->vocab_size);
     GenerateStats stats;
-    rc = generate_run(&model, prompt, n_prompt, (int)tokens, &sampler, emit_token, (void *)c, &stats, &err);
-    if (generate_byte_level(c) || stats.generated > 0) printf("\n");
+    TokenPrinter printer = {.out = stdout, .config = c, .tokenizer = tokenizer};
+    rc = generate_run(&model, prompt, n_prompt, (int)tokens, &sampler, emit_token, &printer, &stats, &err);
+    generate_print_finish(&printer);
+    if (tokenizer || generate_byte_level(c) || stats.generated > 0) printf("\n");
     fflush(stdout);
     if (rc != 0) {
         fprintf(stderr, "mambaprune: %s\n", err.message);
@@ -522,6 +534,7 @@ static int command_generate(int argc, char **argv) {
     }
     sampler_free(&sampler);
     free(prompt);
+    tokenizer_free(tokenizer);
     infer_model_free(&model);
     return rc == 0 ? 0 : 1;
 }

@@ -37,6 +37,10 @@ int infer_load(const char *path, bool force_dense, InferModel *model, Error *err
     }
     MambaModel dense;
     if (model_load(path, &dense, err) != 0) return -1;
+    if (mamba_model_check_finite(&dense, err) != 0) {
+        mamba_model_free(&dense);
+        return error_prefix(err, "%s", path);
+    }
     InferOptions options = {.force_dense = force_dense};
     int rc = infer_model_build(model, &dense, NULL, &options, err);
     mamba_model_free(&dense);
@@ -48,13 +52,30 @@ bool generate_byte_level(const MambaConfig *c) {
     return c->vocab_size >= 256 && c->vocab_size <= 256 + pad;
 }
 
-int generate_encode_prompt(const MambaConfig *c, const char *text, size_t length, int32_t **tokens, int *n_tokens,
-                           Error *err) {
+int generate_encode_prompt(const MambaConfig *c, Tokenizer *tokenizer, const char *text, size_t length,
+                           int32_t **tokens, int *n_tokens, Error *err) {
     if (length == 0) return error_set(err, "the prompt is empty: give at least one byte or token");
-    if (!generate_byte_level(c))
-        return error_set(err, "the model's vocabulary has %d tokens, so its tokens are not bytes: give the prompt as "
-                              "--prompt-tokens ID,ID,... (no tokenizer is hooked in yet)", c->vocab_size);
     if (length > 100000000) return error_set(err, "the prompt has %zu bytes, more than 100000000", length);
+    if (tokenizer) {
+        TokenIds ids = {0};
+        if (tokenizer_encode(tokenizer, (const uint8_t *)text, length, &ids, err) != 0) {
+            free(ids.ids);
+            return -1;
+        }
+        for (size_t i = 0; i < ids.n; i++)
+            if (ids.ids[i] >= c->vocab_size) {
+                int id = ids.ids[i];
+                free(ids.ids);
+                return error_set(err, "the tokenizer gave id %d, outside the model's vocabulary of %d", id,
+                                 c->vocab_size);
+            }
+        *tokens = ids.ids;
+        *n_tokens = (int)ids.n;
+        return ids.n > 0 ? 0 : error_set(err, "the prompt gave no tokens");
+    }
+    if (!generate_byte_level(c))
+        return error_set(err, "the model's vocabulary has %d tokens and it has no tokenizer.json, so its tokens are "
+                              "not bytes: give the prompt as --prompt-tokens ID,ID,...", c->vocab_size);
     *tokens = xmalloc(sizeof(int32_t) * length);
     for (size_t i = 0; i < length; i++) (*tokens)[i] = (unsigned char)text[i];
     *n_tokens = (int)length;
@@ -89,10 +110,38 @@ int generate_parse_token_ids(const MambaConfig *c, const char *text, int32_t **t
     return 0;
 }
 
-void generate_print_token(FILE *out, const MambaConfig *c, int32_t token) {
-    if (generate_byte_level(c) && token < 256) fputc(token, out);
-    else fprintf(out, "%d ", token);
-    fflush(out);
+void generate_print_token(TokenPrinter *p, int32_t token) {
+    const uint8_t *bytes;
+    size_t n;
+    Error err;
+    if (p->tokenizer && tokenizer_token_bytes(p->tokenizer, token, &bytes, &n, &err) == 0) {
+        // pending holds at most 3 bytes (an unfinished character); a token adds its own.
+        uint8_t buf[sizeof p->pending + 256];
+        size_t have = p->n_pending;
+        memcpy(buf, p->pending, have);
+        for (size_t at = 0; at < n;) {
+            size_t take = n - at < 256 ? n - at : 256;
+            memcpy(buf + have, bytes + at, take);
+            have += take, at += take;
+            size_t done = at < n ? have : tokenizer_utf8_complete(buf, have);
+            fwrite(buf, 1, done, p->out);
+            memmove(buf, buf + done, have - done);
+            have -= done;
+        }
+        memcpy(p->pending, buf, have);
+        p->n_pending = have;
+    } else if (generate_byte_level(p->config) && token < 256) {
+        fputc(token, p->out);
+    } else {
+        fprintf(p->out, "%d ", token);
+    }
+    fflush(p->out);
+}
+
+void generate_print_finish(TokenPrinter *p) {
+    fwrite(p->pending, 1, p->n_pending, p->out);
+    p->n_pending = 0;
+    fflush(p->out);
 }
 
 int generate_run(const InferModel *model, const int32_t *prompt, int n_prompt, int n_tokens, Sampler *sampler,

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "infer/infer.h"
 #include "run/sample.h"
+#include "tokenizer/tokenizer.h"
 
 // Loads a packed model file (run/packed_file.h), a checkpoint or a transformers folder
 // into the inference model: the last two through the dense model, each linear packed from
@@ -22,15 +23,29 @@ int infer_load(const char *path, bool force_dense, InferModel *model, Error *err
 // Whether the model's tokens are bytes: a vocabulary of 256, plus at most the padding
 // (pad_vocab_size_multiple, at least 8).
 bool generate_byte_level(const MambaConfig *config);
-// The prompt text as tokens (*tokens allocated, the caller frees it): its bytes for a
-// byte-level model; any other model needs token ids (a tokenizer is not hooked in yet).
-int generate_encode_prompt(const MambaConfig *config, const char *text, size_t length, int32_t **tokens,
-                           int *n_tokens, Error *err);
+// The prompt text as tokens (*tokens allocated, the caller frees it): through tokenizer when
+// it is not NULL (the model's tokenizer.json), else its bytes for a byte-level model; any
+// other model needs token ids.
+int generate_encode_prompt(const MambaConfig *config, Tokenizer *tokenizer, const char *text, size_t length,
+                           int32_t **tokens, int *n_tokens, Error *err);
 // Parses "1,2,3" into token ids below the vocabulary (*tokens allocated).
 int generate_parse_token_ids(const MambaConfig *config, const char *text, int32_t **tokens, int *n_tokens,
                              Error *err);
-// Writes one generated token: its byte for a byte-level model, else its id and a space.
-void generate_print_token(FILE *out, const MambaConfig *config, int32_t token);
+
+// How generated tokens become output, one at a time: their text through the model's
+// tokenizer (a UTF-8 character split over two tokens is held back until it is whole), else
+// the byte of a byte-level model, else the id.
+typedef struct TokenPrinter {
+    FILE *out;
+    const MambaConfig *config;
+    const Tokenizer *tokenizer;   // (not owned) NULL: bytes or ids
+    uint8_t pending[8];           // the start of an unfinished UTF-8 character
+    size_t n_pending;
+} TokenPrinter;
+
+void generate_print_token(TokenPrinter *printer, int32_t token);
+// Writes what is still held back (an unfinished character at the very end, as it is).
+void generate_print_finish(TokenPrinter *printer);
 
 typedef struct GenerateStats {
     int prompt_tokens, generated;

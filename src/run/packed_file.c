@@ -3,6 +3,7 @@
 #include "run/packed_file.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,6 +329,12 @@ static int read_array(const SafetensorsFile *f, const Array *a, Error *err) {
     if (strcmp(actual, text) != 0)
         return error_set(err, "%s: tensor '%s': checksum %s, expected %s: the file is corrupt", f->path, a->name, actual,
                          text);
+    // A model that holds a NaN or an infinity gives garbage, not an error, when it runs.
+    if (a->is_float)
+        for (size_t i = 0; i < a->count; i++)
+            if (!isfinite(((const float *)a->data)[i]))
+                return error_set(err, "%s: tensor '%s': element %zu is %s: the model cannot be run", f->path, a->name, i,
+                                 isnan(((const float *)a->data)[i]) ? "NaN" : "infinite");
     return 0;
 }
 
