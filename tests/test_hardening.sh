@@ -51,6 +51,7 @@ data[8 + n + begin + 4 * 5:8 + n + begin + 4 * 6] = struct.pack("<f", float("nan
 open(sys.argv[1], "wb").write(data)
 PY
 refused "eval of a NaN weight" "backbone.layers.0.mixer.A_log: element 5 is NaN" "$bin" eval --model "$tmp/exported" --data "$tmp/e.yaml"
+refused "generate with a NaN weight" "backbone.layers.0.mixer.A_log: element 5 is NaN" "$bin" generate --model "$tmp/exported" --prompt-tokens 1,2
 
 # SIGTERM: checkpoint after the current step, exit 143; the resumed run equals a straight one.
 # Steps of a few milliseconds, and 400 of them, so that the signal lands mid-run on an idle
