@@ -77,6 +77,9 @@ losses() { grep -o '"step":[0-9]*,"loss":[^,]*,"lr":[^,]*,"grad_norm":[^,]*' "$1
 check "SIGTERM + resume: same parameters as straight" h5diff "$tmp/runs/straight/ckpt-00000400.h5" "$tmp/runs/term/ckpt-00000400.h5" /params
 check "SIGTERM + resume: same logged losses" diff <(losses "$tmp/runs/straight") <(losses "$tmp/runs/term")
 
+refused "resume with another seed (/state/rng checked)" "/state/rng is not the state of train.seed = 99" \
+    "$bin" train "${run[@]}" --set log.name=term --set train.seed=99 --resume latest
+
 # SIGINT twice: the second stops at once.
 "$bin" train "${run[@]}" --set train.steps=100000 --set log.name=int 2>/dev/null &
 pid=$!

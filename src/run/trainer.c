@@ -444,6 +444,13 @@ static int resume_from(Trainer *tr, const char *path, RunPosition *at, Error *er
     if (state.step > c->train.steps)
         return error_set(err, "%s: the checkpoint is at step %ld, past train.steps = %d", path, state.step,
                          c->train.steps);
+    // Batches are a pure function of the seed and the step, so the saved generator is the
+    // seed's own state: anything else is a checkpoint of another run, or damaged.
+    Rng seeded;
+    rng_seed(&seeded, (uint64_t)c->train.seed);
+    if (memcmp(seeded.s, state.rng.s, sizeof seeded.s) != 0)
+        return error_set(err, "%s: /state/rng is not the state of train.seed = %d: a checkpoint of another run, or "
+                              "damaged", path, c->train.seed);
     *at = (RunPosition){
         .step = state.step,
         .interval_loss = checkpoint_state_value(&state, "interval_loss", 0),
