@@ -99,9 +99,13 @@ kill -TERM $pid; wait $pid
 # A full disk: writes into the run folder fail with ENOSPC after some bytes.
 if [ -n "${MP_FAIL_SHIM:-}" ] && [ -e "$MP_FAIL_SHIM" ]; then
     full=(--config "$tmp/e.yaml" "${small[@]}" --set train.steps=40 --set train.log_every=1 --set checkpoint.every=5
-          --set checkpoint.keep=50 --set train.eval_every=0 --set log.name=full)
+          --set checkpoint.keep=50 --set train.eval_every=0)
+    "$bin" train "${full[@]}" --set log.name=straight40 2>/dev/null   # the same run, with space
+    one_checkpoint=$(stat -c %s "$tmp/runs/straight40/ckpt-00000040.h5")
+    check "full disk: the straight run's checkpoint" test -n "$one_checkpoint"
     ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" LD_PRELOAD="$MP_FAIL_SHIM" \
-        MP_FAIL_WRITE_PATH="$tmp/runs/full/" MP_FAIL_WRITE_AFTER=$(( $(stat -c %s "$tmp/runs/straight/ckpt-00000040.h5") * 7 / 2 )) "$bin" train "${full[@]}" 2>"$tmp/full.log"
+        MP_FAIL_WRITE_PATH="$tmp/runs/full/" MP_FAIL_WRITE_AFTER=$(( ${one_checkpoint:-0} * 7 / 2 )) \
+        "$bin" train "${full[@]}" --set log.name=full 2>"$tmp/full.log"
     rc=$?
     check "full disk: exit 1 (got $rc)" test "$rc" -eq 1
     check "full disk: the message names the file" grep -Eq "runs/full/(metrics.jsonl|ckpt-[0-9]*\.h5)[^ ]*: .*No space left on device" "$tmp/full.log"
@@ -109,10 +113,10 @@ if [ -n "${MP_FAIL_SHIM:-}" ] && [ -e "$MP_FAIL_SHIM" ]; then
     cat "$tmp/full.log" | tail -2
     last=$(ls "$tmp/runs/full" | grep '^ckpt-.*\.h5$' | tail -1)
     check "full disk: the last good checkpoint reads" "$bin" eval --model "$tmp/runs/full/$last" --max-batches 1 
-    "$bin" train "${full[@]}" --resume latest 2>/dev/null
+    "$bin" train "${full[@]}" --set log.name=full --resume latest 2>/dev/null
     check "full disk: resume once there is space finishes" test $? -eq 0
-    check "full disk + resume: same parameters as straight" h5diff "$tmp/runs/straight/ckpt-00000040.h5" "$tmp/runs/full/ckpt-00000040.h5" /params
-    check "full disk + resume: same logged losses" diff <(losses "$tmp/runs/straight") <(losses "$tmp/runs/full")
+    check "full disk + resume: same parameters as straight" h5diff "$tmp/runs/straight40/ckpt-00000040.h5" "$tmp/runs/full/ckpt-00000040.h5" /params
+    check "full disk + resume: same logged losses" diff <(losses "$tmp/runs/straight40") <(losses "$tmp/runs/full")
 else
     echo "skip: MP_FAIL_SHIM not set (the full-disk shim)"
 fi

@@ -187,6 +187,16 @@ static FILE *open_output(const char *dir, const char *name, char *path, size_t s
     return f;
 }
 
+// Closes an output of open_output; a write that failed on the way (a full disk) or at the
+// close is an error naming the file, unless an earlier one is already reported (rc != 0).
+static int close_output(FILE *f, const char *dir, const char *name, int rc, Error *err) {
+    if (!f) return rc;
+    int failed = ferror(f);
+    failed |= fclose(f) != 0;
+    if (failed && rc == 0) rc = error_set(err, "%s/%s: write failed: %s", dir, name, strerror(errno ? errno : EIO));
+    return rc;
+}
+
 int sweep_run(const RunConfig *base, const char *sweep_dir, Error *err) {
     int n_runs = config_sweep_count(base), A = base->n_sweep;
     const char **values = calloc((size_t)(n_runs * (A > 0 ? A : 1)), sizeof(char *));
@@ -232,9 +242,9 @@ int sweep_run(const RunConfig *base, const char *sweep_dir, Error *err) {
     } else {
         rc = -1;
     }
-    if (md) fclose(md);
-    if (csv) fclose(csv);
-    if (svg && fclose(svg) != 0) rc = error_set(err, "%s: write failed", path);
+    rc = close_output(md, sweep_dir, "summary.md", rc, err);
+    rc = close_output(csv, sweep_dir, "summary.csv", rc, err);
+    rc = close_output(svg, sweep_dir, "summary.svg", rc, err);
     if (rc == 0 && failed) rc = error_set(err, "%d of %d sweep runs failed; the first: %s", failed, n_runs, first_failure);
     for (int r = 0; r < n_runs; r++) cJSON_Delete(summaries[r]);
     free(summaries);
