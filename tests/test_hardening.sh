@@ -54,19 +54,19 @@ refused "eval of a NaN weight" "backbone.layers.0.mixer.A_log: element 5 is NaN"
 refused "generate with a NaN weight" "backbone.layers.0.mixer.A_log: element 5 is NaN" "$bin" generate --model "$tmp/exported" --prompt-tokens 1,2
 
 # SIGTERM: checkpoint after the current step, exit 143; the resumed run equals a straight one.
-# Steps of a few milliseconds, and 400 of them, so that the signal lands mid-run on an idle
-# machine too (the tiny model of $small finishes 40 steps before the first poll).
-run=(--config "$tmp/e.yaml" "${small[@]}" --set model.d_model=64 --set train.batch_size=8 --set train.seqlen=96
-     --set train.steps=400 --set train.log_every=1 --set checkpoint.every=0 --set train.eval_every=0)
+# 2000 steps of the tiny model, polled every 10 ms, so that the signal lands mid-run on an
+# idle machine too (it finishes 40 steps before a 0.1 s poll).
+run=(--config "$tmp/e.yaml" "${small[@]}" --set train.steps=2000 --set train.log_every=1 --set checkpoint.every=0
+     --set train.eval_every=0)
 "$bin" train "${run[@]}" --set log.name=straight 2>/dev/null
 "$bin" train "${run[@]}" --set log.name=term 2>"$tmp/term.log" &
 pid=$!
-for i in $(seq 100); do grep -q '"step":3,' "$tmp/runs/term/metrics.jsonl" 2>/dev/null && break; sleep 0.1; done
+for i in $(seq 1000); do grep -q '"step":3,' "$tmp/runs/term/metrics.jsonl" 2>/dev/null && break; sleep 0.01; done
 kill -TERM $pid
 wait $pid
 rc=$?
 check "SIGTERM: exit 143 (got $rc)" test "$rc" -eq 143
-check "SIGTERM: says so and where the checkpoint is" grep -q "stopped by SIGTERM after step [0-9]* of 400; wrote the checkpoint" "$tmp/term.log"
+check "SIGTERM: says so and where the checkpoint is" grep -q "stopped by SIGTERM after step [0-9]* of 2000; wrote the checkpoint" "$tmp/term.log"
 check "SIGTERM: a checkpoint of the step written" test -n "$(ls "$tmp/runs/term" | grep '^ckpt-.*\.h5$')"
 touch "$tmp/runs/term/ckpt-00000007.h5.tmp-999999"   # left by a process that no longer runs
 "$bin" train "${run[@]}" --set log.name=term --resume latest 2>"$tmp/resume.log"
@@ -74,7 +74,7 @@ check "resume after SIGTERM finishes" test $? -eq 0
 check "stale temporary removed, and said" grep -q "removed 1 temporary file" "$tmp/resume.log"
 check "no temporary files left" test -z "$(ls "$tmp/runs/term" | grep tmp)"
 losses() { grep -o '"step":[0-9]*,"loss":[^,]*,"lr":[^,]*,"grad_norm":[^,]*' "$1/metrics.jsonl"; }
-check "SIGTERM + resume: same parameters as straight" h5diff "$tmp/runs/straight/ckpt-00000400.h5" "$tmp/runs/term/ckpt-00000400.h5" /params
+check "SIGTERM + resume: same parameters as straight" h5diff "$tmp/runs/straight/ckpt-00002000.h5" "$tmp/runs/term/ckpt-00002000.h5" /params
 check "SIGTERM + resume: same logged losses" diff <(losses "$tmp/runs/straight") <(losses "$tmp/runs/term")
 
 refused "resume with another seed (/state/rng checked)" "/state/rng is not the state of train.seed = 99" \
