@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/timer.h"
+#include "core/input_file.h"
 #include "tokenizer/tokenizer.h"
 
 static int compare_double(const void *a, const void *b) {
@@ -18,15 +19,9 @@ static int compare_double(const void *a, const void *b) {
 }
 
 static uint8_t *read_all(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = xmalloc((size_t)size + 1);
-    *n = fread(buf, 1, (size_t)size, f);
-    fclose(f);
-    return buf;
+    char *buf = NULL;
+    Error err;
+    return input_file_read(path, "input", UINT64_MAX, &buf, n, &err) == 0 ? (uint8_t *)buf : NULL;
 }
 
 static int fail(const Error *err) {

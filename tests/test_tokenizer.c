@@ -11,22 +11,16 @@
 #include <cjson/cJSON.h>
 
 #include "check.h"
+#include "core/input_file.h"
 #include "tokenizer/tokenizer.h"
 
 static char dir[1024];
 static char tmpdir[64];
 
 static char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = xmalloc((size_t)size + 1);
-    *n = fread(buf, 1, (size_t)size, f);
-    buf[*n] = '\0';
-    fclose(f);
-    return buf;
+    char *buf = NULL;
+    Error err;
+    return input_file_read(path, "fixture", UINT64_MAX, &buf, n, &err) == 0 ? buf : NULL;
 }
 
 static void spit(const char *path, const char *s, size_t n) {
