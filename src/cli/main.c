@@ -7,14 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <hdf5.h>
 
-#include "autograd/ops.h"
 #include "config/config.h"
-#include "run/evaluate.h"
+#include "run/model_eval.h"
 #include "run/model_source.h"
 #include "run/sweep.h"
 #include "run/text_tokens.h"
@@ -23,11 +21,8 @@
 #include "core/memory.h"
 #include "core/parse.h"
 #include "core/timer.h"
-#include "data/data.h"
-#include "io/checkpoint.h"
 #include "io/hf_folder.h"
 #include "run/generate.h"
-#include "run/infer_eval.h"
 #include "run/packed_file.h"
 
 static const char usage[] =
@@ -111,32 +106,6 @@ static int parse_flag(const char *option, const char *text, long long max, long 
     return 0;
 }
 
-// eval --data TEXT with a model that has a tokenizer: the text's token file, cached in a
-// .mambaprune-cache folder beside the text (or under ~/.cache/mambaprune when that folder
-// cannot be written). 1: *out is the token file; 0: not text or no tokenizer; -1: error.
-static int eval_text_tokens(const char *model_path, const char *data_path, char *out, size_t cap, Error *err) {
-    FILE *f = fopen(data_path, "rb");
-    int32_t magic = 0;
-    if (f) {
-        uint8_t b[4] = {0};
-        if (fread(b, 1, 4, f) == 4) magic = (int32_t)((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24);
-        fclose(f);
-    }
-    if (!f || magic == DATA_TOKENS_MAGIC) return 0;  // data_open reports a missing file; token files stay as they are
-    char cache[4096];
-    const char *slash = strrchr(data_path, '/');
-    snprintf(cache, sizeof cache, "%.*s.mambaprune-cache", slash ? (int)(slash - data_path + 1) : 0, data_path);
-    int reused = 0;
-    int rc = tokens_for_model(model_path, data_path, cache, out, cap, &reused, err);
-    const char *home = getenv("HOME");
-    if (rc < 0 && home && access(cache, F_OK) != 0) {  // a read-only data folder
-        snprintf(cache, sizeof cache, "%s/.cache/mambaprune/tokens", home);
-        rc = tokens_for_model(model_path, data_path, cache, out, cap, &reused, err);
-    }
-    if (rc == 1) fprintf(stderr, "%s: %s through the model's tokenizer: %s\n", data_path, reused ? "already tokenized" : "tokenized", out);
-    return rc;
-}
-
 // eval's JSON line on stdout.
 static void print_evaluation(const char *model_path, const char *data_path, long seqlen, const Evaluation *e,
                              double seconds) {
@@ -153,42 +122,6 @@ static void print_evaluation(const char *model_path, const char *data_path, long
     printf("%s\n", text);
     free(text);
     cJSON_Delete(o);
-}
-
-// eval of a packed model file: straight into the inference model; it carries no run, so
-// --data is required.
-static int eval_packed(const char *model_path, const char *data_path, long seqlen, long batch, long max_batches) {
-    if (!data_path) {
-        fprintf(stderr, "mambaprune eval: %s is a packed model file, which has no data of its own: give --data FILE\n",
-                model_path);
-        return 2;
-    }
-    Error err;
-    InferModel model;
-    if (infer_load(model_path, false, &model, &err) != 0) {
-        fprintf(stderr, "mambaprune: %s\n", err.message);
-        return 1;
-    }
-    DataOptions options;
-    data_options_defaults(&options);
-    options.kind = DATA_FILE;
-    options.path = data_path;
-    options.val_fraction = 1.0f;
-    if (seqlen == 0) seqlen = 256;
-    if (batch == 0) batch = 8;
-    Dataset data = {0};
-    Evaluation e;
-    double start = now_seconds();
-    int rc = data_open(&data, &options, (int)seqlen, &err);
-    if (rc == 0 && data_vocab_size(&data) > model.config.vocab_padded)
-        rc = error_set(&err, "%s has token ids up to %d but the model has only %d", data_path, data_vocab_size(&data) - 1,
-                       model.config.vocab_padded);
-    if (rc == 0) rc = infer_evaluate(&model, &data, (int)batch, (int)seqlen, max_batches, &e, &err);
-    if (rc == 0) print_evaluation(model_path, data_path, seqlen, &e, now_seconds() - start);
-    else fprintf(stderr, "mambaprune: %s\n", err.message);
-    data_close(&data);
-    infer_model_free(&model);
-    return rc == 0 ? 0 : 1;
 }
 
 static int command_eval(int argc, char **argv) {
@@ -213,90 +146,19 @@ static int command_eval(int argc, char **argv) {
         fprintf(stderr, "mambaprune eval: --model is required\n\n%s", usage);
         return 2;
     }
-    if (packed_file_detect(model_path)) return eval_packed(model_path, data_path, seqlen, batch, max_batches);
+    if (packed_file_detect(model_path) && !data_path) {
+        fprintf(stderr, "mambaprune eval: %s is a packed model file, which has no data of its own: give --data FILE\n",
+                model_path);
+        return 2;
+    }
+    ModelEvalOptions options = {model_path, data_path, seqlen, batch, max_batches};
+    ModelEvalResult result;
     Error err;
-    MambaModel model = {0};
-    if (model_load(model_path, &model, &err) != 0 ||
-        (mamba_model_check_finite(&model, &err) != 0 && error_prefix(&err, "%s: the model has a non-finite weight", model_path))) {
-        if (model.params) mamba_model_free(&model);
+    if (model_eval(&options, &result, &err) != 0) {
         fprintf(stderr, "mambaprune: %s\n", err.message);
         return 1;
     }
-    DataOptions options;
-    RunConfig run;  // without --data: the validation split of the checkpoint's own data
-    config_defaults(&run);
-    int rc = 0;
-    char tokens_path[4096];
-    if (data_path) {
-        data_options_defaults(&options);
-        options.kind = DATA_FILE;  // a token file if it starts with llm.c's magic, else bytes
-        options.path = data_path;
-        rc = eval_text_tokens(model_path, data_path, tokens_path, sizeof tokens_path, &err);
-        if (rc == 1) options.path = tokens_path, options.kind = DATA_TOKENS;
-        rc = rc < 0 ? -1 : 0;
-        options.val_fraction = 1.0f;  // the whole file is evaluated
-        if (model.config.head == MAMBA_HEAD_CLASSIFY) options.kind = DATA_TEXT_CLASSIFICATION;  // label<TAB>text lines
-    } else {
-        char *yaml = NULL;
-        config_free(&run);
-        struct stat st;
-        if (stat(model_path, &st) == 0 && S_ISDIR(st.st_mode))
-            rc = error_set(&err, "%s is a transformers folder, which has no data of its own: give --data FILE", model_path);
-        else
-            rc = checkpoint_probe(model_path, &err) == 0 ? checkpoint_read_config(model_path, &yaml, &err) : -1;
-        if (rc == 0) rc = config_load_string(&run, yaml, model_path, &err);
-        else config_defaults(&run);
-        free(yaml);
-        if (rc == 0) {
-            run_data_options(&run, &options);
-            if (seqlen == 0) seqlen = run.train.seqlen;
-            if (batch == 0) batch = run.train.batch_size;  // the run's own batches: its numbers exactly
-            data_path = options.path ? options.path : data_kind_name(options.kind);
-        } else {
-            error_prefix(&err, "eval without --data");
-        }
-    }
-    if (batch == 0) batch = 8;
-    if (seqlen == 0) seqlen = 256;
-    Dataset data;
-    if (rc != 0 || data_open(&data, &options, (int)seqlen, &err) != 0) {
-        config_free(&run);
-        fprintf(stderr, "mambaprune: %s\n", err.message);
-        mamba_model_free(&model);
-        return 1;
-    }
-    if (data_vocab_size(&data) > model.config.vocab_padded) {
-        fprintf(stderr, "mambaprune: %s has token ids up to %d but the model has only %d\n", data_path,
-                data_vocab_size(&data) - 1, model.config.vocab_padded);
-        data_close(&data);
-        mamba_model_free(&model);
-        config_free(&run);
-        return 1;
-    }
-    uint64_t memory = memory_physical_bytes();
-    char what[256];
-    snprintf(what, sizeof what, "evaluating batches of %ld x %ld tokens", batch, seqlen);
-    if (memory && mamba_check_memory(mamba_eval_bytes(&model.config, batch, seqlen), memory, what, "--batch, --seqlen",
-                                     "of this machine's memory", &err) != 0) {
-        fprintf(stderr, "mambaprune: %s\n", err.message);
-        data_close(&data);
-        mamba_model_free(&model);
-        config_free(&run);
-        return 1;
-    }
-    Tape tape;
-    tape_init(&tape, 64u << 20);
-    int32_t *tokens = xmalloc(sizeof(int32_t) * (size_t)(batch * seqlen));
-    int32_t *targets = xmalloc(sizeof(int32_t) * (size_t)(batch * seqlen));
-    double start = now_seconds();
-    Evaluation e = evaluate_model(&model, &data, &tape, (int)batch, (int)seqlen, max_batches, tokens, targets, true);
-    print_evaluation(model_path, data_path, seqlen, &e, now_seconds() - start);
-    free(tokens);
-    free(targets);
-    tape_free(&tape);
-    data_close(&data);
-    mamba_model_free(&model);
-    config_free(&run);
+    print_evaluation(model_path, result.data, result.seqlen, &result.evaluation, result.seconds);
     return 0;
 }
 

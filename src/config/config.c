@@ -678,6 +678,43 @@ void config_to_mamba(const RunConfig *c, MambaConfig *m) {
     m->pool = c->model.pool == CFG_POOL_LAST ? MAMBA_POOL_LAST : MAMBA_POOL_MEAN;
 }
 
+void config_set_model_sizes(RunConfig *c, const MambaConfig *m) {
+    c->model.d_model = m->d_model;
+    c->model.n_layer = m->n_layer;
+    c->model.vocab_size = m->vocab_size;
+    c->model.pad_vocab_size_multiple = m->pad_vocab_size_multiple;
+    c->model.d_state = m->d_state;
+    c->model.d_conv = m->d_conv;
+    c->model.expand = m->expand;
+    c->model.dt_rank = m->dt_rank;
+    c->model.n_classes = m->n_classes;  // heads.h
+}
+
+int config_check_resume(const RunConfig *now, const RunConfig *saved, bool sizes, const char *path, Error *err) {
+    char differences[1024] = "";
+    size_t used = 0;
+#define SAME_INT(key)                                                                                            \
+    if (sizes && now->model.key != saved->model.key)                                                            \
+        used += (size_t)snprintf(differences + used, used < sizeof differences ? sizeof differences - used : 0, \
+                                 "%smodel.%s: checkpoint %d, config %d", used ? "; " : "", #key,                 \
+                                 saved->model.key, now->model.key);
+    SAME_INT(d_model)
+    SAME_INT(n_layer)
+    SAME_INT(vocab_size)
+    SAME_INT(pad_vocab_size_multiple)
+    SAME_INT(d_state)
+    SAME_INT(d_conv)
+    SAME_INT(expand)
+    SAME_INT(dt_rank)
+#undef SAME_INT
+    if (now->prune.method != saved->prune.method)
+        used += (size_t)snprintf(differences + used, used < sizeof differences ? sizeof differences - used : 0,
+                                 "%sprune.method: checkpoint %s, config %s", used ? "; " : "",
+                                 prune_method_names[saved->prune.method], prune_method_names[now->prune.method]);
+    if (used) return error_set(err, "%s: the config does not match the checkpoint it resumes: %s", path, differences);
+    return 0;
+}
+
 bool config_name_matches(const char *pattern, const char *name) { return prune_name_matches(pattern, name); }
 
 bool config_param_prunable(const RunConfig *c, const char *name) {

@@ -202,6 +202,13 @@ void config_run_name(const RunConfig *c, char *out, size_t out_size);
 // The model section as a MambaConfig (defaults for what the YAML does not set); the
 // caller fills vocab_size when it is 0 and calls mamba_config_finish.
 void config_to_mamba(const RunConfig *c, MambaConfig *m);
+// The model section's sizes set to a built model's (its vocabulary, a pretrained folder's
+// sizes, a one-shot method's smaller model): the resolved config that a run stores.
+void config_set_model_sizes(RunConfig *c, const MambaConfig *m);
+// A config against the saved config of the checkpoint (path) it resumes: the model sizes
+// (when `sizes`; a one-shot run's model is the checkpoint's own) and prune.method must
+// agree; the error lists every difference.
+int config_check_resume(const RunConfig *now, const RunConfig *saved, bool sizes, const char *path, Error *err);
 
 // The prune and stability sections as the pruning library's options (prune/options.h):
 // the enums as its enums, prune.end_step resolved (config_prune_end_step), the component

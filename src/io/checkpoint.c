@@ -938,10 +938,31 @@ int checkpoint_state_add(CheckpointState *state, const char *name, double value,
     return 0;
 }
 
-double checkpoint_state_value(const CheckpointState *state, const char *name, double fallback) {
+static const CheckpointValue *find_value(const CheckpointState *state, const char *name) {
     for (int i = 0; i < state->n_values; i++)
-        if (strcmp(state->values[i].name, name) == 0) return state->values[i].value;
-    return fallback;
+        if (strcmp(state->values[i].name, name) == 0) return &state->values[i];
+    return NULL;
+}
+
+double checkpoint_state_value(const CheckpointState *state, const char *name, double fallback) {
+    const CheckpointValue *v = find_value(state, name);
+    return v ? v->value : fallback;
+}
+
+int checkpoint_fields_add(CheckpointState *state, const Field *fields, int n, const void *object, Error *err) {
+    for (int i = 0; i < n; i++)
+        if (checkpoint_state_add(state, fields[i].name, field_get(&fields[i], object), err) != 0) return -1;
+    return 0;
+}
+
+int checkpoint_fields_read(const CheckpointState *state, const Field *fields, int n, void *object, const char *path,
+                           Error *err) {
+    for (int i = 0; i < n; i++) {
+        const CheckpointValue *found = find_value(state, fields[i].name);
+        if (!found) return error_set(err, "%s: /state/schedule/%s is missing", path, fields[i].name);
+        field_set(&fields[i], object, found->value);
+    }
+    return 0;
 }
 
 // ---- the checkpoints of a run folder ----

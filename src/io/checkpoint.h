@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "core/field.h"   // defines: Field
 #include "core/rng.h"
 #include "mamba/model.h"   // defines: NamedParam
 #include "optim/adamw.h"   // defines: AdamW, adamw_find
@@ -70,6 +71,16 @@ typedef struct CheckpointMask {
 int checkpoint_state_add(CheckpointState *state, const char *name, double value, Error *err);
 // The value called name, or fallback when the state has none.
 double checkpoint_state_value(const CheckpointState *state, const char *name, double fallback);
+
+// A typed struct saved as schedule values (core/field.h): its table of fields names the
+// /state/schedule datasets.
+// Appends the n fields of object (a struct of the table's type) to state->values, in order.
+int checkpoint_fields_add(CheckpointState *state, const Field *fields, int n, const void *object,
+                          Error *err);
+// Reads the n fields of object from a loaded state; a field the state does not hold is an
+// error "PATH: /state/schedule/NAME is missing".
+int checkpoint_fields_read(const CheckpointState *state, const Field *fields, int n, void *object,
+                           const char *path, Error *err);
 
 // Writes a checkpoint to path (its folder must exist). optimizer may be NULL (no /optim);
 // each of its slots must hold a tensor of params. Every mask names a parameter and has

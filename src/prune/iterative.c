@@ -318,13 +318,21 @@ int iterative_update(IterativePruner *p, long t, MambaModel *model, AdamW *optim
 
 // ---- checkpoints ----
 
-static const char *const time_names[] = {"time_accumulate", "time_score", "time_select", "time_stability",
-                                         "time_apply"};
-
-static double *time_slot(PruneTimes *times, int i) {
-    double *slots[] = {&times->accumulate, &times->score, &times->select, &times->stability, &times->apply};
-    return slots[i];
-}
+// The pruner's counters and times, as /state/schedule datasets (docs/DESIGN.md#files).
+static const Field pruner_fields[] = {
+    FIELD_OF(IterativePruner, grad_count, "prune_grad_count"),
+    FIELD_OF(IterativePruner, updates, "prune_updates"),
+    FIELD_OF(IterativePruner, corrected_a_log, "stability_a_log"),
+    FIELD_OF(IterativePruner, corrected_dt_proj, "stability_dt_proj"),
+    FIELD_OF(IterativePruner, rebalanced, "stability_rebalanced"),
+    FIELD_OF(IterativePruner, remaining, "stability_remaining"),
+    FIELD_OF(IterativePruner, times.accumulate, "time_accumulate"),
+    FIELD_OF(IterativePruner, times.score, "time_score"),
+    FIELD_OF(IterativePruner, times.select, "time_select"),
+    FIELD_OF(IterativePruner, times.stability, "time_stability"),
+    FIELD_OF(IterativePruner, times.apply, "time_apply"),
+};
+enum { N_PRUNER_FIELDS = sizeof pruner_fields / sizeof pruner_fields[0] };
 
 static CheckpointArray array_view(const char *name, float *data, size_t size) {
     CheckpointArray a;
@@ -348,15 +356,7 @@ static int list_arrays(IterativePruner *p, bool saving) {
 }
 
 int iterative_checkpoint_save(IterativePruner *p, CheckpointState *state, Error *err) {
-    const struct { const char *name; double value; } values[] = {
-        {"prune_grad_count", p->grad_count},          {"prune_updates", (double)p->updates},
-        {"stability_a_log", p->corrected_a_log},       {"stability_dt_proj", p->corrected_dt_proj},
-        {"stability_rebalanced", p->rebalanced},       {"stability_remaining", p->remaining},
-    };
-    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
-        if (checkpoint_state_add(state, values[i].name, values[i].value, err) != 0) return -1;
-    for (int i = 0; i < 5; i++)
-        if (checkpoint_state_add(state, time_names[i], *time_slot(&p->times, i), err) != 0) return -1;
+    if (checkpoint_fields_add(state, pruner_fields, N_PRUNER_FIELDS, p, err) != 0) return -1;
     state->arrays = p->arrays;
     state->n_arrays = list_arrays(p, true);
     return 0;
@@ -368,13 +368,7 @@ void iterative_checkpoint_prepare_load(IterativePruner *p, CheckpointState *stat
 }
 
 int iterative_checkpoint_restore(IterativePruner *p, const CheckpointState *state, const char *path, Error *err) {
-    p->grad_count = (int)checkpoint_state_value(state, "prune_grad_count", 0);
-    p->updates = (long)checkpoint_state_value(state, "prune_updates", 0);
-    p->corrected_a_log = checkpoint_state_value(state, "stability_a_log", 0);
-    p->corrected_dt_proj = checkpoint_state_value(state, "stability_dt_proj", 0);
-    p->rebalanced = checkpoint_state_value(state, "stability_rebalanced", 0);
-    p->remaining = checkpoint_state_value(state, "stability_remaining", 0);
-    for (int i = 0; i < 5; i++) *time_slot(&p->times, i) = checkpoint_state_value(state, time_names[i], 0);
+    if (checkpoint_fields_read(state, pruner_fields, N_PRUNER_FIELDS, p, path, err) != 0) return -1;
     for (int i = 0; i < state->n_arrays; i++) {
         const CheckpointArray *a = &state->arrays[i];
         if (a->found) continue;

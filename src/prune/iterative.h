@@ -116,7 +116,8 @@ int iterative_update(IterativePruner *p, long t, MambaModel *model, AdamW *optim
 // Checkpoints: iterative_checkpoint_save adds the pruner's values and arrays to state (the
 // arrays point into the pruner, valid until its next call); for loading, first
 // iterative_checkpoint_prepare_load (state->arrays set), then checkpoint_load, then
-// iterative_checkpoint_restore, which also recounts the groups from the loaded masks.
+// iterative_checkpoint_restore, which also recounts the groups from the loaded masks (a
+// counter the checkpoint lacks is an error naming path and the dataset).
 int iterative_checkpoint_save(IterativePruner *p, CheckpointState *state, Error *err);
 void iterative_checkpoint_prepare_load(IterativePruner *p, CheckpointState *state);
 int iterative_checkpoint_restore(IterativePruner *p, const CheckpointState *state, const char *path, Error *err);

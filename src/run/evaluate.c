@@ -46,3 +46,17 @@ Evaluation evaluate_model(MambaModel *model, const Dataset *data, Tape *tape, in
     e.tokens = counted;
     return e;
 }
+
+cJSON *evaluation_json_add(cJSON *o, const Evaluation *e) {
+    cJSON_AddNumberToObject(o, "val_loss", e->nll);
+    cJSON_AddNumberToObject(o, "val_perplexity", e->perplexity);
+    cJSON_AddNumberToObject(o, "val_accuracy", e->accuracy);
+    cJSON_AddNumberToObject(o, "val_tokens", (double)e->tokens);
+    return o;
+}
+
+cJSON *evaluation_json(long step, const Evaluation *e) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "step", (double)step);
+    return evaluation_json_add(o, e);
+}

@@ -5,6 +5,8 @@
 
 #include <stdbool.h>
 
+#include <cjson/cJSON.h>
+
 #include "autograd/tensor.h"
 #include "data/data.h"
 #include "mamba/model.h"
@@ -21,5 +23,10 @@ typedef struct Evaluation {
 // stderr for long evaluations.
 Evaluation evaluate_model(MambaModel *model, const Dataset *data, Tape *tape, int B, int L, long max_batches,
                           int32_t *tokens, int32_t *targets, bool show_progress);
+
+// The figures of e added to o as "val_loss", "val_perplexity", "val_accuracy", "val_tokens"; returns o.
+cJSON *evaluation_json_add(cJSON *o, const Evaluation *e);
+// A metrics line of an evaluation after `step` steps: {"step", then the figures of e}.
+cJSON *evaluation_json(long step, const Evaluation *e);
 
 #endif

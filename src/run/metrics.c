@@ -2,9 +2,12 @@
 #include "run/metrics.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "core/atomic_file.h"
 
 int metrics_open(MetricsLog *log, const char *path, Error *err) {
     log->write_errno = 0;
@@ -44,4 +47,33 @@ void metrics_close(MetricsLog *log) {
     free(log->path);
     log->file = NULL;
     log->path = NULL;
+}
+
+int metrics_truncate(const char *path, long step, Error *err) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;  // nothing logged yet
+    size_t capacity = 1 << 16, used = 0;
+    char *kept = xmalloc(capacity);
+    char *line = NULL;
+    size_t line_capacity = 0;
+    ssize_t n;
+    while ((n = getline(&line, &line_capacity, f)) > 0) {
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *line_step = o ? cJSON_GetObjectItemCaseSensitive(o, "step") : NULL;
+        bool keep = o && cJSON_IsNumber(line_step) && line_step->valuedouble <= (double)step &&
+                    !cJSON_GetObjectItemCaseSensitive(o, "summary") && line[n - 1] == '\n';
+        cJSON_Delete(o);
+        if (!keep) continue;
+        if (used + (size_t)n > capacity) {
+            while (used + (size_t)n > capacity) capacity *= 2;
+            kept = xrealloc(kept, capacity);
+        }
+        memcpy(kept + used, line, (size_t)n);
+        used += (size_t)n;
+    }
+    free(line);
+    fclose(f);
+    int rc = atomic_write_file(path, kept, used, err);
+    free(kept);
+    return rc;
 }

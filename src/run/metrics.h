@@ -17,6 +17,9 @@ typedef struct MetricsLog {
 
 // Opens path for appending (a resumed run continues the same file).
 int metrics_open(MetricsLog *log, const char *path, Error *err);
+// Keeps the lines of path of steps up to `step` (not the summary of a finished run), so
+// that a resumed run's log reads as if it had never stopped; a missing file is left missing.
+int metrics_truncate(const char *path, long step, Error *err);
 // Writes the object as one line and frees it; a failure is kept for metrics_check.
 void metrics_write(MetricsLog *log, cJSON *object);
 // 0 while every write succeeded; else -1 and "PATH: writing the metrics failed: why".

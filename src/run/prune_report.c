@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "core/atomic_file.h"
-#include "prune/masks.h"
 
 static const cJSON *item(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
 
@@ -18,6 +17,71 @@ static double number(const cJSON *o, const char *key) {
 static const char *text(const cJSON *o, const char *key) {
     const cJSON *v = item(o, key);
     return cJSON_IsString(v) ? v->valuestring : "?";
+}
+
+void prune_report_oneshot_target(const RunConfig *c, char *out, size_t size) {
+    // The shedder and structured SparseSSM shrink the model instead of masking
+    // final_sparsity of its weights, and N:M sets its own ratio.
+    const int steps = c->prune.shedder_steps;
+    if (c->prune.method == CFG_PRUNE_SHEDDER && c->prune.shedder_target == CFG_SHEDDER_SSM)
+        snprintf(out, size, "removing the SSM of %d layer%s", steps, steps == 1 ? "" : "s");
+    else if (c->prune.method == CFG_PRUNE_SHEDDER)
+        snprintf(out, size, "removing %d block%s", steps, steps == 1 ? "" : "s");
+    else if (c->prune.method == CFG_PRUNE_SPARSESSM && c->prune.sparsessm_structured)
+        snprintf(out, size, "removing %.1f%% of the state columns", 100.0 * c->prune.final_sparsity);
+    else if (c->prune.nm_n > 0 && c->prune.nm_m > 0)
+        snprintf(out, size, "to %d:%d", c->prune.nm_n, c->prune.nm_m);
+    else
+        snprintf(out, size, "to %.1f%%", 100.0 * c->prune.final_sparsity);
+}
+
+cJSON *prune_report_build(const RunConfig *c, const Evaluation *dense, const Evaluation *final,
+                          const TrainSummary *s, const MambaModel *model, const PruneMasks *masks,
+                          const IterativePruner *pruner, const cJSON *oneshot) {
+    cJSON *report = cJSON_CreateObject();
+    cJSON *run = cJSON_AddObjectToObject(report, "run");
+    cJSON_AddStringToObject(run, "method", prune_method_names[c->prune.method]);
+    cJSON_AddStringToObject(run, "strategy", prune_strategy_names[c->prune.strategy]);
+    cJSON_AddStringToObject(run, "schedule", prune_schedule_names[c->prune.schedule]);
+    cJSON_AddNumberToObject(run, "alpha", c->prune.alpha);
+    cJSON_AddNumberToObject(run, "final_sparsity", c->prune.final_sparsity);
+    cJSON_AddNumberToObject(run, "start_step", c->prune.start_step);
+    cJSON_AddNumberToObject(run, "end_step", config_prune_end_step(c));
+    cJSON_AddNumberToObject(run, "prune_every", c->prune.prune_every);
+    cJSON_AddNumberToObject(run, "grad_accum_batches", c->prune.grad_accum_batches);
+    cJSON_AddNumberToObject(run, "steps", c->train.steps);
+
+    cJSON *quality = cJSON_AddObjectToObject(report, "quality");
+    cJSON_AddItemToObject(quality, "dense", evaluation_json_add(cJSON_CreateObject(), dense));
+    cJSON_AddItemToObject(quality, "pruned", evaluation_json_add(cJSON_CreateObject(), final));
+    cJSON_AddNumberToObject(quality, "perplexity_ratio", dense->perplexity > 0 ? final->perplexity / dense->perplexity : 0.0);
+
+    cJSON_AddItemToObject(report, "sparsity", prune_sparsity_report(model, masks));
+    if (pruner) {
+        cJSON_AddItemToObject(report, "stability", iterative_stability_totals(pruner));
+    } else {
+        cJSON *stability = cJSON_AddObjectToObject(report, "stability");
+        cJSON_AddBoolToObject(stability, "enabled", 0);
+    }
+
+    cJSON *time = cJSON_AddObjectToObject(report, "time");
+    cJSON_AddNumberToObject(time, "train_seconds", s->train_seconds);
+    cJSON_AddNumberToObject(time, "prune_seconds", s->prune_seconds);
+    cJSON_AddNumberToObject(time, "prune_fraction", s->train_seconds > 0 ? s->prune_seconds / s->train_seconds : 0.0);
+    cJSON_AddNumberToObject(time, "accumulate", s->prune_breakdown.accumulate);
+    cJSON_AddNumberToObject(time, "score", s->prune_breakdown.score);
+    cJSON_AddNumberToObject(time, "select", s->prune_breakdown.select);
+    cJSON_AddNumberToObject(time, "stability", s->prune_breakdown.stability);
+    cJSON_AddNumberToObject(time, "apply", s->prune_breakdown.apply);
+    cJSON_AddNumberToObject(time, "oneshot", s->prune_breakdown.oneshot);
+
+    if (prune_method_is_oneshot((PruneMethod)c->prune.method)) {
+        char target[128];
+        prune_report_oneshot_target(c, target, sizeof target);
+        cJSON_AddStringToObject(run, "target", target);
+        cJSON_AddItemToObject(report, "oneshot", oneshot ? cJSON_Duplicate(oneshot, 1) : cJSON_CreateObject());
+    }
+    return report;
 }
 
 int prune_report_write(const cJSON *report, const char *run_dir, Error *err) {

@@ -3,38 +3,18 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "run/plot.h"
+#include "run/train_summary.h"
 #include "run/trainer.h"
 #include "run/run_signals.h"
 #include "core/timer.h"
 #include "core/atomic_file.h"
-
-cJSON *sweep_read_summary(const char *run_dir) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
-    FILE *f = fopen(path, "r");
-    if (!f) return NULL;
-    cJSON *summary = NULL;
-    char *line = NULL;
-    size_t capacity = 0;
-    while (getline(&line, &capacity, f) > 0) {
-        cJSON *o = cJSON_Parse(line);
-        if (o && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "summary"))) {
-            cJSON_Delete(summary);
-            summary = o;
-        } else {
-            cJSON_Delete(o);
-        }
-    }
-    free(line);
-    fclose(f);
-    return summary;
-}
 
 // A folder name from a label: "prune.alpha=0.5,prune.schedule=cubic" stays as it is,
 // characters a path should not hold become '_'.
@@ -50,26 +30,33 @@ static void folder_name(const char *label, char *out, size_t size) {
     if (n == 0) snprintf(out, size, "run");
 }
 
-static double number_or_nan(const cJSON *o, const char *key) {
-    const cJSON *item = o ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
-    return cJSON_IsNumber(item) ? item->valuedouble : NAN;
-}
+// The offset of a double member of TrainSummary (another type does not compile).
+#define SUMMARY_DOUBLE(member) \
+    (offsetof(TrainSummary, member) + 0 * sizeof(_Generic(((TrainSummary *)0)->member, double: 1)))
 
-// The columns of the summary table after the swept keys: (heading, summary key, format).
+// The columns of the summary table after the swept keys: a heading, the member of the
+// summary (its CSV heading is the member's key in metrics.jsonl) and its format.
 static const struct {
-    const char *heading, *key, *format;
+    const char *heading;
+    size_t offset;
+    const char *format;
 } columns[] = {
-    {"dense loss", "dense_val_loss", "%.4f"},
-    {"dense ppl", "dense_val_perplexity", "%.3f"},
-    {"dense acc", "dense_val_accuracy", "%.4f"},
-    {"loss", "val_loss", "%.4f"},
-    {"ppl", "val_perplexity", "%.3f"},
-    {"acc", "val_accuracy", "%.4f"},
-    {"sparsity", "sparsity", "%.4f"},
-    {"prune s", "prune_seconds", "%.1f"},
-    {"wall s", "wall_s", "%.1f"},
+    {"dense loss", SUMMARY_DOUBLE(dense_val_loss), "%.4f"},
+    {"dense ppl", SUMMARY_DOUBLE(dense_val_perplexity), "%.3f"},
+    {"dense acc", SUMMARY_DOUBLE(dense_val_accuracy), "%.4f"},
+    {"loss", SUMMARY_DOUBLE(val_loss), "%.4f"},
+    {"ppl", SUMMARY_DOUBLE(val_perplexity), "%.3f"},
+    {"acc", SUMMARY_DOUBLE(val_accuracy), "%.4f"},
+    {"sparsity", SUMMARY_DOUBLE(sparsity), "%.4f"},
+    {"prune s", SUMMARY_DOUBLE(prune_seconds), "%.1f"},
+    {"wall s", SUMMARY_DOUBLE(wall_s), "%.1f"},
 };
 enum { N_COLUMNS = sizeof columns / sizeof columns[0] };
+
+// The double member at offset of a run's summary, NaN for a run without one.
+static double summary_value(const TrainSummary *s, size_t offset) {
+    return s ? *(const double *)((const char *)s + offset) : NAN;
+}
 
 static void write_number(FILE *out, const char *format, double v) {
     if (isfinite(v)) fprintf(out, format, v);
@@ -77,7 +64,7 @@ static void write_number(FILE *out, const char *format, double v) {
 }
 
 static void write_markdown(FILE *md, const RunConfig *base, const char *const *values, int n_runs,
-                           cJSON *const *summaries) {
+                           const TrainSummary *const *summaries) {
     int A = base->n_sweep;
     fputs("|", md);
     for (int a = 0; a < A; a++) fprintf(md, " %s |", base->sweep[a].key);
@@ -90,7 +77,7 @@ static void write_markdown(FILE *md, const RunConfig *base, const char *const *v
         for (int a = 0; a < A; a++) fprintf(md, " %s |", values[r * A + a]);
         for (int k = 0; k < N_COLUMNS; k++) {
             fputc(' ', md);
-            write_number(md, columns[k].format, number_or_nan(summaries[r], columns[k].key));
+            write_number(md, columns[k].format, summary_value(summaries[r], columns[k].offset));
             fputs(" |", md);
         }
         fprintf(md, " %s |\n", summaries[r] ? "done" : "failed");
@@ -98,10 +85,10 @@ static void write_markdown(FILE *md, const RunConfig *base, const char *const *v
 }
 
 static void write_csv(FILE *csv, const RunConfig *base, const char *const *values, int n_runs,
-                      cJSON *const *summaries) {
+                      const TrainSummary *const *summaries) {
     int A = base->n_sweep;
     for (int a = 0; a < A; a++) fprintf(csv, "%s,", base->sweep[a].key);
-    for (int k = 0; k < N_COLUMNS; k++) fprintf(csv, "%s,", columns[k].key);
+    for (int k = 0; k < N_COLUMNS; k++) fprintf(csv, "%s,", train_summary_key(columns[k].offset));
     fputs("status\n", csv);
     for (int r = 0; r < n_runs; r++) {
         for (int a = 0; a < A; a++) {
@@ -114,7 +101,7 @@ static void write_csv(FILE *csv, const RunConfig *base, const char *const *value
             fputs("\",", csv);
         }
         for (int k = 0; k < N_COLUMNS; k++) {
-            double v = number_or_nan(summaries[r], columns[k].key);
+            double v = summary_value(summaries[r], columns[k].offset);
             if (isfinite(v)) fprintf(csv, "%.9g", v);
             fputc(',', csv);
         }
@@ -125,12 +112,12 @@ static void write_csv(FILE *csv, const RunConfig *base, const char *const *value
 // The plot: the first swept key on x, the quality metric on y, one line per combination
 // of the other keys; the dense model's mean quality as a dashed line.
 static void write_plot(FILE *out, const RunConfig *base, const char *const *values, int n_runs,
-                       cJSON *const *summaries) {
+                       const TrainSummary *const *summaries) {
     // Accuracy (higher is better) for the synthetic tasks and classification, else perplexity (lower).
     bool synthetic = base->data.kind == CFG_DATA_SELECTIVE_COPYING || base->data.kind == CFG_DATA_ASSOCIATIVE_RECALL ||
                      base->model.head == CFG_HEAD_CLASSIFY;
-    const char *metric = synthetic ? "val_accuracy" : "val_perplexity";
-    const char *dense_metric = synthetic ? "dense_val_accuracy" : "dense_val_perplexity";
+    size_t metric = synthetic ? SUMMARY_DOUBLE(val_accuracy) : SUMMARY_DOUBLE(val_perplexity);
+    size_t dense_metric = synthetic ? SUMMARY_DOUBLE(dense_val_accuracy) : SUMMARY_DOUBLE(dense_val_perplexity);
     int A = base->n_sweep, per_series = base->sweep[0].n_values, n_series = n_runs / per_series;
     // x: numbers when every value of the first key reads as one, else categories.
     bool numeric = true;
@@ -155,15 +142,15 @@ static void write_plot(FILE *out, const RunConfig *base, const char *const *valu
                                      base->sweep[a].key, values[s * A + a]);
         for (int i = 0; i < per_series; i++) {
             int r = i * n_series + s;
-            y[s * per_series + i] = number_or_nan(summaries[r], metric);
-            double dense = number_or_nan(summaries[r], dense_metric);
+            y[s * per_series + i] = summary_value(summaries[r], metric);
+            double dense = summary_value(summaries[r], dense_metric);
             if (isfinite(dense)) dense_sum += dense, dense_count++;
         }
         series[s] = (PlotSeries){names[s], axis_x, &y[s * per_series], per_series};
     }
     char title[512];
     snprintf(title, sizeof title, "%s: %s against %s", base->log.name && base->log.name[0] ? base->log.name : "sweep",
-             metric, base->sweep[0].key);
+             train_summary_key(metric), base->sweep[0].key);
     Plot plot = {
         .title = title,
         .x_label = base->sweep[0].key,
@@ -200,7 +187,8 @@ static int close_output(FILE *f, const char *dir, const char *name, int rc, Erro
 int sweep_run(const RunConfig *base, const char *sweep_dir, Error *err) {
     int n_runs = config_sweep_count(base), A = base->n_sweep;
     const char **values = calloc((size_t)(n_runs * (A > 0 ? A : 1)), sizeof(char *));
-    cJSON **summaries = calloc((size_t)n_runs, sizeof(cJSON *));
+    TrainSummary *finished = calloc((size_t)n_runs, sizeof(TrainSummary));
+    const TrainSummary **summaries = calloc((size_t)n_runs, sizeof(TrainSummary *));  // NULL: failed
     int failed = 0;
     char first_failure[ERROR_MESSAGE_BYTES + 256] = "";
     double start = now_seconds();
@@ -212,14 +200,16 @@ int sweep_run(const RunConfig *base, const char *sweep_dir, Error *err) {
         int rc = config_sweep_apply(base, r, &run, label, sizeof label, &run_err);
         folder_name(label, folder, sizeof folder);
         snprintf(run_dir, sizeof run_dir, "%s/%s", sweep_dir, folder);
-        if (rc == 0 && (summaries[r] = sweep_read_summary(run_dir)) != NULL) {
+        int found = rc == 0 ? train_summary_read(run_dir, &finished[r], &run_err) : 0;
+        if (found < 0) {
+            rc = -1;
+        } else if (found) {
             fprintf(stderr, "sweep %d/%d %s: finished before, skipped\n", r + 1, n_runs, label);
         } else if (rc == 0) {
             fprintf(stderr, "sweep %d/%d %s -> %s\n", r + 1, n_runs, label, run_dir);
-            TrainSummary summary;
-            rc = train_run(&run, run_dir, "latest", &summary, &run_err);
-            if (rc == 0) summaries[r] = sweep_read_summary(run_dir);
+            rc = train_run(&run, run_dir, "latest", &finished[r], &run_err);
         }
+        if (rc == 0) summaries[r] = &finished[r];
         if (rc != 0) {
             fprintf(stderr, "sweep %d/%d %s failed: %s\n", r + 1, n_runs, label, run_err.message);
             if (!failed++) snprintf(first_failure, sizeof first_failure, "%.200s: %s", label, run_err.message);
@@ -246,8 +236,8 @@ int sweep_run(const RunConfig *base, const char *sweep_dir, Error *err) {
     rc = close_output(csv, sweep_dir, "summary.csv", rc, err);
     rc = close_output(svg, sweep_dir, "summary.svg", rc, err);
     if (rc == 0 && failed) rc = error_set(err, "%d of %d sweep runs failed; the first: %s", failed, n_runs, first_failure);
-    for (int r = 0; r < n_runs; r++) cJSON_Delete(summaries[r]);
     free(summaries);
+    free(finished);
     free(values);
     return rc;
 }

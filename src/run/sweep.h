@@ -3,8 +3,6 @@
 #ifndef MP_RUN_SWEEP_H
 #define MP_RUN_SWEEP_H
 
-#include <cjson/cJSON.h>
-
 #include "config/config.h"
 #include "core/error.h"
 
@@ -18,9 +16,5 @@
 // text, accuracy on the synthetic tasks). Returns -1 if a run failed (the other runs are
 // still made and tabulated).
 int sweep_run(const RunConfig *base, const char *sweep_dir, Error *err);
-
-// The metrics summary object of a finished run (the last `"summary": true` line of
-// run_dir/metrics.jsonl), or NULL when the run has not finished. The caller deletes it.
-cJSON *sweep_read_summary(const char *run_dir);
 
 #endif

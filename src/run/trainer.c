@@ -1,13 +1,15 @@
-// The training loop (see trainer.h). Each step: batch number `step` of the data (a pure
-// function of the seed and the index), forward and backward on a fresh tape, global
-// gradient clipping, AdamW with the scheduled learning rate. A pruning run also holds its
-// masks after every step; the gradient method hands the raw gradients of the steps before
-// a mask update to the pruner and recomputes the masks after the steps the schedule names
-// (before logging and checkpointing that step, so that a checkpoint holds the new masks).
+// The training and pruning session (see trainer.h; docs/DESIGN.md#data-flow-of-one-run).
+// train_run reads as the algorithm: set up; per step forward, backward and update
+// (train_step), the mask update the schedule names (prune_update), a metrics line
+// (log_step), validation (evaluate_step), a checkpoint (checkpoint_step); then finish.
+// Batch number `step` is a pure function of the seed and the index. The gradient method
+// hands the raw gradients of the steps before a mask update to the pruner and recomputes
+// the masks after the steps the schedule names (before logging and checkpointing that
+// step, so that a checkpoint holds the new masks). A pruning run holds its masks after
+// every optimizer step.
 #include "run/trainer.h"
 
 #include <cblas.h>
-#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <signal.h>
@@ -15,29 +17,33 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "autograd/ops.h"
-#include "run/evaluate.h"
-#include "run/metrics.h"
-#include "run/model_source.h"
-#include "run/progress.h"
-#include "run/prune_report.h"
-#include "run/text_tokens.h"
 #include "core/atomic_file.h"
-#include "run/run_limits.h"
-#include "run/run_signals.h"
-#include "io/run_lock.h"
-#include "io/checkpoint.h"
+#include "core/input_file.h"
 #include "data/data.h"
+#include "io/checkpoint.h"
+#include "io/run_lock.h"
 #include "mamba/model.h"
 #include "optim/adamw.h"
 #include "optim/schedule.h"
 #include "prune/iterative.h"
 #include "prune/masks.h"
 #include "prune/oneshot.h"
+#include "run/evaluate.h"
+#include "run/metrics.h"
+#include "run/model_source.h"
+#include "run/progress.h"
+#include "run/prune_report.h"
+#include "run/run_limits.h"
+#include "run/run_signals.h"
+#include "run/run_state.h"
+#include "run/text_tokens.h"
 
 typedef struct Trainer {
     const RunConfig *config;
+    const char *run_dir;
     RunConfig resolved;          // config with the model's actual sizes (vocab from the data, a
                                  // pretrained folder's sizes, a one-shot method's smaller model):
                                  // what config.yaml and checkpoints store
@@ -48,6 +54,14 @@ typedef struct Trainer {
     int32_t *tokens, *targets;   // one batch, (B, L)
     MetricsLog metrics;
     Progress progress;
+    RunLock lock;                // the run folder, held for the whole run
+
+    RunState state;              // what a checkpoint stores beyond the tensors
+    bool resumed;                // the run continues from a checkpoint
+    double run_start;            // this process, seconds
+    double interval_start;       // of the current log interval (evaluation time left out)
+    double lr, grad_norm;        // of the last step
+    char extra[128];             // the last validation, shown on the progress line
 
     // Pruning (prune.method is not none): the masks, held after every optimizer step, and
     // for the gradient method the iterative pruner that recomputes them.
@@ -57,28 +71,13 @@ typedef struct Trainer {
     PruneMasks masks;
     IterativePruner pruner;
     size_t pruned;               // weights pruned under the masks now
-    Evaluation dense;            // the model before any pruning
-    bool dense_evaluated;
-    double mask_seconds;         // holding the masks after every optimizer step
-    double oneshot_seconds;      // the one-shot pass
     cJSON *oneshot_report;       // the one-shot method's report (owned), NULL until made or read back
-    RunLock lock;                // the run folder, held for the whole run
 } Trainer;
 
 // The one-shot method's report in the run folder, read back by a resumed run.
 #define ONESHOT_REPORT_FILE "oneshot.json"
 
-static DataKind data_kind_of(CfgDataKind kind) {
-    switch (kind) {
-    case CFG_DATA_SELECTIVE_COPYING: return DATA_SELECTIVE_COPYING;
-    case CFG_DATA_ASSOCIATIVE_RECALL: return DATA_ASSOCIATIVE_RECALL;
-    case CFG_DATA_TEXT: return DATA_TEXT;
-    case CFG_DATA_TOKENS: return DATA_TOKENS;
-    case CFG_DATA_LISTOPS: return DATA_LISTOPS;                           // classification (heads.h)
-    case CFG_DATA_TEXT_CLASSIFICATION: return DATA_TEXT_CLASSIFICATION;
-    }
-    return DATA_SELECTIVE_COPYING;
-}
+static bool is_oneshot(CfgPruneMethod method) { return prune_method_is_oneshot((PruneMethod)method); }
 
 // mamba_ssm's _no_weight_decay, plus norms and biases as usual.
 static bool wants_weight_decay(const char *name) {
@@ -88,40 +87,7 @@ static bool wants_weight_decay(const char *name) {
     return !(strstr(name, "norm") || ends_with_bias || is_D || strstr(name, "A_log"));
 }
 
-void run_data_options(const RunConfig *c, DataOptions *o) {
-    data_options_defaults(o);
-    o->kind = data_kind_of(c->data.kind);
-    o->path = c->data.path && c->data.path[0] ? c->data.path : NULL;
-    o->val_fraction = (float)c->data.val_fraction;
-    // data.vocab is the synthetic tasks' alphabet; files bring their own ids (checked against the model).
-    bool synthetic = c->data.kind == CFG_DATA_SELECTIVE_COPYING || c->data.kind == CFG_DATA_ASSOCIATIVE_RECALL;
-    o->vocab = synthetic ? c->data.vocab : 0;
-    o->n_memorize = c->data.n_memorize;
-    o->val_sequences = c->data.val_sequences;
-    o->seed = (uint64_t)c->train.seed;
-    o->min_len = c->data.min_len;  // classification (heads.h)
-    o->max_len = c->data.max_len;
-    o->split = c->data.split == CFG_SPLIT_TEST ? DATA_SPLIT_TEST : DATA_SPLIT_VALIDATION;
-}
-
-static bool is_oneshot(CfgPruneMethod method) { return prune_method_is_oneshot((PruneMethod)method); }
-
-// What a one-shot method does, after its name: "to 50.0%", "to 2:4", "removing 1 block".
-// The shedder and structured SparseSSM shrink the model instead of masking final_sparsity
-// of its weights, and N:M sets its own ratio.
-static void oneshot_target_text(const RunConfig *c, char *out, size_t size) {
-    const int steps = c->prune.shedder_steps;
-    if (c->prune.method == CFG_PRUNE_SHEDDER && c->prune.shedder_target == CFG_SHEDDER_SSM)
-        snprintf(out, size, "removing the SSM of %d layer%s", steps, steps == 1 ? "" : "s");
-    else if (c->prune.method == CFG_PRUNE_SHEDDER)
-        snprintf(out, size, "removing %d block%s", steps, steps == 1 ? "" : "s");
-    else if (c->prune.method == CFG_PRUNE_SPARSESSM && c->prune.sparsessm_structured)
-        snprintf(out, size, "removing %.1f%% of the state columns", 100.0 * c->prune.final_sparsity);
-    else if (c->prune.nm_n > 0 && c->prune.nm_m > 0)
-        snprintf(out, size, "to %d:%d", c->prune.nm_n, c->prune.nm_m);
-    else
-        snprintf(out, size, "to %.1f%%", 100.0 * c->prune.final_sparsity);
-}
+// ---- set-up ----
 
 // The model of the run: from the model section (random, or model.init), or, when a one-shot
 // run resumes, from its checkpoint: the one-shot pass is not repeated, and it may have
@@ -181,8 +147,8 @@ static int read_init_masks(Trainer *tr, const char *init, Error *err) {
 
 // Everything that does not depend on the final model: data, model, batches, masks, folder.
 // resume_path is the checkpoint the run resumes from, or NULL.
-static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, const char *resume_path, Error *err) {
-    tr->config = c;
+static int open_session(Trainer *tr, const char *resume_path, Error *err) {
+    const RunConfig *c = tr->config;
     // Keys the config accepts whose behaviour is not built yet: refuse rather than ignore.
     if (c->eval.seqlen != 0 && c->eval.seqlen != c->train.seqlen)
         return error_set(err, "eval.seqlen: evaluating at another length than train.seqlen is not implemented yet");
@@ -195,7 +161,7 @@ static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, co
     DataOptions data_options;
     run_data_options(c, &data_options);
     char tokens_path[4096];  // data.kind text with a pretrained model: its tokenizer's ids
-    if (run_text_tokens(c->model.init, run_dir, &data_options, tokens_path, sizeof tokens_path, err) != 0) return -1;
+    if (run_text_tokens(c->model.init, tr->run_dir, &data_options, tokens_path, sizeof tokens_path, err) != 0) return -1;
     if (data_open(&tr->data, &data_options, c->train.seqlen, err) != 0) return -1;
     if (open_model(tr, c, resume_path, err) != 0) return -1;
     if (run_check_memory(c, &tr->model.config, err) != 0) return -1;  // hardening: a loaded model's batches
@@ -223,12 +189,12 @@ static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, co
             return error_set(err, "prune.include: no parameter of the model matches these patterns (nothing to prune)");
         if (!resume_path && read_init_masks(tr, c->model.init, err) != 0) return error_prefix(err, "model.init");
     }
-    return make_directories(run_dir, err);
+    return make_directories(tr->run_dir, err);
 }
 
 // Once the model is final (after a one-shot pass): the optimizer, the resolved config in
 // config.yaml, and the iterative pruner.
-static int trainer_finish_open(Trainer *tr, const char *run_dir, Error *err) {
+static int finish_opening(Trainer *tr, Error *err) {
     const RunConfig *c = tr->config;
     AdamWOptions adamw_options = {c->optim.beta1, c->optim.beta2, c->optim.eps, c->optim.weight_decay};
     adamw_init(&tr->optimizer, &adamw_options);
@@ -236,24 +202,25 @@ static int trainer_finish_open(Trainer *tr, const char *run_dir, Error *err) {
         adamw_add(&tr->optimizer, tr->model.params[i].tensor, wants_weight_decay(tr->model.params[i].name));
 
     config_copy(&tr->resolved, c);
-    const MambaConfig *m = &tr->model.config;
-    tr->resolved.model.d_model = m->d_model;
-    tr->resolved.model.n_layer = m->n_layer;
-    tr->resolved.model.vocab_size = m->vocab_size;
-    tr->resolved.model.pad_vocab_size_multiple = m->pad_vocab_size_multiple;
-    tr->resolved.model.d_state = m->d_state;
-    tr->resolved.model.d_conv = m->d_conv;
-    tr->resolved.model.expand = m->expand;
-    tr->resolved.model.dt_rank = m->dt_rank;
-    tr->resolved.model.n_classes = m->n_classes;  // heads.h
+    config_set_model_sizes(&tr->resolved, &tr->model.config);
     char path[4096];
-    snprintf(path, sizeof path, "%s/config.yaml", run_dir);
+    snprintf(path, sizeof path, "%s/config.yaml", tr->run_dir);
     char *yaml = config_to_yaml(&tr->resolved);
     int rc = atomic_write_file(path, yaml, strlen(yaml), err);
     free(yaml);
     if (rc != 0) return -1;
     if (tr->iterative) return iterative_init(&tr->pruner, &tr->prune, &tr->stability, &tr->data, &tr->model, &tr->masks, err);
     return 0;
+}
+
+// metrics.jsonl: a fresh run starts a fresh log; a resumed one keeps the lines up to its step.
+static int open_metrics(Trainer *tr, Error *err) {
+    if (!tr->config->log.jsonl) return 0;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", tr->run_dir);
+    if (!tr->resumed) remove(path);
+    else if (metrics_truncate(path, tr->state.step, err) != 0) return -1;
+    return metrics_open(&tr->metrics, path, err);
 }
 
 static void trainer_close(Trainer *tr) {
@@ -271,6 +238,8 @@ static void trainer_close(Trainer *tr) {
     data_close(&tr->data);
 }
 
+// ---- evaluation and pruning ----
+
 static Evaluation evaluate(Trainer *tr, int max_batches) {
     return evaluate_model(&tr->model, &tr->data, &tr->tape, tr->config->train.batch_size, tr->config->train.seqlen,
                           max_batches, tr->tokens, tr->targets, false);
@@ -279,217 +248,20 @@ static Evaluation evaluate(Trainer *tr, int max_batches) {
 // The final evaluation's settings, also used for the dense model before pruning.
 static int final_eval_batches(const RunConfig *c) { return c->eval.at_end ? c->eval.batches : c->train.eval_batches; }
 
-// The validation figures of e, added to o.
-static cJSON *add_evaluation(cJSON *o, Evaluation e) {
-    cJSON_AddNumberToObject(o, "val_loss", e.nll);
-    cJSON_AddNumberToObject(o, "val_perplexity", e.perplexity);
-    cJSON_AddNumberToObject(o, "val_accuracy", e.accuracy);
-    cJSON_AddNumberToObject(o, "val_tokens", (double)e.tokens);
-    return o;
-}
-
-// A metrics line of an evaluation after `step` steps.
-static cJSON *evaluation_json(long step, Evaluation e) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "step", (double)step);
-    return add_evaluation(o, e);
-}
-
-// The model keys that must agree between a config and the checkpoint it resumes, and the
-// pruning method.
-// A one-shot run's model was built from the checkpoint, so only the method is compared
-// (sizes false).
-static int check_same_model(const RunConfig *now, const RunConfig *saved, bool sizes, const char *path, Error *err) {
-    char differences[1024] = "";
-    size_t used = 0;
-#define SAME_INT(key)                                                                                   \
-    if (sizes && now->model.key != saved->model.key)                                                            \
-        used += (size_t)snprintf(differences + used, used < sizeof differences ? sizeof differences - used : 0, \
-                                 "%smodel.%s: checkpoint %d, config %d", used ? "; " : "", #key,          \
-                                 saved->model.key, now->model.key);
-    SAME_INT(d_model)
-    SAME_INT(n_layer)
-    SAME_INT(vocab_size)
-    SAME_INT(pad_vocab_size_multiple)
-    SAME_INT(d_state)
-    SAME_INT(d_conv)
-    SAME_INT(expand)
-    SAME_INT(dt_rank)
-#undef SAME_INT
-    if (now->prune.method != saved->prune.method)
-        used += (size_t)snprintf(differences + used, used < sizeof differences ? sizeof differences - used : 0,
-                                 "%sprune.method: checkpoint %s, config %s", used ? "; " : "",
-                                 prune_method_names[saved->prune.method], prune_method_names[now->prune.method]);
-    if (used) return error_set(err, "%s: the config does not match the checkpoint it resumes: %s", path, differences);
-    return 0;
-}
-
-// Keeps the metrics lines of steps up to `step` (not the summary of a finished run), so
-// that a resumed run's log reads as if it had never stopped.
-static int truncate_metrics(const char *path, long step, Error *err) {
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;  // nothing logged yet
-    size_t capacity = 1 << 16, used = 0;
-    char *kept = xmalloc(capacity);
-    char *line = NULL;
-    size_t line_capacity = 0;
-    ssize_t n;
-    while ((n = getline(&line, &line_capacity, f)) > 0) {
-        cJSON *o = cJSON_Parse(line);
-        const cJSON *line_step = o ? cJSON_GetObjectItemCaseSensitive(o, "step") : NULL;
-        bool keep = o && cJSON_IsNumber(line_step) && line_step->valuedouble <= (double)step &&
-                    !cJSON_GetObjectItemCaseSensitive(o, "summary") && line[n - 1] == '\n';
-        cJSON_Delete(o);
-        if (!keep) continue;
-        if (used + (size_t)n > capacity) {
-            while (used + (size_t)n > capacity) capacity *= 2;
-            kept = xrealloc(kept, capacity);
-        }
-        memcpy(kept + used, line, (size_t)n);
-        used += (size_t)n;
-    }
-    free(line);
-    fclose(f);
-    int rc = atomic_write_file(path, kept, used, err);
-    free(kept);
-    return rc;
-}
-
-// Where a run stands between two steps: what a checkpoint stores beyond the tensors.
-typedef struct RunPosition {
-    long step;
-    double interval_loss, last_loss, train_seconds;
-    int interval_steps;
-} RunPosition;
-
-static int save_checkpoint(Trainer *tr, const char *run_dir, const RunPosition *at, Error *err) {
-    const RunConfig *c = tr->config;
-    CheckpointState state = {.step = at->step, .data_cursor = at->step};
-    rng_seed(&state.rng, (uint64_t)c->train.seed);
-    typedef struct { const char *name; double value; } Value;
-    const Value run_values[] = {
-        {"interval_loss", at->interval_loss}, {"interval_steps", at->interval_steps},
-        {"last_loss", at->last_loss}, {"train_seconds", at->train_seconds},
-        {"lr", lr_at(at->step, c->train.steps, c->optim.warmup_steps, c->optim.lr, c->optim.lr_min)},
-    };
-    // A pruning run's dense reference (that model is gone once pruned) and its pruning time.
-    const Value prune_values[] = {
-        {"dense_evaluated", tr->dense_evaluated}, {"dense_val_loss", tr->dense.nll},
-        {"dense_val_perplexity", tr->dense.perplexity}, {"dense_val_accuracy", tr->dense.accuracy},
-        {"dense_val_tokens", (double)tr->dense.tokens}, {"mask_seconds", tr->mask_seconds},
-        {"oneshot_seconds", tr->oneshot_seconds},
-    };
-    for (size_t i = 0; i < sizeof run_values / sizeof run_values[0]; i++)
-        if (checkpoint_state_add(&state, run_values[i].name, run_values[i].value, err) != 0) return -1;
-    for (size_t i = 0; tr->pruning && i < sizeof prune_values / sizeof prune_values[0]; i++)
-        if (checkpoint_state_add(&state, prune_values[i].name, prune_values[i].value, err) != 0) return -1;
-    if (tr->iterative && iterative_checkpoint_save(&tr->pruner, &state, err) != 0) return -1;
-    CheckpointMask *masks = xmalloc(sizeof(CheckpointMask) * (size_t)(tr->masks.n > 0 ? tr->masks.n : 1));
-    prune_masks_checkpoint_views(&tr->masks, masks);
-    char path[4096];
-    int rc = checkpoint_path_for_step(path, sizeof path, run_dir, at->step, err);
-    if (rc == 0) {
-        char *yaml = config_to_yaml(&tr->resolved);
-        rc = checkpoint_save(path, tr->model.params, tr->model.n_params, &tr->optimizer, masks, tr->masks.n, &state,
-                             yaml, err);
-        free(yaml);
-    }
-    free(masks);
-    if (rc != 0) return -1;
-    return checkpoint_prune_old(run_dir, c->checkpoint.keep, err);
-}
-
-// The checkpoint that `resume` names: a path, or "latest" in run_dir. False when there is
-// none to resume from: no --resume, or "latest" finds no checkpoint (a run killed before
-// its first one starts again from step 0).
-static bool resolve_resume(const char *run_dir, const char *resume, char *path, size_t size) {
-    if (!resume) return false;
-    if (strcmp(resume, "latest") == 0) {
-        Error ignored;
-        return checkpoint_find_latest(run_dir, path, size, &ignored) == 0;
-    }
-    snprintf(path, size, "%s", resume);
-    return true;
-}
-
-static int resume_from(Trainer *tr, const char *path, RunPosition *at, Error *err) {
-    const RunConfig *c = tr->config;
-    char *yaml;
-    if (checkpoint_read_config(path, &yaml, err) != 0) return -1;
-    RunConfig saved;
-    int rc = config_load_string(&saved, yaml, path, err);
-    free(yaml);
-    if (rc == 0) rc = check_same_model(&tr->resolved, &saved, !is_oneshot(c->prune.method), path, err);
-    config_free(&saved);
-    if (rc != 0) return -1;
-
-    CheckpointState state;
-    memset(&state, 0, sizeof state);
-    if (tr->iterative) iterative_checkpoint_prepare_load(&tr->pruner, &state);
-    CheckpointMask *masks = NULL;
-    if (tr->pruning) {
-        masks = xmalloc(sizeof(CheckpointMask) * (size_t)tr->masks.n);
-        prune_masks_checkpoint_views(&tr->masks, masks);
-    }
-    rc = checkpoint_load(path, tr->model.params, tr->model.n_params, &tr->optimizer, masks, tr->masks.n, &state, err);
-    free(masks);
-    if (rc != 0) return -1;
-    // hardening: the run's counters must agree (one optimizer step and one batch per step).
-    if (state.data_cursor != state.step)
-        return error_set(err, "%s: /state/data_cursor is %ld but /state/step is %ld (they advance together)", path,
-                         state.data_cursor, state.step);
-    if (tr->optimizer.step != state.step)
-        return error_set(err, "%s: /optim/step is %ld but /state/step is %ld (one optimizer step per step)", path,
-                         (long)tr->optimizer.step, state.step);
-    if (state.step > c->train.steps)
-        return error_set(err, "%s: the checkpoint is at step %ld, past train.steps = %d", path, state.step,
-                         c->train.steps);
-    // Batches are a pure function of the seed and the step, so the saved generator is the
-    // seed's own state: anything else is a checkpoint of another run, or damaged.
-    Rng seeded;
-    rng_seed(&seeded, (uint64_t)c->train.seed);
-    if (memcmp(seeded.s, state.rng.s, sizeof seeded.s) != 0)
-        return error_set(err, "%s: /state/rng is not the state of train.seed = %d: a checkpoint of another run, or "
-                              "damaged", path, c->train.seed);
-    *at = (RunPosition){
-        .step = state.step,
-        .interval_loss = checkpoint_state_value(&state, "interval_loss", 0),
-        .interval_steps = (int)checkpoint_state_value(&state, "interval_steps", 0),
-        .last_loss = checkpoint_state_value(&state, "last_loss", 0),
-        .train_seconds = checkpoint_state_value(&state, "train_seconds", 0),
-    };
-    if (tr->pruning) {
-        tr->dense_evaluated = checkpoint_state_value(&state, "dense_evaluated", 0) != 0;
-        tr->dense = (Evaluation){
-            .nll = checkpoint_state_value(&state, "dense_val_loss", 0),
-            .perplexity = checkpoint_state_value(&state, "dense_val_perplexity", 0),
-            .accuracy = checkpoint_state_value(&state, "dense_val_accuracy", 0),
-            .tokens = (long)checkpoint_state_value(&state, "dense_val_tokens", 0),
-        };
-        tr->mask_seconds = checkpoint_state_value(&state, "mask_seconds", 0);
-        tr->oneshot_seconds = checkpoint_state_value(&state, "oneshot_seconds", 0);
-        tr->pruned = prune_masks_pruned(&tr->masks);
-    }
-    if (tr->iterative && iterative_checkpoint_restore(&tr->pruner, &state, path, err) != 0) return -1;
-    progress_message(&tr->progress, "resuming from %s (step %ld)", path, state.step);
-    return 0;
-}
-
-// ---- pruning ----
-
 static double sparsity_now(const Trainer *tr) {
     return tr->masks.total ? (double)tr->pruned / (double)tr->masks.total : 0.0;
 }
 
 // The model before any pruning, evaluated as at the end of the run.
 static void evaluate_dense(Trainer *tr, long step) {
-    tr->dense = evaluate(tr, final_eval_batches(tr->config));
-    tr->dense_evaluated = true;
-    cJSON *o = evaluation_json(step, tr->dense);
+    RunState *s = &tr->state;
+    s->dense = evaluate(tr, final_eval_batches(tr->config));
+    s->dense_evaluated = true;
+    cJSON *o = evaluation_json(step, &s->dense);
     cJSON_AddBoolToObject(o, "dense", 1);
     metrics_write(&tr->metrics, o);
     progress_message(&tr->progress, "dense model at step %ld: validation loss %.4f, perplexity %.3f, accuracy %.4f",
-                     step, tr->dense.nll, tr->dense.perplexity, tr->dense.accuracy);
+                     step, s->dense.nll, s->dense.perplexity, s->dense.accuracy);
 }
 
 // Pruned weights stay exactly zero, and so do their AdamW moments.
@@ -497,29 +269,42 @@ static void hold_masks(Trainer *tr) {
     if (!tr->pruning || tr->pruned == 0) return;
     double start = now_seconds();
     prune_masks_apply(&tr->masks, &tr->optimizer);
-    tr->mask_seconds += now_seconds() - start;
+    tr->state.mask_seconds += now_seconds() - start;
 }
 
 // The one-shot pass, once, before training: the dense evaluation, then the method, whose
 // own report goes to run_dir/oneshot.json for the final report.
-static int run_oneshot(Trainer *tr, const char *run_dir, Error *err) {
+static int run_oneshot(Trainer *tr, Error *err) {
     evaluate_dense(tr, 0);
     char target[128];
-    oneshot_target_text(tr->config, target, sizeof target);
+    prune_report_oneshot_target(tr->config, target, sizeof target);
     progress_message(&tr->progress, "one-shot pruning: %s %s", prune_method_names[tr->config->prune.method], target);
     cJSON *report = cJSON_CreateObject();
     double start = now_seconds();
     int rc = oneshot_prune(&tr->prune, &tr->data, &tr->model, &tr->masks, report, err);
-    tr->oneshot_seconds = now_seconds() - start;
+    tr->state.oneshot_seconds = now_seconds() - start;
     if (rc == 0) {
         char path[4096];
-        snprintf(path, sizeof path, "%s/" ONESHOT_REPORT_FILE, run_dir);
+        snprintf(path, sizeof path, "%s/" ONESHOT_REPORT_FILE, tr->run_dir);
         char *text = cJSON_Print(report);
         rc = atomic_write_file(path, text, strlen(text), err);
         free(text);
     }
     tr->oneshot_report = report;
     return rc;
+}
+
+// A resumed one-shot run: the method's report that the pass wrote (none: an empty one).
+static int read_oneshot_report(Trainer *tr, Error *err) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/" ONESHOT_REPORT_FILE, tr->run_dir);
+    if (access(path, F_OK) != 0) return 0;
+    char *text;
+    if (input_file_read(path, "the one-shot report", INPUT_TEXT_MAX_BYTES, &text, NULL, err) != 0) return -1;
+    tr->oneshot_report = cJSON_Parse(text);
+    free(text);
+    if (!tr->oneshot_report) return error_set(err, "%s: not a JSON object (the one-shot report of this run)", path);
+    return 0;
 }
 
 // Gradients for an update at step 0, before any training step has made some: the first
@@ -540,18 +325,17 @@ static void measure_gradients(Trainer *tr) {
     tr->pruner.times.accumulate = accumulated + (now_seconds() - start);  // the passes and their accumulation
 }
 
-// The mask update after t steps, when the schedule has one there. Returns the seconds spent
-// evaluating the dense model (not training time).
-static int prune_update(Trainer *tr, long t, double *eval_seconds, Error *err) {
-    *eval_seconds = 0;
+// The mask update after t steps, when the schedule has one there. The time spent evaluating
+// the dense model is left out of the log interval's throughput.
+static int prune_update(Trainer *tr, long t, Error *err) {
     if (!tr->iterative || !sparsity_updates_at(&tr->pruner.schedule, t)) return 0;
     // The dense reference is the model as the pruning phase begins (at t0, before any
     // fine-tuning inside the phase), or, with s_0 = 0 and updates that prune nothing yet,
     // no later than the first update that prunes.
-    if (!tr->dense_evaluated && (t >= tr->pruner.schedule.start || iterative_would_prune(&tr->pruner, t))) {
+    if (!tr->state.dense_evaluated && (t >= tr->pruner.schedule.start || iterative_would_prune(&tr->pruner, t))) {
         double start = now_seconds();
         evaluate_dense(tr, t);
-        *eval_seconds = now_seconds() - start;
+        tr->interval_start += now_seconds() - start;
     }
     if (iterative_needs_gradient(&tr->pruner, t)) measure_gradients(tr);
     cJSON *event;
@@ -563,270 +347,287 @@ static int prune_update(Trainer *tr, long t, double *eval_seconds, Error *err) {
     return 0;
 }
 
-// report.json: see run/prune_report.h.
-static cJSON *build_report(Trainer *tr, Evaluation final, const TrainSummary *s, const char *run_dir) {
+// ---- checkpoints ----
+
+// The checkpoint of tr->state.step: tensors, masks, optimizer, the run state (run_state.h)
+// and the pruner's, and the resolved config; the oldest beyond checkpoint.keep removed.
+static int save_checkpoint(Trainer *tr, Error *err) {
     const RunConfig *c = tr->config;
-    cJSON *report = cJSON_CreateObject();
-    cJSON *run = cJSON_AddObjectToObject(report, "run");
-    cJSON_AddStringToObject(run, "method", prune_method_names[c->prune.method]);
-    cJSON_AddStringToObject(run, "strategy", prune_strategy_names[c->prune.strategy]);
-    cJSON_AddStringToObject(run, "schedule", prune_schedule_names[c->prune.schedule]);
-    cJSON_AddNumberToObject(run, "alpha", c->prune.alpha);
-    cJSON_AddNumberToObject(run, "final_sparsity", c->prune.final_sparsity);
-    cJSON_AddNumberToObject(run, "start_step", c->prune.start_step);
-    cJSON_AddNumberToObject(run, "end_step", config_prune_end_step(c));
-    cJSON_AddNumberToObject(run, "prune_every", c->prune.prune_every);
-    cJSON_AddNumberToObject(run, "grad_accum_batches", c->prune.grad_accum_batches);
-    cJSON_AddNumberToObject(run, "steps", c->train.steps);
-
-    cJSON *quality = cJSON_AddObjectToObject(report, "quality");
-    cJSON_AddItemToObject(quality, "dense", add_evaluation(cJSON_CreateObject(), tr->dense));
-    cJSON_AddItemToObject(quality, "pruned", add_evaluation(cJSON_CreateObject(), final));
-    cJSON_AddNumberToObject(quality, "perplexity_ratio", tr->dense.perplexity > 0 ? final.perplexity / tr->dense.perplexity : 0.0);
-
-    cJSON_AddItemToObject(report, "sparsity", prune_sparsity_report(&tr->model, &tr->masks));
-    if (tr->iterative) {
-        cJSON_AddItemToObject(report, "stability", iterative_stability_totals(&tr->pruner));
-    } else {
-        cJSON *stability = cJSON_AddObjectToObject(report, "stability");
-        cJSON_AddBoolToObject(stability, "enabled", 0);
+    tr->state.lr = lr_at(tr->state.step, c->train.steps, c->optim.warmup_steps, c->optim.lr, c->optim.lr_min);
+    CheckpointState state = {0};
+    if (run_state_save(&tr->state, c->train.seed, tr->pruning, &state, err) != 0) return -1;
+    if (tr->iterative && iterative_checkpoint_save(&tr->pruner, &state, err) != 0) return -1;
+    CheckpointMask *masks = xmalloc(sizeof(CheckpointMask) * (size_t)(tr->masks.n > 0 ? tr->masks.n : 1));
+    prune_masks_checkpoint_views(&tr->masks, masks);
+    char path[4096];
+    int rc = checkpoint_path_for_step(path, sizeof path, tr->run_dir, tr->state.step, err);
+    if (rc == 0) {
+        char *yaml = config_to_yaml(&tr->resolved);
+        rc = checkpoint_save(path, tr->model.params, tr->model.n_params, &tr->optimizer, masks, tr->masks.n, &state,
+                             yaml, err);
+        free(yaml);
     }
+    free(masks);
+    if (rc != 0) return -1;
+    return checkpoint_prune_old(tr->run_dir, c->checkpoint.keep, err);
+}
 
-    cJSON *time = cJSON_AddObjectToObject(report, "time");
-    cJSON_AddNumberToObject(time, "train_seconds", s->train_seconds);
-    cJSON_AddNumberToObject(time, "prune_seconds", s->prune_seconds);
-    cJSON_AddNumberToObject(time, "prune_fraction", s->train_seconds > 0 ? s->prune_seconds / s->train_seconds : 0.0);
-    cJSON_AddNumberToObject(time, "accumulate", s->prune_breakdown.accumulate);
-    cJSON_AddNumberToObject(time, "score", s->prune_breakdown.score);
-    cJSON_AddNumberToObject(time, "select", s->prune_breakdown.select);
-    cJSON_AddNumberToObject(time, "stability", s->prune_breakdown.stability);
-    cJSON_AddNumberToObject(time, "apply", s->prune_breakdown.apply);
-    cJSON_AddNumberToObject(time, "oneshot", s->prune_breakdown.oneshot);
-
-    if (is_oneshot(c->prune.method)) {
-        char target[128], path[4096];
-        oneshot_target_text(c, target, sizeof target);
-        cJSON_AddStringToObject(run, "target", target);
-        snprintf(path, sizeof path, "%s/" ONESHOT_REPORT_FILE, run_dir);
-        cJSON *oneshot = tr->oneshot_report ? cJSON_Duplicate(tr->oneshot_report, 1) : NULL;
-        FILE *f = oneshot ? NULL : fopen(path, "r");  // a resumed run: from the run folder
-        if (f) {
-            char *text = NULL;
-            size_t size = 0;
-            ssize_t n = getdelim(&text, &size, '\0', f);
-            if (n > 0) oneshot = cJSON_Parse(text);
-            free(text);
-            fclose(f);
-        }
-        cJSON_AddItemToObject(report, "oneshot", oneshot ? oneshot : cJSON_CreateObject());
+// The checkpoint that `resume` names: a path, or "latest" in run_dir. False when there is
+// none to resume from: no --resume, or "latest" finds no checkpoint (a run killed before
+// its first one starts again from step 0).
+static bool resolve_resume(const char *run_dir, const char *resume, char *path, size_t size) {
+    if (!resume) return false;
+    if (strcmp(resume, "latest") == 0) {
+        Error ignored;
+        return checkpoint_find_latest(run_dir, path, size, &ignored) == 0;
     }
-    return report;
+    snprintf(path, size, "%s", resume);
+    return true;
+}
+
+// The inverse of save_checkpoint, after the config has been compared with the saved one.
+static int resume_from(Trainer *tr, const char *path, Error *err) {
+    const RunConfig *c = tr->config;
+    char *yaml;
+    if (checkpoint_read_config(path, &yaml, err) != 0) return -1;
+    RunConfig saved;
+    int rc = config_load_string(&saved, yaml, path, err);
+    free(yaml);
+    if (rc == 0) rc = config_check_resume(&tr->resolved, &saved, !is_oneshot(c->prune.method), path, err);
+    config_free(&saved);
+    if (rc != 0) return -1;
+
+    CheckpointState state = {0};
+    if (tr->iterative) iterative_checkpoint_prepare_load(&tr->pruner, &state);
+    CheckpointMask *masks = NULL;
+    if (tr->pruning) {
+        masks = xmalloc(sizeof(CheckpointMask) * (size_t)tr->masks.n);
+        prune_masks_checkpoint_views(&tr->masks, masks);
+    }
+    rc = checkpoint_load(path, tr->model.params, tr->model.n_params, &tr->optimizer, masks, tr->masks.n, &state, err);
+    free(masks);
+    if (rc != 0 || run_state_load(&tr->state, &state, c->train.seed, tr->pruning, path, err) != 0) return -1;
+    // hardening: one optimizer step per step, and no further than the run goes.
+    if (tr->optimizer.step != state.step)
+        return error_set(err, "%s: /optim/step is %ld but /state/step is %ld (one optimizer step per step)", path,
+                         (long)tr->optimizer.step, state.step);
+    if (state.step > c->train.steps)
+        return error_set(err, "%s: the checkpoint is at step %ld, past train.steps = %d", path, state.step,
+                         c->train.steps);
+    if (tr->pruning) tr->pruned = prune_masks_pruned(&tr->masks);
+    if (tr->iterative && iterative_checkpoint_restore(&tr->pruner, &state, path, err) != 0) return -1;
+    if (is_oneshot(c->prune.method) && read_oneshot_report(tr, err) != 0) return -1;
+    progress_message(&tr->progress, "resuming from %s (step %ld)", path, state.step);
+    return 0;
+}
+
+// ---- the run ----
+
+static void announce_run(Trainer *tr) {
+    const RunConfig *c = tr->config;
+    progress_message(&tr->progress, "training %.2f M parameters (d_model %d, %d layers, vocab %d) on %s, %d steps of %d x %d tokens -> %s",
+                     tr->model.n_elements / 1e6, tr->model.config.d_model, tr->model.config.n_layer,
+                     tr->model.config.vocab_padded, tr->data.path ? tr->data.path : data_kind_name(tr->data.kind),
+                     c->train.steps, c->train.batch_size, c->train.seqlen, tr->run_dir);
+    if (!tr->iterative) return;
+    const SparsitySchedule *s = &tr->pruner.schedule;
+    progress_message(&tr->progress,
+                     "gradient pruning of %zu weights in %d tensors: %s, %s schedule %.1f%% -> %.1f%% from step %ld "
+                     "to %ld, masks every %ld steps, alpha %g, stability check %s",
+                     tr->masks.total, tr->masks.n, prune_strategy_names[c->prune.strategy], prune_schedule_names[s->shape],
+                     100.0 * s->initial, 100.0 * s->final, s->start, s->end, s->every, c->prune.alpha,
+                     c->stability.enabled ? "on" : "off");
+    if (s->end > c->train.steps)
+        progress_message(&tr->progress, "note: prune.end_step %ld is past train.steps %d: the final sparsity is not reached",
+                         s->end, c->train.steps);
+}
+
+// Lock the folder, open data and model, then either the one-shot pass (a fresh one-shot
+// run, its pruned model checkpointed as step 0) or the resumed checkpoint's state.
+static int trainer_setup(Trainer *tr, const RunConfig *c, const char *run_dir, const char *resume, Error *err) {
+    memset(tr, 0, sizeof *tr);
+    tr->run_start = now_seconds();
+    tr->config = c;
+    tr->run_dir = run_dir;
+    tr->lock.fd = -1;
+    progress_init(&tr->progress, stderr, c->log.progress, 0, c->train.steps);
+    // hardening: one process per run folder; stale temporary files of dead runs removed.
+    int removed = 0;
+    if (make_directories(run_dir, err) != 0 || run_lock_acquire(&tr->lock, run_dir, &removed, err) != 0) return -1;
+    if (removed > 0)
+        progress_message(&tr->progress, "%s: removed %d temporary file%s left by runs that no longer run", run_dir,
+                         removed, removed == 1 ? "" : "s");
+    char resume_path[4096];
+    tr->resumed = resolve_resume(run_dir, resume, resume_path, sizeof resume_path);
+    if (resume && !tr->resumed)
+        progress_message(&tr->progress, "--resume latest: no checkpoint in %s yet; starting from step 0", run_dir);
+
+    bool oneshot_now = !tr->resumed && is_oneshot(c->prune.method);
+    if (open_session(tr, tr->resumed ? resume_path : NULL, err) != 0) return -1;
+    if (!tr->resumed && open_metrics(tr, err) != 0) return -1;
+    if (oneshot_now && run_oneshot(tr, err) != 0) return -1;
+    if (finish_opening(tr, err) != 0) return -1;
+    if (tr->resumed && (resume_from(tr, resume_path, err) != 0 || open_metrics(tr, err) != 0)) return -1;
+    if (oneshot_now) {
+        // The pruned model is step 0: a resumed run starts from here, not from the dense model.
+        tr->pruned = prune_masks_pruned(&tr->masks);
+        prune_masks_apply(&tr->masks, &tr->optimizer);
+        if (save_checkpoint(tr, err) != 0) return -1;
+    }
+    progress_init(&tr->progress, stderr, c->log.progress, tr->state.step, c->train.steps);
+    announce_run(tr);
+    tr->interval_start = now_seconds();
+    return 0;
+}
+
+// One training step on batch `step`: forward and backward on a fresh tape, the raw
+// gradients to the pruner when its next update wants them, global gradient clipping, AdamW
+// with the scheduled learning rate, the masks held.
+static int train_step(Trainer *tr, long step, Error *err) {
+    const RunConfig *c = tr->config;
+    const int B = c->train.batch_size, L = c->train.seqlen;
+    RunState *s = &tr->state;
+    double step_start = now_seconds();
+    data_train_batch(&tr->data, step, B, L, tr->tokens, tr->targets);
+    tape_reset(&tr->tape);
+    mamba_model_zero_grad(&tr->model);
+    Tensor *loss = mamba_forward(&tr->tape, &tr->model, tr->tokens, tr->targets, B, L, NULL);
+    float loss_value = loss->data[0];
+    if (!isfinite(loss_value))
+        return error_set(err, "step %ld: the loss is %f; stopping (try a lower optim.lr or optim.grad_clip)", step,
+                         loss_value);
+    tape_backward(&tr->tape, loss);
+    double step_seconds = now_seconds() - step_start;
+    // The raw gradients, before clipping, of the steps just before a mask update.
+    if (tr->iterative && iterative_wants_gradient(&tr->pruner, step)) iterative_accumulate(&tr->pruner);
+    double optimizer_start = now_seconds();
+    tr->grad_norm = adamw_clip_grad_norm(&tr->optimizer, c->optim.grad_clip);
+    if (!isfinite(tr->grad_norm))
+        return error_set(err, "step %ld: the gradient norm is %f; stopping (try a lower optim.lr)", step, tr->grad_norm);
+    tr->lr = lr_at(step, c->train.steps, c->optim.warmup_steps, c->optim.lr, c->optim.lr_min);
+    adamw_step(&tr->optimizer, tr->lr);
+    s->train_seconds += step_seconds + (now_seconds() - optimizer_start);
+    hold_masks(tr);
+    s->interval_loss += loss_value;
+    s->interval_steps++;
+    s->step = step + 1;
+    return 0;
+}
+
+// The metrics line and the progress line after `done` steps: the mean loss of the interval.
+static void log_step(Trainer *tr, long done) {
+    const RunConfig *c = tr->config;
+    RunState *s = &tr->state;
+    double now = now_seconds();
+    double tokens_per_s = (double)s->interval_steps * c->train.batch_size * c->train.seqlen / (now - tr->interval_start);
+    s->last_loss = s->interval_loss / s->interval_steps;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "step", (double)done);
+    cJSON_AddNumberToObject(o, "loss", s->last_loss);
+    cJSON_AddNumberToObject(o, "lr", tr->lr);
+    cJSON_AddNumberToObject(o, "grad_norm", tr->grad_norm);
+    cJSON_AddNumberToObject(o, "sparsity", sparsity_now(tr));
+    cJSON_AddNumberToObject(o, "tokens_per_s", tokens_per_s);
+    cJSON_AddNumberToObject(o, "elapsed_s", now - tr->run_start);
+    metrics_write(&tr->metrics, o);
+    progress_update(&tr->progress, done, (float)s->last_loss, (float)tr->lr, (float)sparsity_now(tr), tokens_per_s,
+                    tr->extra[0] ? tr->extra : NULL);
+    s->interval_loss = 0.0;
+    s->interval_steps = 0;
+    tr->interval_start = now_seconds();
+}
+
+// Validation during training: a metrics line, and the figures on the progress line.
+static void evaluate_step(Trainer *tr, long done) {
+    Evaluation e = evaluate(tr, tr->config->train.eval_batches);
+    snprintf(tr->extra, sizeof tr->extra, "val loss %.4f acc %.3f", e.nll, e.accuracy);
+    metrics_write(&tr->metrics, evaluation_json(done, &e));
+    tr->interval_start = now_seconds();  // evaluation time is not training throughput
+}
+
+// The checkpoint every checkpoint.every steps, and the one of a run stopped by a signal
+// (the final checkpoint is trainer_finish's).
+static int checkpoint_step(Trainer *tr, long done, Error *err) {
+    const RunConfig *c = tr->config;
+    if (done == c->train.steps) return 0;
+    bool saved = false;
+    if (c->checkpoint.every > 0 && done % c->checkpoint.every == 0) {
+        if (save_checkpoint(tr, err) != 0) return -1;
+        tr->interval_start = now_seconds();
+        saved = true;
+    }
+    // hardening: SIGINT/SIGTERM stop the run here, after a whole step, with a checkpoint of it.
+    if (!run_signals_pending()) return 0;
+    if (!saved && save_checkpoint(tr, err) != 0) return -1;
+    progress_finish(&tr->progress);
+    return error_set(err, "stopped by %s after step %ld of %d; wrote the checkpoint of step %ld in %s (continue "
+                     "with --resume latest)", run_signals_pending() == SIGINT ? "SIGINT" : "SIGTERM", done,
+                     c->train.steps, done, tr->run_dir);
+}
+
+// The summary of a run whose final evaluation is e.
+static TrainSummary summarize(const Trainer *tr, const Evaluation *e) {
+    const RunConfig *c = tr->config;
+    const RunState *s = &tr->state;
+    PruneTimes times = {0};
+    if (tr->iterative) times = tr->pruner.times;
+    long steps = c->train.steps;
+    return (TrainSummary){
+        .steps = steps,
+        .train_loss = s->last_loss,
+        .val_loss = e->nll,
+        .val_perplexity = e->perplexity,
+        .val_accuracy = e->accuracy,
+        .val_tokens = e->tokens,
+        .dense_val_loss = s->dense.nll,
+        .dense_val_perplexity = s->dense.perplexity,
+        .dense_val_accuracy = s->dense.accuracy,
+        .sparsity = sparsity_now(tr),
+        .tokens_per_s = s->train_seconds > 0 ? (double)steps * c->train.batch_size * c->train.seqlen / s->train_seconds : 0.0,
+        .wall_s = now_seconds() - tr->run_start,
+        .train_seconds = s->train_seconds,
+        .prune_seconds = prune_times_total(&times) + s->mask_seconds + s->oneshot_seconds,
+        .prune_breakdown = {times.accumulate, times.score, times.select, times.stability,
+                            times.apply + s->mask_seconds, s->oneshot_seconds},
+        .parameters = (long)tr->model.n_elements,
+    };
+}
+
+// The final checkpoint and evaluation, the summary line, and a pruning run's report.
+static int trainer_finish(Trainer *tr, TrainSummary *summary, Error *err) {
+    if (metrics_check(&tr->metrics, err) != 0 || save_checkpoint(tr, err) != 0) return -1;
+    Evaluation e = evaluate(tr, final_eval_batches(tr->config));
+    if (!tr->state.dense_evaluated) tr->state.dense = e;  // never pruned: the final model is the dense one
+    TrainSummary s = summarize(tr, &e);
+    if (summary) *summary = s;
+    metrics_write(&tr->metrics, train_summary_json(&s));
+    if (metrics_check(&tr->metrics, err) != 0) return -1;
+    if (!tr->pruning) return 0;
+    cJSON *report = prune_report_build(tr->config, &tr->state.dense, &e, &s, &tr->model, &tr->masks,
+                                       tr->iterative ? &tr->pruner : NULL, tr->oneshot_report);
+    int rc = prune_report_write(report, tr->run_dir, err);
+    if (rc == 0) prune_report_brief(report, stderr);
+    cJSON_Delete(report);
+    return rc;
 }
 
 int train_run(const RunConfig *c, const char *run_dir, const char *resume, TrainSummary *summary, Error *err) {
-    double run_start = now_seconds();
     Trainer tr;
-    memset(&tr, 0, sizeof tr);
-    const int B = c->train.batch_size, L = c->train.seqlen;
-    const long steps = c->train.steps;
-    RunPosition at = {0};
-    progress_init(&tr.progress, stderr, c->log.progress, 0, steps);
-    // hardening: one process per run folder; stale temporary files of dead runs removed.
-    tr.lock.fd = -1;
-    int removed = 0;
-    if (make_directories(run_dir, err) != 0 || run_lock_acquire(&tr.lock, run_dir, &removed, err) != 0) return -1;
-    if (removed > 0)
-        progress_message(&tr.progress, "%s: removed %d temporary file%s left by runs that no longer run", run_dir,
-                         removed, removed == 1 ? "" : "s");
-    char resume_path[4096];
-    bool resuming = resolve_resume(run_dir, resume, resume_path, sizeof resume_path);
-    if (resume && !resuming)
-        progress_message(&tr.progress, "--resume latest: no checkpoint in %s yet; starting from step 0", run_dir);
-
-    char metrics_path[4096];
-    snprintf(metrics_path, sizeof metrics_path, "%s/metrics.jsonl", run_dir);
-    int rc = trainer_open(&tr, c, run_dir, resuming ? resume_path : NULL, err);
-    if (rc == 0 && !resuming && c->log.jsonl) {
-        remove(metrics_path);  // a fresh run starts a fresh log
-        rc = metrics_open(&tr.metrics, metrics_path, err);
-    }
-    bool oneshot_now = rc == 0 && !resuming && is_oneshot(c->prune.method);
-    if (oneshot_now) rc = run_oneshot(&tr, run_dir, err);
-    if (rc == 0) rc = trainer_finish_open(&tr, run_dir, err);
-    if (rc == 0 && resuming) rc = resume_from(&tr, resume_path, &at, err);
-    if (rc == 0 && resuming && c->log.jsonl) {
-        rc = truncate_metrics(metrics_path, at.step, err);
-        if (rc == 0) rc = metrics_open(&tr.metrics, metrics_path, err);
-    }
-    if (rc == 0 && oneshot_now) {
-        // The pruned model is step 0: a resumed run starts from here, not from the dense model.
-        tr.pruned = prune_masks_pruned(&tr.masks);
-        prune_masks_apply(&tr.masks, &tr.optimizer);
-        RunPosition zero = {0};
-        rc = save_checkpoint(&tr, run_dir, &zero, err);
-    }
-    if (rc != 0) {
-        trainer_close(&tr);
-        return -1;
-    }
-    progress_init(&tr.progress, stderr, c->log.progress, at.step, steps);
-    progress_message(&tr.progress, "training %.2f M parameters (d_model %d, %d layers, vocab %d) on %s, %ld steps of %d x %d tokens -> %s",
-                     tr.model.n_elements / 1e6, tr.model.config.d_model, tr.model.config.n_layer,
-                     tr.model.config.vocab_padded, tr.data.path ? tr.data.path : data_kind_name(tr.data.kind), steps, B,
-                     L, run_dir);
-    if (tr.iterative) {
-        const SparsitySchedule *s = &tr.pruner.schedule;
-        progress_message(&tr.progress,
-                         "gradient pruning of %zu weights in %d tensors: %s, %s schedule %.1f%% -> %.1f%% from step %ld "
-                         "to %ld, masks every %ld steps, alpha %g, stability check %s",
-                         tr.masks.total, tr.masks.n, prune_strategy_names[c->prune.strategy], prune_schedule_names[s->shape],
-                         100.0 * s->initial, 100.0 * s->final, s->start, s->end, s->every, c->prune.alpha,
-                         c->stability.enabled ? "on" : "off");
-        if (s->end > steps)
-            progress_message(&tr.progress, "note: prune.end_step %ld is past train.steps %ld: the final sparsity is not reached",
-                             s->end, steps);
-    }
-
-    double interval_start = now_seconds(), train_seconds = at.train_seconds;
-    double interval_loss = at.interval_loss, last_loss = at.last_loss;
-    int interval_steps = at.interval_steps;
-    char extra[128] = "";
-    if (!resuming) {
-        double eval_seconds;
-        rc = prune_update(&tr, 0, &eval_seconds, err);
-        interval_start += eval_seconds;
-    }
-    for (long step = at.step; step < steps && rc == 0; step++) {
-        double step_start = now_seconds();
-        data_train_batch(&tr.data, step, B, L, tr.tokens, tr.targets);
-        tape_reset(&tr.tape);
-        mamba_model_zero_grad(&tr.model);
-        Tensor *loss = mamba_forward(&tr.tape, &tr.model, tr.tokens, tr.targets, B, L, NULL);
-        float loss_value = loss->data[0];
-        if (!isfinite(loss_value)) {
-            rc = error_set(err, "step %ld: the loss is %f; stopping (try a lower optim.lr or optim.grad_clip)", step,
-                           loss_value);
-            break;
-        }
-        tape_backward(&tr.tape, loss);
-        double step_seconds = now_seconds() - step_start;
-        // The raw gradients, before clipping, of the steps just before a mask update.
-        if (tr.iterative && iterative_wants_gradient(&tr.pruner, step)) iterative_accumulate(&tr.pruner);
-        double optimizer_start = now_seconds();
-        double grad_norm = adamw_clip_grad_norm(&tr.optimizer, c->optim.grad_clip);
-        if (!isfinite(grad_norm)) {
-            rc = error_set(err, "step %ld: the gradient norm is %f; stopping (try a lower optim.lr)", step, grad_norm);
-            break;
-        }
-        double lr = lr_at(step, steps, c->optim.warmup_steps, c->optim.lr, c->optim.lr_min);
-        adamw_step(&tr.optimizer, lr);
-        train_seconds += step_seconds + (now_seconds() - optimizer_start);
-        hold_masks(&tr);
-        interval_loss += loss_value;
-        interval_steps++;
-
+    int rc = trainer_setup(&tr, c, run_dir, resume, err);
+    if (rc == 0 && !tr.resumed) rc = prune_update(&tr, 0, err);  // a schedule that prunes before step 1
+    for (long step = tr.state.step; rc == 0 && step < c->train.steps; step++) {
+        rc = train_step(&tr, step, err);  // forward, backward, update
         long done = step + 1;
-        double eval_seconds;
-        if ((rc = prune_update(&tr, done, &eval_seconds, err)) != 0) break;
-        interval_start += eval_seconds;  // evaluation time is not training throughput
-        bool log_now = done % c->train.log_every == 0 || done == steps;
-        if (log_now) {
-            double now = now_seconds();
-            double tokens_per_s = (double)interval_steps * B * L / (now - interval_start);
-            last_loss = interval_loss / interval_steps;
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddNumberToObject(o, "step", (double)done);
-            cJSON_AddNumberToObject(o, "loss", last_loss);
-            cJSON_AddNumberToObject(o, "lr", lr);
-            cJSON_AddNumberToObject(o, "grad_norm", grad_norm);
-            cJSON_AddNumberToObject(o, "sparsity", sparsity_now(&tr));
-            cJSON_AddNumberToObject(o, "tokens_per_s", tokens_per_s);
-            cJSON_AddNumberToObject(o, "elapsed_s", now - run_start);
-            metrics_write(&tr.metrics, o);
-            progress_update(&tr.progress, done, (float)last_loss, (float)lr, (float)sparsity_now(&tr), tokens_per_s,
-                            extra[0] ? extra : NULL);
-            interval_loss = 0.0;
-            interval_steps = 0;
-            interval_start = now_seconds();
-        }
-        if (c->train.eval_every > 0 && done % c->train.eval_every == 0 && done != steps) {
-            Evaluation e = evaluate(&tr, c->train.eval_batches);
-            snprintf(extra, sizeof extra, "val loss %.4f acc %.3f", e.nll, e.accuracy);
-            metrics_write(&tr.metrics, evaluation_json(done, e));
-            interval_start = now_seconds();  // evaluation time is not training throughput
-        }
+        if (rc == 0) rc = prune_update(&tr, done, err);
+        if (rc == 0 && (done % c->train.log_every == 0 || done == c->train.steps)) log_step(&tr, done);
+        if (rc == 0 && c->train.eval_every > 0 && done % c->train.eval_every == 0 && done != c->train.steps)
+            evaluate_step(&tr, done);
         // hardening: a failed metrics write (full disk) stops the run before the next checkpoint.
-        if ((rc = metrics_check(&tr.metrics, err)) != 0) break;
-        bool saved = false;
-        if (c->checkpoint.every > 0 && done % c->checkpoint.every == 0 && done != steps) {
-            RunPosition now = {done, interval_loss, last_loss, train_seconds, interval_steps};
-            if ((rc = save_checkpoint(&tr, run_dir, &now, err)) != 0) break;
-            interval_start = now_seconds();
-            saved = true;
-        }
-        // hardening: SIGINT/SIGTERM stop the run here, after a whole step, with a checkpoint of it.
-        if (run_signals_pending() && done != steps) {
-            RunPosition now = {done, interval_loss, last_loss, train_seconds, interval_steps};
-            if (!saved && (rc = save_checkpoint(&tr, run_dir, &now, err)) != 0) break;
-            progress_finish(&tr.progress);
-            rc = error_set(err, "stopped by %s after step %ld of %ld; wrote the checkpoint of step %ld in %s (continue "
-                           "with --resume latest)", run_signals_pending() == SIGINT ? "SIGINT" : "SIGTERM", done,
-                           steps, done, run_dir);
-            break;
-        }
+        if (rc == 0) rc = metrics_check(&tr.metrics, err);
+        if (rc == 0) rc = checkpoint_step(&tr, done, err);
     }
     progress_finish(&tr.progress);
-    if (rc == 0) rc = metrics_check(&tr.metrics, err);
-    if (rc == 0) {
-        RunPosition end = {steps, interval_loss, last_loss, train_seconds, interval_steps};
-        rc = save_checkpoint(&tr, run_dir, &end, err);
-    }
-    if (rc == 0) {
-        Evaluation e = evaluate(&tr, final_eval_batches(c));
-        if (!tr.dense_evaluated) tr.dense = e;  // never pruned: the final model is the dense one
-        PruneTimes times = {0};
-        if (tr.iterative) times = tr.pruner.times;
-        TrainSummary s = {
-            .steps = steps,
-            .train_loss = last_loss,
-            .val_loss = e.nll,
-            .val_perplexity = e.perplexity,
-            .val_accuracy = e.accuracy,
-            .val_tokens = e.tokens,
-            .dense_val_loss = tr.dense.nll,
-            .dense_val_perplexity = tr.dense.perplexity,
-            .dense_val_accuracy = tr.dense.accuracy,
-            .sparsity = sparsity_now(&tr),
-            .tokens_per_s = train_seconds > 0 ? (double)steps * B * L / train_seconds : 0.0,
-            .wall_s = now_seconds() - run_start,
-            .train_seconds = train_seconds,
-            .prune_seconds = prune_times_total(&times) + tr.mask_seconds + tr.oneshot_seconds,
-            .prune_breakdown = {times.accumulate, times.score, times.select, times.stability,
-                                times.apply + tr.mask_seconds, tr.oneshot_seconds},
-            .parameters = (long)tr.model.n_elements,
-        };
-        cJSON *o = evaluation_json(steps, e);
-        cJSON_AddBoolToObject(o, "summary", 1);
-        cJSON_AddNumberToObject(o, "dense_val_loss", s.dense_val_loss);
-        cJSON_AddNumberToObject(o, "dense_val_perplexity", s.dense_val_perplexity);
-        cJSON_AddNumberToObject(o, "dense_val_accuracy", s.dense_val_accuracy);
-        cJSON_AddNumberToObject(o, "sparsity", s.sparsity);
-        cJSON_AddNumberToObject(o, "train_loss", s.train_loss);
-        cJSON_AddNumberToObject(o, "tokens_per_s", s.tokens_per_s);
-        cJSON_AddNumberToObject(o, "wall_s", s.wall_s);
-        cJSON_AddNumberToObject(o, "train_seconds", s.train_seconds);
-        cJSON_AddNumberToObject(o, "prune_seconds", s.prune_seconds);
-        cJSON_AddNumberToObject(o, "parameters", (double)s.parameters);
-        metrics_write(&tr.metrics, o);
-        rc = metrics_check(&tr.metrics, err);
-        if (rc == 0 && tr.pruning) {
-            cJSON *report = build_report(&tr, e, &s, run_dir);
-            rc = prune_report_write(report, run_dir, err);
-            if (rc == 0) prune_report_brief(report, stderr);
-            cJSON_Delete(report);
-        }
-        if (summary) *summary = s;
-    }
+    if (rc == 0) rc = trainer_finish(&tr, summary, err);
     trainer_close(&tr);
     return rc;
 }
