@@ -88,6 +88,10 @@ Tensor *tensor_view(Tape *tape, float *data, int ndim, const int *shape);
 // functions add into it.
 float *tensor_grad(Tape *tape, Tensor *t);
 
+// Sets n floats to 0, split over the OpenMP threads from FLOATS_ZERO_PARALLEL_MIN floats on.
+#define FLOATS_ZERO_PARALLEL_MIN ((size_t)1 << 16)
+void floats_zero(float *p, size_t n);
+
 // Parameters: data and gradient owned by the tensor (malloc), for the whole run.
 void tensor_init_param(Tensor *t, int ndim, const int *shape);
 void tensor_free_param(Tensor *t);

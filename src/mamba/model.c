@@ -76,7 +76,7 @@ Tensor *mamba_model_find(MambaModel *model, const char *name) {
 void mamba_model_zero_grad(MambaModel *model) {
     for (int i = 0; i < model->n_params; i++) {
         Tensor *t = model->params[i].tensor;
-        memset(t->grad, 0, sizeof(float) * t->size);
+        floats_zero(t->grad, t->size);
     }
 }
 
