@@ -75,10 +75,12 @@ TapeNode *tape_record(Tape *tape, const char *name, BackwardFn backward, Tensor 
     return node;
 }
 
-void tape_backward(Tape *tape, Tensor *loss) {
+void tape_backward(Tape *tape, Tensor *loss) { tape_backward_seeded(tape, loss, 1.0f); }
+
+void tape_backward_seeded(Tape *tape, Tensor *loss, float seed_value) {
     assert(loss->size == 1);
     float *seed = tensor_grad(tape, loss);
-    seed[0] += 1.0f;
+    seed[0] += seed_value;
     for (int i = tape->n_nodes - 1; i >= 0; i--) {
         TapeNode *node = &tape->nodes[i];
         // An output nobody used downstream has no gradient: nothing flows back from it.

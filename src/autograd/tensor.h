@@ -72,6 +72,9 @@ void tape_reset(Tape *tape);
 // Seeds d(loss)/d(loss) = 1 and runs every node's backward in reverse order.
 // loss must be a one-element tensor produced on this tape.
 void tape_backward(Tape *tape, Tensor *loss);
+// The same with d(total)/d(loss) = seed_value: the gradient of seed_value * loss, e.g. a
+// process's share of a loss averaged over several processes.
+void tape_backward_seeded(Tape *tape, Tensor *loss, float seed_value);
 
 // Appends a node if the tape records and any input requires a gradient; the output
 // then requires a gradient too. Returns the node (to attach saved values) or NULL.

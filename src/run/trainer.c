@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "autograd/ops.h"
+#include "run/data_parallel.h"
 #include "run/evaluate.h"
 #include "run/metrics.h"
 #include "run/model_source.h"
@@ -24,6 +25,7 @@
 #include "run/prune_report.h"
 #include "run/text_tokens.h"
 #include "core/atomic_file.h"
+#include "core/dist.h"
 #include "run/run_limits.h"
 #include "run/run_signals.h"
 #include "io/run_lock.h"
@@ -186,6 +188,7 @@ static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, co
     // Keys the config accepts whose behaviour is not built yet: refuse rather than ignore.
     if (c->eval.seqlen != 0 && c->eval.seqlen != c->train.seqlen)
         return error_set(err, "eval.seqlen: evaluating at another length than train.seqlen is not implemented yet");
+    if (data_parallel_check(c, err) != 0) return -1;
     if (c->train.threads > 0) {
         omp_set_num_threads(c->train.threads);
         openblas_set_num_threads(c->train.threads);
@@ -249,7 +252,7 @@ static int trainer_finish_open(Trainer *tr, const char *run_dir, Error *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.yaml", run_dir);
     char *yaml = config_to_yaml(&tr->resolved);
-    int rc = atomic_write_file(path, yaml, strlen(yaml), err);
+    int rc = dist_is_root() ? atomic_write_file(path, yaml, strlen(yaml), err) : 0;  // rank 0 alone writes
     free(yaml);
     if (rc != 0) return -1;
     if (tr->iterative) return iterative_init(&tr->pruner, &tr->prune, &tr->stability, &tr->data, &tr->model, &tr->masks, err);
@@ -363,6 +366,7 @@ typedef struct RunPosition {
 } RunPosition;
 
 static int save_checkpoint(Trainer *tr, const char *run_dir, const RunPosition *at, Error *err) {
+    if (!dist_is_root()) return 0;  // rank 0 alone writes
     const RunConfig *c = tr->config;
     CheckpointState state = {.step = at->step, .data_cursor = at->step};
     rng_seed(&state.rng, (uint64_t)c->train.seed);
@@ -511,7 +515,7 @@ static int run_oneshot(Trainer *tr, const char *run_dir, Error *err) {
     double start = now_seconds();
     int rc = oneshot_prune(&tr->prune, &tr->data, &tr->model, &tr->masks, report, err);
     tr->oneshot_seconds = now_seconds() - start;
-    if (rc == 0) {
+    if (rc == 0 && dist_is_root()) {
         char path[4096];
         snprintf(path, sizeof path, "%s/" ONESHOT_REPORT_FILE, run_dir);
         char *text = cJSON_Print(report);
@@ -531,8 +535,7 @@ static void measure_gradients(Trainer *tr) {
         data_train_batch(&tr->data, k, B, L, tr->tokens, tr->targets);
         tape_reset(&tr->tape);
         mamba_model_zero_grad(&tr->model);
-        Tensor *loss = mamba_forward(&tr->tape, &tr->model, tr->tokens, tr->targets, B, L, NULL);
-        tape_backward(&tr->tape, loss);
+        data_parallel_step(&tr->tape, &tr->model, tr->tokens, tr->targets, B, L);
         iterative_accumulate(&tr->pruner);
     }
     tape_reset(&tr->tape);
@@ -556,6 +559,7 @@ static int prune_update(Trainer *tr, long t, double *eval_seconds, Error *err) {
     if (iterative_needs_gradient(&tr->pruner, t)) measure_gradients(tr);
     cJSON *event;
     if (iterative_update(&tr->pruner, t, &tr->model, &tr->optimizer, &tr->tape, &event, err) != 0) return -1;
+    data_parallel_share_masks(&tr->masks, &tr->optimizer);  // rank 0's masks and stability corrections
     if (event) {
         tr->pruned = prune_masks_pruned(&tr->masks);
         metrics_write(&tr->metrics, event);
@@ -630,11 +634,15 @@ int train_run(const RunConfig *c, const char *run_dir, const char *resume, Train
     const int B = c->train.batch_size, L = c->train.seqlen;
     const long steps = c->train.steps;
     RunPosition at = {0};
-    progress_init(&tr.progress, stderr, c->log.progress, 0, steps);
+    FILE *log_stream = data_parallel_log_stream();  // stderr; nothing on ranks other than 0
+    progress_init(&tr.progress, log_stream, c->log.progress, 0, steps);
     // hardening: one process per run folder; stale temporary files of dead runs removed.
     tr.lock.fd = -1;
     int removed = 0;
-    if (make_directories(run_dir, err) != 0 || run_lock_acquire(&tr.lock, run_dir, &removed, err) != 0) return -1;
+    if (dist_is_root() &&
+        (make_directories(run_dir, err) != 0 || run_lock_acquire(&tr.lock, run_dir, &removed, err) != 0))
+        return -1;
+    dist_barrier();  // the other ranks look for checkpoints once rank 0 holds the folder
     if (removed > 0)
         progress_message(&tr.progress, "%s: removed %d temporary file%s left by runs that no longer run", run_dir,
                          removed, removed == 1 ? "" : "s");
@@ -646,7 +654,7 @@ int train_run(const RunConfig *c, const char *run_dir, const char *resume, Train
     char metrics_path[4096];
     snprintf(metrics_path, sizeof metrics_path, "%s/metrics.jsonl", run_dir);
     int rc = trainer_open(&tr, c, run_dir, resuming ? resume_path : NULL, err);
-    if (rc == 0 && !resuming && c->log.jsonl) {
+    if (rc == 0 && !resuming && c->log.jsonl && dist_is_root()) {
         remove(metrics_path);  // a fresh run starts a fresh log
         rc = metrics_open(&tr.metrics, metrics_path, err);
     }
@@ -654,12 +662,13 @@ int train_run(const RunConfig *c, const char *run_dir, const char *resume, Train
     if (oneshot_now) rc = run_oneshot(&tr, run_dir, err);
     if (rc == 0) rc = trainer_finish_open(&tr, run_dir, err);
     if (rc == 0 && resuming) rc = resume_from(&tr, resume_path, &at, err);
-    if (rc == 0 && resuming && c->log.jsonl) {
+    if (rc == 0 && resuming && c->log.jsonl && dist_is_root()) {
         rc = truncate_metrics(metrics_path, at.step, err);
         if (rc == 0) rc = metrics_open(&tr.metrics, metrics_path, err);
     }
     if (rc == 0 && oneshot_now) {
         // The pruned model is step 0: a resumed run starts from here, not from the dense model.
+        data_parallel_share_masks(&tr.masks, &tr.optimizer);
         tr.pruned = prune_masks_pruned(&tr.masks);
         prune_masks_apply(&tr.masks, &tr.optimizer);
         RunPosition zero = {0};
@@ -669,7 +678,7 @@ int train_run(const RunConfig *c, const char *run_dir, const char *resume, Train
         trainer_close(&tr);
         return -1;
     }
-    progress_init(&tr.progress, stderr, c->log.progress, at.step, steps);
+    progress_init(&tr.progress, log_stream, c->log.progress, at.step, steps);
     progress_message(&tr.progress, "training %.2f M parameters (d_model %d, %d layers, vocab %d) on %s, %ld steps of %d x %d tokens -> %s",
                      tr.model.n_elements / 1e6, tr.model.config.d_model, tr.model.config.n_layer,
                      tr.model.config.vocab_padded, tr.data.path ? tr.data.path : data_kind_name(tr.data.kind), steps, B,
@@ -701,14 +710,12 @@ int train_run(const RunConfig *c, const char *run_dir, const char *resume, Train
         data_train_batch(&tr.data, step, B, L, tr.tokens, tr.targets);
         tape_reset(&tr.tape);
         mamba_model_zero_grad(&tr.model);
-        Tensor *loss = mamba_forward(&tr.tape, &tr.model, tr.tokens, tr.targets, B, L, NULL);
-        float loss_value = loss->data[0];
+        float loss_value = data_parallel_step(&tr.tape, &tr.model, tr.tokens, tr.targets, B, L);
         if (!isfinite(loss_value)) {
             rc = error_set(err, "step %ld: the loss is %f; stopping (try a lower optim.lr or optim.grad_clip)", step,
                            loss_value);
             break;
         }
-        tape_backward(&tr.tape, loss);
         double step_seconds = now_seconds() - step_start;
         // The raw gradients, before clipping, of the steps just before a mask update.
         if (tr.iterative && iterative_wants_gradient(&tr.pruner, step)) iterative_accumulate(&tr.pruner);
@@ -821,8 +828,8 @@ int train_run(const RunConfig *c, const char *run_dir, const char *resume, Train
         rc = metrics_check(&tr.metrics, err);
         if (rc == 0 && tr.pruning) {
             cJSON *report = build_report(&tr, e, &s, run_dir);
-            rc = prune_report_write(report, run_dir, err);
-            if (rc == 0) prune_report_brief(report, stderr);
+            rc = dist_is_root() ? prune_report_write(report, run_dir, err) : 0;
+            if (rc == 0) prune_report_brief(report, log_stream);
             cJSON_Delete(report);
         }
         if (summary) *summary = s;
