@@ -21,6 +21,7 @@ void tape_init(Tape *tape, size_t arena_bytes) {
     tape->n_nodes = 0;
     tape->recording = true;
     tape->profile = NULL;
+    tape->recompute = NULL;
 }
 
 void tape_free(Tape *tape) {
@@ -79,8 +80,12 @@ void tape_backward(Tape *tape, Tensor *loss) { tape_backward_seeded(tape, loss, 
 
 void tape_backward_seeded(Tape *tape, Tensor *loss, float seed_value) {
     assert(loss->size == 1);
-    float *seed = tensor_grad(tape, loss);
-    seed[0] += seed_value;
+    tape_backward_from(tape, loss, &seed_value);
+}
+
+void tape_backward_from(Tape *tape, Tensor *out, const float *dout) {
+    float *seed = tensor_grad(tape, out);
+    for (size_t i = 0; i < out->size; i++) seed[i] += dout[i];
     for (int i = tape->n_nodes - 1; i >= 0; i--) {
         TapeNode *node = &tape->nodes[i];
         // An output nobody used downstream has no gradient: nothing flows back from it.

@@ -63,6 +63,7 @@ struct Tape {
     int n_nodes, capacity;
     bool recording;           // false for inference: ops then record nothing
     TapeProfile *profile;     // NULL unless profiling
+    Tape *recompute;          // NULL, or the scratch tape of op_recompute (ops.h) (not owned)
 };
 
 void tape_init(Tape *tape, size_t arena_bytes);
@@ -75,6 +76,8 @@ void tape_backward(Tape *tape, Tensor *loss);
 // The same with d(total)/d(loss) = seed_value: the gradient of seed_value * loss, e.g. a
 // process's share of a loss averaged over several processes.
 void tape_backward_seeded(Tape *tape, Tensor *loss, float seed_value);
+// Adds dout (out's shape) to out's gradient and runs every node's backward in reverse.
+void tape_backward_from(Tape *tape, Tensor *out, const float *dout);
 
 // Appends a node if the tape records and any input requires a gradient; the output
 // then requires a gradient too. Returns the node (to attach saved values) or NULL.

@@ -47,6 +47,7 @@ typedef struct Trainer {
     MambaModel model;
     AdamW optimizer;
     Tape tape;
+    Tape recompute_tape;         // train.recompute: the scratch tape of each block's recomputation
     int32_t *tokens, *targets;   // one batch, (B, L)
     MetricsLog metrics;
     Progress progress;
@@ -213,6 +214,10 @@ static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, co
 
     size_t T = (size_t)c->train.batch_size * (size_t)c->train.seqlen;
     tape_init(&tr->tape, 64u << 20);
+    if (c->train.recompute) {
+        tape_init(&tr->recompute_tape, 64u << 20);
+        tr->tape.recompute = &tr->recompute_tape;
+    }
     tr->tokens = xmalloc(sizeof(int32_t) * T);
     tr->targets = xmalloc(sizeof(int32_t) * T);
 
@@ -269,6 +274,7 @@ static void trainer_close(Trainer *tr) {
     free(tr->tokens);
     free(tr->targets);
     tape_free(&tr->tape);
+    if (tr->recompute_tape.nodes) tape_free(&tr->recompute_tape);
     adamw_free(&tr->optimizer);
     mamba_model_free(&tr->model);
     data_close(&tr->data);
