@@ -8,8 +8,6 @@
 // the gradients are summed over processes in rank order.
 #include "run/data_parallel.h"
 
-#include <math.h>
-
 #include "core/dist.h"
 
 int data_parallel_check(const RunConfig *c, Error *err) {
@@ -31,9 +29,8 @@ float data_parallel_step(Tape *tape, MambaModel *model, const int32_t *tokens, c
     const int P = dist_size();
     if (P == 1) {
         Tensor *loss = mamba_forward(tape, model, tokens, targets, B, L, NULL);
-        float value = loss->data[0];
-        if (isfinite(value)) tape_backward(tape, loss);
-        return value;
+        tape_backward(tape, loss);
+        return loss->data[0];
     }
     const int share = B / P;  // data_parallel_check: B is a multiple of P
     const size_t first = (size_t)dist_rank() * (size_t)share * (size_t)L, n = (size_t)share * (size_t)L;
@@ -43,7 +40,6 @@ float data_parallel_step(Tape *tape, MambaModel *model, const int32_t *tokens, c
     double sums[2] = {counted ? (double)counted * (double)loss->data[0] : 0.0, (double)counted};
     dist_allreduce_sum_double(sums, 2);
     float value = sums[1] > 0 ? (float)(sums[0] / sums[1]) : 0.0f;
-    if (!isfinite(value)) return value;
     if (counted > 0) tape_backward_seeded(tape, loss, (float)((double)counted / sums[1]));
     for (int i = 0; i < model->n_params; i++) {
         Tensor *t = model->params[i].tensor;

@@ -23,7 +23,7 @@ int data_parallel_check(const RunConfig *c, Error *err);
 // Forward and backward of the global batch tokens, targets (B, L): this process computes
 // its B / dist_size() consecutive sequences, and on return every process holds the
 // gradient of the global batch's mean loss (the mean over all counted targets), which it
-// returns. A non-finite loss is returned before any backward.
+// returns (a non-finite loss, which the caller checks, leaves non-finite gradients).
 float data_parallel_step(Tape *tape, MambaModel *model, const int32_t *tokens, const int32_t *targets, int B, int L);
 
 // Rank 0's masks on every process, held on the weights and AdamW moments (opt may be NULL).
