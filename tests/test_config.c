@@ -96,7 +96,7 @@ static const char *const all_keys[] = {
     "data.kind", "data.path", "data.val_fraction", "data.vocab", "data.n_memorize", "data.val_sequences",
     "data.min_len", "data.max_len", "data.split",
     "train.steps", "train.batch_size", "train.seqlen", "train.seed", "train.threads", "train.eval_every",
-    "train.eval_batches", "train.log_every", "train.matmul", "train.max_memory_gb",
+    "train.eval_batches", "train.log_every", "train.matmul", "train.recompute", "train.max_memory_gb",
     "optim.lr", "optim.lr_min", "optim.warmup_steps", "optim.weight_decay", "optim.beta1", "optim.beta2",
     "optim.eps", "optim.grad_clip",
     "prune.method", "prune.alpha", "prune.schedule", "prune.exp_k", "prune.initial_sparsity",
@@ -377,7 +377,7 @@ static void test_errors(void) {
     expect_text_error("train:\n  - steps\n", "x.yaml:2:3: train: expected a mapping of keys (key: value), got a list");
     expect_text_error("train:\n  zzzzzz: 1\n",
                       "x.yaml:2:3: train.zzzzzz: unknown key (the keys of train are steps, batch_size, seqlen, seed, "
-                      "threads, eval_every, eval_batches, log_every, matmul, max_memory_gb)");
+                      "threads, eval_every, eval_batches, log_every, matmul, recompute, max_memory_gb)");
     // Sweeps: keys and values checked like everything else.
     expect_text_error("sweep:\n  prune.alpah: [0, 1]\n",
                       "x.yaml:2:3: sweep.prune.alpah: unknown key (did you mean 'alpha'?)");

@@ -4,6 +4,7 @@
 // weight with zeroed moments stays 0; moments and step restored into a new optimizer
 // continue the same trajectory to the bit.
 #include <math.h>
+#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -290,6 +291,32 @@ static void test_clipping(void) {
     norm = clip_grad_norm(one_list, 1, 0.0);
     check(fabs(norm - sqrt(want)) <= 1e-12 * sqrt(want), "clip: norm over 100003 floats, rel diff %.3g",
           fabs(norm - sqrt(want)) / sqrt(want));
+    tensor_free_param(&big);
+
+    // Over several pieces (2^18 floats each, summed on the threads): the same bits at 1, 2
+    // and 3 threads, and the plain double sum to 1e-12; the scaling touches every piece.
+    n = 3 * (1 << 18) + 12345;
+    tensor_init_param(&big, 1, &n);
+    want = 0;
+    for (int i = 0; i < n; i++) {
+        big.grad[i] = (float)sin(0.0007 * i + 0.3) * 1e-2f;
+        want += (double)big.grad[i] * big.grad[i];
+    }
+    double norms[3];
+    for (int threads = 1; threads <= 3; threads++) {
+        omp_set_num_threads(threads);
+        norms[threads - 1] = clip_grad_norm(one_list, 1, 0.0);
+    }
+    omp_set_num_threads(2);
+    check(norms[0] == norms[1] && norms[1] == norms[2] && fabs(norms[0] - sqrt(want)) <= 1e-12 * sqrt(want),
+          "clip: norm over %d floats in pieces: %.17g at 1, 2, 3 threads (%s), rel diff %.3g to the plain sum", n,
+          norms[0], norms[0] == norms[1] && norms[1] == norms[2] ? "equal" : "NOT equal",
+          fabs(norms[0] - sqrt(want)) / sqrt(want));
+    float last = big.grad[n - 1], first = big.grad[0];
+    norm = clip_grad_norm(one_list, 1, 0.5 * sqrt(want));
+    float k_float = (float)(0.5 * sqrt(want) / (norm + 1e-6));
+    check(big.grad[0] == first * k_float && big.grad[n - 1] == last * k_float,
+          "clip: over pieces the first and last gradient are both scaled by %.6g", k_float);
     tensor_free_param(&big);
 }
 

@@ -23,6 +23,14 @@ void matmul_forward(float *out, const float *x, const float *w, int T, int K, in
 void matmul_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, int T, int K, int N);
 Tensor *op_matmul(Tape *tape, Tensor *x, Tensor *w);
 
+// ---- recompute: out = fn(x), keeping only out on the tape (recompute.c) ----
+// With tape->recompute set (a scratch tape) and the tape recording, fn runs without
+// recording and runs again, recording on the scratch tape, in the backward; otherwise
+// fn(tape, context, x) as is. fn must read no tensor with a gradient but x and parameters
+// (which own their gradients), and context must live until the backward.
+typedef Tensor *(*RecomputeFn)(Tape *tape, void *context, Tensor *x);
+Tensor *op_recompute(Tape *tape, RecomputeFn fn, void *context, Tensor *x);
+
 // ---- elementwise (same shapes) ----
 Tensor *op_add(Tape *tape, Tensor *a, Tensor *b);
 Tensor *op_mul(Tape *tape, Tensor *a, Tensor *b);

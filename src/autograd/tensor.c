@@ -21,6 +21,7 @@ void tape_init(Tape *tape, size_t arena_bytes) {
     tape->n_nodes = 0;
     tape->recording = true;
     tape->profile = NULL;
+    tape->recompute = NULL;
 }
 
 void tape_free(Tape *tape) {
@@ -75,10 +76,16 @@ TapeNode *tape_record(Tape *tape, const char *name, BackwardFn backward, Tensor 
     return node;
 }
 
-void tape_backward(Tape *tape, Tensor *loss) {
+void tape_backward(Tape *tape, Tensor *loss) { tape_backward_seeded(tape, loss, 1.0f); }
+
+void tape_backward_seeded(Tape *tape, Tensor *loss, float seed_value) {
     assert(loss->size == 1);
-    float *seed = tensor_grad(tape, loss);
-    seed[0] += 1.0f;
+    tape_backward_from(tape, loss, &seed_value);
+}
+
+void tape_backward_from(Tape *tape, Tensor *out, const float *dout) {
+    float *seed = tensor_grad(tape, out);
+    for (size_t i = 0; i < out->size; i++) seed[i] += dout[i];
     for (int i = tape->n_nodes - 1; i >= 0; i--) {
         TapeNode *node = &tape->nodes[i];
         // An output nobody used downstream has no gradient: nothing flows back from it.
@@ -118,8 +125,27 @@ Tensor *tensor_view(Tape *tape, float *data, int ndim, const int *shape) {
     return t;
 }
 
+void floats_zero(float *p, size_t n) {
+    // One thread's memset runs at a fraction of the memory bandwidth: a (T, 50k) logits
+    // gradient alone is 200 MB. Zeros are zeros whichever thread writes them.
+    if (n < FLOATS_ZERO_PARALLEL_MIN) {
+        memset(p, 0, sizeof(float) * n);
+        return;
+    }
+    const long chunks = (long)((n + FLOATS_ZERO_PARALLEL_MIN - 1) / FLOATS_ZERO_PARALLEL_MIN);
+#pragma omp parallel for schedule(static)
+    for (long c = 0; c < chunks; c++) {
+        size_t start = (size_t)c * FLOATS_ZERO_PARALLEL_MIN;
+        size_t count = n - start < FLOATS_ZERO_PARALLEL_MIN ? n - start : FLOATS_ZERO_PARALLEL_MIN;
+        memset(p + start, 0, sizeof(float) * count);
+    }
+}
+
 float *tensor_grad(Tape *tape, Tensor *t) {
-    if (!t->grad) t->grad = arena_calloc(&tape->arena, sizeof(float) * t->size);
+    if (!t->grad) {
+        t->grad = arena_alloc(&tape->arena, sizeof(float) * t->size);
+        floats_zero(t->grad, t->size);
+    }
     return t->grad;
 }
 

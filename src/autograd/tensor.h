@@ -63,6 +63,7 @@ struct Tape {
     int n_nodes, capacity;
     bool recording;           // false for inference: ops then record nothing
     TapeProfile *profile;     // NULL unless profiling
+    Tape *recompute;          // NULL, or the scratch tape of op_recompute (ops.h) (not owned)
 };
 
 void tape_init(Tape *tape, size_t arena_bytes);
@@ -72,6 +73,11 @@ void tape_reset(Tape *tape);
 // Seeds d(loss)/d(loss) = 1 and runs every node's backward in reverse order.
 // loss must be a one-element tensor produced on this tape.
 void tape_backward(Tape *tape, Tensor *loss);
+// The same with d(total)/d(loss) = seed_value: the gradient of seed_value * loss, e.g. a
+// process's share of a loss averaged over several processes.
+void tape_backward_seeded(Tape *tape, Tensor *loss, float seed_value);
+// Adds dout (out's shape) to out's gradient and runs every node's backward in reverse.
+void tape_backward_from(Tape *tape, Tensor *out, const float *dout);
 
 // Appends a node if the tape records and any input requires a gradient; the output
 // then requires a gradient too. Returns the node (to attach saved values) or NULL.
@@ -87,6 +93,10 @@ Tensor *tensor_view(Tape *tape, float *data, int ndim, const int *shape);
 // The gradient buffer of t, allocated zeroed in the arena on first use. Backward
 // functions add into it.
 float *tensor_grad(Tape *tape, Tensor *t);
+
+// Sets n floats to 0, split over the OpenMP threads from FLOATS_ZERO_PARALLEL_MIN floats on.
+#define FLOATS_ZERO_PARALLEL_MIN ((size_t)1 << 16)
+void floats_zero(float *p, size_t n);
 
 // Parameters: data and gradient owned by the tensor (malloc), for the whole run.
 void tensor_init_param(Tensor *t, int ndim, const int *shape);

@@ -15,6 +15,7 @@
 #include "run/model_eval.h"
 #include "run/model_source.h"
 #include "run/sweep.h"
+#include "core/dist.h"
 #include "run/text_tokens.h"
 #include "run/trainer.h"
 #include "run/run_signals.h"
@@ -72,6 +73,7 @@ static int command_train(int argc, char **argv) {
     if (config.n_sweep > 0) {
         // Each run of a sweep resumes by itself; --resume would be ambiguous.
         if (resume) rc = error_set(&err, "--resume: a sweep resumes its unfinished runs by itself; run it again without --resume");
+        else if (dist_size() > 1) rc = error_set(&err, "sweep: a sweep runs on one process; run each of its configs under mpirun instead");
         else rc = sweep_run(&config, run_dir, &err);
         if (rc != 0) fprintf(stderr, "mambaprune: %s\n", err.message);
         config_free(&config);
@@ -80,11 +82,12 @@ static int command_train(int argc, char **argv) {
     TrainSummary summary;
     rc = train_run(&config, run_dir, resume, &summary, &err);
     if (rc != 0) {
-        fprintf(stderr, "mambaprune: %s\n", err.message);
+        if (dist_size() > 1) fprintf(stderr, "mambaprune (rank %d of %d): %s\n", dist_rank(), dist_size(), err.message);
+        else fprintf(stderr, "mambaprune: %s\n", err.message);
         config_free(&config);
         return run_signals_pending() ? 128 + run_signals_pending() : 1;
     }
-    fprintf(stderr,
+    if (dist_is_root()) fprintf(stderr,
             "done: %ld steps, train loss %.4f, validation loss %.4f (perplexity %.3f, accuracy %.4f over %ld "
             "targets), %.0f tokens/s, %.1f s\n",
             summary.steps, summary.train_loss, summary.val_loss, summary.val_perplexity, summary.val_accuracy,
@@ -409,7 +412,19 @@ int main(int argc, char **argv) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (strcmp(argv[1], "train") == 0) return command_train(argc - 2, argv + 2);
+    if (strcmp(argv[1], "train") == 0) {
+        // Under mpirun every process runs the training, on its share of each batch (run/data_parallel.h).
+        Error err;
+        if (dist_init(&argc, &argv, &err) != 0) {
+            fprintf(stderr, "mambaprune: %s\n", err.message);
+            return 1;
+        }
+        int rc = command_train(argc - 2, argv + 2);
+        // A process that failed leaves the others waiting in a collective call: end them all.
+        if (rc != 0) dist_abort(rc);
+        dist_finalize();
+        return rc;
+    }
     if (strcmp(argv[1], "eval") == 0) return command_eval(argc - 2, argv + 2);
     if (strcmp(argv[1], "export") == 0) return command_export(argc - 2, argv + 2);
     if (strcmp(argv[1], "tokenize") == 0) return command_tokenize(argc - 2, argv + 2);

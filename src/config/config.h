@@ -97,6 +97,7 @@ typedef struct RunConfig {
         int log_every;
         CfgMatmul matmul;
         double max_memory_gb;         // 0 = the machine's physical memory
+        bool recompute;               // each block's activations recomputed in the backward
     } train;
     struct {
         double lr, lr_min;

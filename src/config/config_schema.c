@@ -122,6 +122,9 @@ const ConfigKey config_keys[] = {
     INT(train, log_every, "10", AT_LEAST(1), "write a metrics line every this many steps"),
     ENUM(train, matmul, CfgMatmul, matmul_names, "onednn",
          "matrix multiplication library (oneDNN measured fastest here: bench_train)"),
+    BOOL(train, recompute, "false",
+         "keep only each block's output during the forward and recompute its activations in the backward "
+         "(the same gradients, one more forward of every block, a fraction of the activation memory: bench_memory)"),
     FLOAT(train, max_memory_gb, "0", AT_LEAST(0),
           "memory (GB, 1e9 bytes) that the model, AdamW and a step's activations may take by the up-front "
           "estimate; 0 = the machine's physical memory. A run estimated to need more is refused before anything is "

@@ -76,7 +76,7 @@ Tensor *mamba_model_find(MambaModel *model, const char *name) {
 void mamba_model_zero_grad(MambaModel *model) {
     for (int i = 0; i < model->n_params; i++) {
         Tensor *t = model->params[i].tensor;
-        memset(t->grad, 0, sizeof(float) * t->size);
+        floats_zero(t->grad, t->size);
     }
 }
 
@@ -147,6 +147,18 @@ Tensor *mamba_block_forward(Tape *tape, const MambaConfig *c, MambaLayer *l, Ten
     return sum;
 }
 
+// One block as op_recompute calls it.
+typedef struct BlockCall {
+    const MambaConfig *config;
+    MambaLayer *layer;
+    int batch, seqlen;
+} BlockCall;
+
+static Tensor *block_call(Tape *tape, void *context, Tensor *x) {
+    BlockCall *call = context;
+    return mamba_block_forward(tape, call->config, call->layer, x, call->batch, call->seqlen, NULL);
+}
+
 Tensor *mamba_embed(Tape *tape, MambaModel *model, const int32_t *tokens, int T) {
     return op_embedding(tape, &model->embedding, tokens, T);             // (T, d)
 }
@@ -163,8 +175,15 @@ Tensor *mamba_forward_traced(Tape *tape, MambaModel *model, const int32_t *token
     const MambaConfig *c = &model->config;
     int T = batch * seqlen;
     Tensor *x = mamba_embed(tape, model, tokens, T);
-    for (int i = 0; i < c->n_layer; i++)
-        x = mamba_block_forward(tape, c, &model->layers[i], x, batch, seqlen, traces ? &traces[i] : NULL);
+    for (int i = 0; i < c->n_layer; i++) {
+        if (tape->recompute && !traces) {  // train.recompute: only the blocks' outputs stay on the tape
+            BlockCall *call = arena_alloc(&tape->arena, sizeof *call);
+            *call = (BlockCall){c, &model->layers[i], batch, seqlen};
+            x = op_recompute(tape, block_call, call, x);
+        } else {
+            x = mamba_block_forward(tape, c, &model->layers[i], x, batch, seqlen, traces ? &traces[i] : NULL);
+        }
+    }
     if (c->head == MAMBA_HEAD_CLASSIFY) return heads_classify(tape, model, x, targets, batch, seqlen, logits_out);
     return mamba_head(tape, model, x, targets, T, logits_out);
 }

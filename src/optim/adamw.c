@@ -115,9 +115,29 @@ static double sum_of_squares(const float *x, size_t n) {
     return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
 }
 
+// A tensor's sum of squares over consecutive pieces of NORM_PIECE floats, each summed by
+// sum_of_squares, the pieces' sums added in order. The pieces depend on the size alone, so
+// the threads that sum them change no bit; a tensor of one piece is summed as before.
+#define NORM_PIECE ((size_t)1 << 18)
+
+static double tensor_sum_of_squares(const float *x, size_t n) {
+    if (n <= NORM_PIECE) return sum_of_squares(x, n);
+    const long pieces = (long)((n + NORM_PIECE - 1) / NORM_PIECE);
+    double *sums = xmalloc(sizeof(double) * (size_t)pieces);
+#pragma omp parallel for schedule(static)
+    for (long p = 0; p < pieces; p++) {
+        size_t start = (size_t)p * NORM_PIECE;
+        sums[p] = sum_of_squares(x + start, n - start < NORM_PIECE ? n - start : NORM_PIECE);
+    }
+    double total = 0.0;
+    for (long p = 0; p < pieces; p++) total += sums[p];
+    free(sums);
+    return total;
+}
+
 double clip_grad_norm(Tensor *const *tensors, int n, double max_norm) {
     double total = 0.0;
-    for (int i = 0; i < n; i++) total += sum_of_squares(tensors[i]->grad, tensors[i]->size);
+    for (int i = 0; i < n; i++) total += tensor_sum_of_squares(tensors[i]->grad, tensors[i]->size);
     double norm = sqrt(total);
     if (!isfinite(norm) || max_norm <= 0.0) return norm;
     double coef = max_norm / (norm + 1e-6);  // torch clamps this at 1: no scaling when >= 1
@@ -125,8 +145,9 @@ double clip_grad_norm(Tensor *const *tensors, int n, double max_norm) {
         const float scale = (float)coef;
         for (int i = 0; i < n; i++) {
             float *g = tensors[i]->grad;
-            size_t size = tensors[i]->size;
-            for (size_t j = 0; j < size; j++) g[j] *= scale;
+            long size = (long)tensors[i]->size;
+#pragma omp parallel for simd schedule(static) if (size >= 65536)
+            for (long j = 0; j < size; j++) g[j] *= scale;
         }
     }
     return norm;

@@ -44,6 +44,7 @@
 #include <string.h>
 
 #include "autograd/ops.h"          // defines: the ops of mamba_block_forward
+#include "core/dist.h"             // defines: dist_size, dist_rank, dist_allreduce_sum
 #include "core/timer.h"            // defines: now_seconds
 #include "prune/linear_prune.h"    // defines: PruneTarget, WeightView, the kernels, LinearStats
 #include "prune/shedder.h"         // defines: shedder_search, shedder_extract
@@ -198,8 +199,12 @@ static void block_pass(Oneshot *s, int i, const BlockPass *pass) {
     const MambaConfig *cfg = &s->model->config;
     MambaLayer *layer = &s->model->layers[i];
     int d = cfg->d_model, L = s->seqlen;
-    for (int b0 = 0; b0 < s->nsamples; b0 += s->batch) {
-        int nb = s->nsamples - b0 < s->batch ? s->nsamples - b0 : s->batch, T = nb * L;
+    // Under mpirun each process passes its own run of windows, and the statistics are
+    // summed over the processes (docs/DESIGN.md#data-parallel-training).
+    const int P = dist_size(), r = dist_rank();
+    const int first = (int)((long)r * s->nsamples / P), last = (int)((long)(r + 1) * s->nsamples / P);
+    for (int b0 = first; b0 < last; b0 += s->batch) {
+        int nb = last - b0 < s->batch ? last - b0 : s->batch, T = nb * L;
         tape_reset(&s->tape);
         Tensor *x = tensor_view(&s->tape, s->x + (size_t)b0 * L * d, 2, (int[]){T, d});
         MambaBlockTrace trace;
@@ -215,6 +220,17 @@ static void block_pass(Oneshot *s, int i, const BlockPass *pass) {
         if (pass->outputs) memcpy(s->x_next + (size_t)b0 * L * d, out->data, (size_t)T * d * sizeof(float));
     }
     tape_reset(&s->tape);
+    if (P == 1) return;
+    for (int k = 0; k < N_SLOTS; k++) {
+        LinearStats *st = pass->stats[k];
+        if (!st) continue;
+        double tokens = (double)st->tokens;
+        dist_allreduce_sum_double(&tokens, 1);
+        st->tokens = (long)tokens;
+        dist_allreduce_sum_double(st->sq, (size_t)st->cols);
+        if (st->gram) dist_allreduce_sum(st->gram, (size_t)st->cols * (size_t)st->cols);
+    }
+    if (pass->alog_scores) dist_allreduce_sum_double(pass->alog_scores, (size_t)cfg->d_inner * cfg->d_state);
 }
 
 // x <- the outputs of block i.

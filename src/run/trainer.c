@@ -21,6 +21,7 @@
 
 #include "autograd/ops.h"
 #include "core/atomic_file.h"
+#include "core/dist.h"
 #include "core/input_file.h"
 #include "data/data.h"
 #include "io/checkpoint.h"
@@ -31,6 +32,7 @@
 #include "prune/iterative.h"
 #include "prune/masks.h"
 #include "prune/oneshot.h"
+#include "run/data_parallel.h"
 #include "run/evaluate.h"
 #include "run/metrics.h"
 #include "run/model_source.h"
@@ -51,6 +53,7 @@ typedef struct Trainer {
     MambaModel model;
     AdamW optimizer;
     Tape tape;
+    Tape recompute_tape;         // train.recompute: the scratch tape of each block's recomputation
     int32_t *tokens, *targets;   // one batch, (B, L)
     MetricsLog metrics;
     Progress progress;
@@ -152,6 +155,7 @@ static int open_session(Trainer *tr, const char *resume_path, Error *err) {
     // Keys the config accepts whose behaviour is not built yet: refuse rather than ignore.
     if (c->eval.seqlen != 0 && c->eval.seqlen != c->train.seqlen)
         return error_set(err, "eval.seqlen: evaluating at another length than train.seqlen is not implemented yet");
+    if (data_parallel_check(c, err) != 0) return -1;
     if (c->train.threads > 0) {
         omp_set_num_threads(c->train.threads);
         openblas_set_num_threads(c->train.threads);
@@ -176,6 +180,10 @@ static int open_session(Trainer *tr, const char *resume_path, Error *err) {
 
     size_t T = (size_t)c->train.batch_size * (size_t)c->train.seqlen;
     tape_init(&tr->tape, 64u << 20);
+    if (c->train.recompute) {
+        tape_init(&tr->recompute_tape, 64u << 20);
+        tr->tape.recompute = &tr->recompute_tape;
+    }
     tr->tokens = xmalloc(sizeof(int32_t) * T);
     tr->targets = xmalloc(sizeof(int32_t) * T);
 
@@ -206,7 +214,7 @@ static int finish_opening(Trainer *tr, Error *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.yaml", tr->run_dir);
     char *yaml = config_to_yaml(&tr->resolved);
-    int rc = atomic_write_file(path, yaml, strlen(yaml), err);
+    int rc = dist_is_root() ? atomic_write_file(path, yaml, strlen(yaml), err) : 0;  // rank 0 alone writes
     free(yaml);
     if (rc != 0) return -1;
     if (tr->iterative) return iterative_init(&tr->pruner, &tr->prune, &tr->stability, &tr->data, &tr->model, &tr->masks, err);
@@ -215,7 +223,7 @@ static int finish_opening(Trainer *tr, Error *err) {
 
 // metrics.jsonl: a fresh run starts a fresh log; a resumed one keeps the lines up to its step.
 static int open_metrics(Trainer *tr, Error *err) {
-    if (!tr->config->log.jsonl) return 0;
+    if (!tr->config->log.jsonl || !dist_is_root()) return 0;  // rank 0 alone writes
     char path[4096];
     snprintf(path, sizeof path, "%s/metrics.jsonl", tr->run_dir);
     if (!tr->resumed) remove(path);
@@ -233,6 +241,7 @@ static void trainer_close(Trainer *tr) {
     free(tr->tokens);
     free(tr->targets);
     tape_free(&tr->tape);
+    if (tr->recompute_tape.nodes) tape_free(&tr->recompute_tape);
     adamw_free(&tr->optimizer);
     mamba_model_free(&tr->model);
     data_close(&tr->data);
@@ -283,7 +292,7 @@ static int run_oneshot(Trainer *tr, Error *err) {
     double start = now_seconds();
     int rc = oneshot_prune(&tr->prune, &tr->data, &tr->model, &tr->masks, report, err);
     tr->state.oneshot_seconds = now_seconds() - start;
-    if (rc == 0) {
+    if (rc == 0 && dist_is_root()) {
         char path[4096];
         snprintf(path, sizeof path, "%s/" ONESHOT_REPORT_FILE, tr->run_dir);
         char *text = cJSON_Print(report);
@@ -316,8 +325,7 @@ static void measure_gradients(Trainer *tr) {
         data_train_batch(&tr->data, k, B, L, tr->tokens, tr->targets);
         tape_reset(&tr->tape);
         mamba_model_zero_grad(&tr->model);
-        Tensor *loss = mamba_forward(&tr->tape, &tr->model, tr->tokens, tr->targets, B, L, NULL);
-        tape_backward(&tr->tape, loss);
+        data_parallel_step(&tr->tape, &tr->model, tr->tokens, tr->targets, B, L);
         iterative_accumulate(&tr->pruner);
     }
     tape_reset(&tr->tape);
@@ -340,6 +348,7 @@ static int prune_update(Trainer *tr, long t, Error *err) {
     if (iterative_needs_gradient(&tr->pruner, t)) measure_gradients(tr);
     cJSON *event;
     if (iterative_update(&tr->pruner, t, &tr->model, &tr->optimizer, &tr->tape, &event, err) != 0) return -1;
+    data_parallel_share_masks(&tr->masks, &tr->optimizer);  // rank 0's masks and stability corrections
     if (event) {
         tr->pruned = prune_masks_pruned(&tr->masks);
         metrics_write(&tr->metrics, event);
@@ -352,6 +361,7 @@ static int prune_update(Trainer *tr, long t, Error *err) {
 // The checkpoint of tr->state.step: tensors, masks, optimizer, the run state (run_state.h)
 // and the pruner's, and the resolved config; the oldest beyond checkpoint.keep removed.
 static int save_checkpoint(Trainer *tr, Error *err) {
+    if (!dist_is_root()) return 0;  // rank 0 alone writes
     const RunConfig *c = tr->config;
     tr->state.lr = lr_at(tr->state.step, c->train.steps, c->optim.warmup_steps, c->optim.lr, c->optim.lr_min);
     CheckpointState state = {0};
@@ -450,10 +460,13 @@ static int trainer_setup(Trainer *tr, const RunConfig *c, const char *run_dir, c
     tr->config = c;
     tr->run_dir = run_dir;
     tr->lock.fd = -1;
-    progress_init(&tr->progress, stderr, c->log.progress, 0, c->train.steps);
+    progress_init(&tr->progress, data_parallel_log_stream(), c->log.progress, 0, c->train.steps);
     // hardening: one process per run folder; stale temporary files of dead runs removed.
     int removed = 0;
-    if (make_directories(run_dir, err) != 0 || run_lock_acquire(&tr->lock, run_dir, &removed, err) != 0) return -1;
+    if (dist_is_root() &&
+        (make_directories(run_dir, err) != 0 || run_lock_acquire(&tr->lock, run_dir, &removed, err) != 0))
+        return -1;
+    dist_barrier();  // the other ranks look for checkpoints once rank 0 holds the folder
     if (removed > 0)
         progress_message(&tr->progress, "%s: removed %d temporary file%s left by runs that no longer run", run_dir,
                          removed, removed == 1 ? "" : "s");
@@ -470,11 +483,12 @@ static int trainer_setup(Trainer *tr, const RunConfig *c, const char *run_dir, c
     if (tr->resumed && (resume_from(tr, resume_path, err) != 0 || open_metrics(tr, err) != 0)) return -1;
     if (oneshot_now) {
         // The pruned model is step 0: a resumed run starts from here, not from the dense model.
+        data_parallel_share_masks(&tr->masks, &tr->optimizer);
         tr->pruned = prune_masks_pruned(&tr->masks);
         prune_masks_apply(&tr->masks, &tr->optimizer);
         if (save_checkpoint(tr, err) != 0) return -1;
     }
-    progress_init(&tr->progress, stderr, c->log.progress, tr->state.step, c->train.steps);
+    progress_init(&tr->progress, data_parallel_log_stream(), c->log.progress, tr->state.step, c->train.steps);
     announce_run(tr);
     tr->interval_start = now_seconds();
     return 0;
@@ -491,12 +505,10 @@ static int train_step(Trainer *tr, long step, Error *err) {
     data_train_batch(&tr->data, step, B, L, tr->tokens, tr->targets);
     tape_reset(&tr->tape);
     mamba_model_zero_grad(&tr->model);
-    Tensor *loss = mamba_forward(&tr->tape, &tr->model, tr->tokens, tr->targets, B, L, NULL);
-    float loss_value = loss->data[0];
+    float loss_value = data_parallel_step(&tr->tape, &tr->model, tr->tokens, tr->targets, B, L);
     if (!isfinite(loss_value))
         return error_set(err, "step %ld: the loss is %f; stopping (try a lower optim.lr or optim.grad_clip)", step,
                          loss_value);
-    tape_backward(&tr->tape, loss);
     double step_seconds = now_seconds() - step_start;
     // The raw gradients, before clipping, of the steps just before a mask update.
     if (tr->iterative && iterative_wants_gradient(&tr->pruner, step)) iterative_accumulate(&tr->pruner);
@@ -605,8 +617,8 @@ static int trainer_finish(Trainer *tr, TrainSummary *summary, Error *err) {
     if (!tr->pruning) return 0;
     cJSON *report = prune_report_build(tr->config, &tr->state.dense, &e, &s, &tr->model, &tr->masks,
                                        tr->iterative ? &tr->pruner : NULL, tr->oneshot_report);
-    int rc = prune_report_write(report, tr->run_dir, err);
-    if (rc == 0) prune_report_brief(report, stderr);
+    int rc = dist_is_root() ? prune_report_write(report, tr->run_dir, err) : 0;
+    if (rc == 0) prune_report_brief(report, data_parallel_log_stream());
     cJSON_Delete(report);
     return rc;
 }
