@@ -16,6 +16,9 @@
 //   bench_infer [--shape 130m|370m|small] [--threads N] [--repeats 5] [--decode-tokens 32]
 //               [--prompt-len 512] [--dir DIR] [--model PATH]...
 // --model adds a checkpoint, transformers folder or packed file (loaded as generate does).
+// The models with the opt-in bf16 or int8 embedding/head (sparse/lowp.h) hold it so in the
+// file and in memory; their logits are compared with the fp32 head's on the same weights.
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +33,7 @@
 #include "run/generate.h"          // defines: infer_load, process_memory_kb
 #include "run/packed_file.h"       // defines: packed_file_save, packed_file_load
 
-enum { MAX_SUBJECTS = 16, MAX_BATCH = 8 };
+enum { MAX_SUBJECTS = 20, MAX_BATCH = 8 };
 
 typedef struct Options {
     const char *shape, *dir;
@@ -45,6 +48,7 @@ typedef struct Subject {
     InferState state;
     float *logits;                          // (MAX_BATCH, V)
     double file_bytes, rss_mb, hwm_mb;
+    LowpFormat head;                        // the embedding/head's precision (opt-in lower)
     double *prompt_s, *decode1_s, *decode8_s;  // (repeats)
 } Subject;
 
@@ -106,7 +110,7 @@ static void prune_linears(MambaModel *m, const PruneTarget *target) {
 // Builds one subject's model, writes its packed file, frees everything; the timing loads
 // it back from the file.
 static void make_subject(Subject *s, const Options *o, const MambaConfig *base, const char *label, int n_layer,
-                         int d_state, const PruneTarget *target) {
+                         int d_state, const PruneTarget *target, LowpFormat head) {
     MambaModel m;
     random_model(&m, base, n_layer, d_state);
     if (target) prune_linears(&m, target);
@@ -115,6 +119,8 @@ static void make_subject(Subject *s, const Options *o, const MambaConfig *base, 
     Error err;
     if (infer_model_build(&im, &m, NULL, &io, &err) != 0) die(label, &err);
     mamba_model_free(&m);
+    infer_model_set_head(&im, head);
+    s->head = head;
     snprintf(s->label, sizeof s->label, "%s", label);
     snprintf(s->file, sizeof s->file, "%s/%s.packed", o->dir, label);
     for (char *p = s->file + strlen(o->dir) + 1; *p; p++)
@@ -272,13 +278,22 @@ int main(int argc, char **argv) {
     double build_start = now_seconds();
     PruneTarget u50 = {.sparsity = 0.5}, u70 = {.sparsity = 0.7}, u90 = {.sparsity = 0.9}, nm = {.nm_n = 2, .nm_m = 4};
     int L = base.n_layer;
-    make_subject(&subjects[n++], &o, &base, "dense", L, 16, NULL);
-    make_subject(&subjects[n++], &o, &base, "50% unstructured", L, 16, &u50);
-    make_subject(&subjects[n++], &o, &base, "70% unstructured", L, 16, &u70);
-    make_subject(&subjects[n++], &o, &base, "90% unstructured", L, 16, &u90);
-    make_subject(&subjects[n++], &o, &base, "2:4", L, 16, &nm);
-    make_subject(&subjects[n++], &o, &base, "d_state 8 (structured)", L, 8, NULL);
-    make_subject(&subjects[n++], &o, &base, "3/4 of the blocks", L - L / 4, 16, NULL);
+    make_subject(&subjects[n++], &o, &base, "dense", L, 16, NULL, LOWP_F32);
+    make_subject(&subjects[n++], &o, &base, "50% unstructured", L, 16, &u50, LOWP_F32);
+    make_subject(&subjects[n++], &o, &base, "70% unstructured", L, 16, &u70, LOWP_F32);
+    make_subject(&subjects[n++], &o, &base, "90% unstructured", L, 16, &u90, LOWP_F32);
+    make_subject(&subjects[n++], &o, &base, "2:4", L, 16, &nm, LOWP_F32);
+    make_subject(&subjects[n++], &o, &base, "d_state 8 (structured)", L, 8, NULL, LOWP_F32);
+    make_subject(&subjects[n++], &o, &base, "3/4 of the blocks", L - L / 4, 16, NULL, LOWP_F32);
+    // The opt-in lower-precision head on the same weights as the fp32 subject named by
+    // same_as (their logits are compared below).
+    const int n_fp32 = n;
+    const struct { const char *label; const PruneTarget *target; LowpFormat head; int same_as; } lowp[] = {
+        {"dense + bf16 head", NULL, LOWP_BF16, 0}, {"50% + int8 head", &u50, LOWP_INT8, 1},
+        {"70% + bf16 head", &u70, LOWP_BF16, 2},  {"70% + int8 head", &u70, LOWP_INT8, 2},
+        {"90% + int8 head", &u90, LOWP_INT8, 3}};
+    const int n_lowp = (int)(sizeof lowp / sizeof lowp[0]);
+    for (int i = 0; i < n_lowp; i++) make_subject(&subjects[n++], &o, &base, lowp[i].label, L, 16, lowp[i].target, lowp[i].head);
     for (int i = 0; i < o.n_paths; i++, n++) {
         snprintf(subjects[n].label, sizeof subjects[n].label, "%s", o.paths[i]);
         snprintf(subjects[n].file, sizeof subjects[n].file, "%s", o.paths[i]);
@@ -356,9 +371,42 @@ int main(int argc, char **argv) {
     printf("the dense fp32 head alone reads %.1f MB per token (%.0f%% of the dense model's bytes): at 70%% with a bitmap "
            "(1/8 + 4 x 0.3 bytes per weight) the traffic ceiling is %.2fx\n", head / 1e6, 100.0 * head / base_bytes,
            base_bytes / (head + (base_bytes - head) * (0.125 + 1.2) / 4.0));
+    // The lower-precision heads against fp32 on the same weights: the prompt's last logits
+    // and those of the decode steps after it, greedy tokens fed to both.
+    printf("\nthe opt-in lower-precision head against the fp32 head of the same weights (prompt of %d, then %d greedy "
+           "steps):\n\n| model | max abs diff / max abs logit | mean abs diff / mean abs logit | same argmax |\n|---|---:|---:|---:|\n",
+           o.prompt_len, o.decode_tokens);
+    for (int i = 0; i < n_lowp; i++) {
+        Subject *a = &subjects[n_fp32 + i], *ref = &subjects[lowp[i].same_as];
+        double worst = 0, top = 0, sum_diff = 0, sum_abs = 0;
+        int same = 0, positions = 0;
+        Error err;
+        int32_t next = 0;
+        for (int t = 0; t <= o.decode_tokens; t++) {
+            if (t == 0) {
+                if (infer_prompt(&a->model, &a->state, tokens, 1, o.prompt_len, a->logits, false, &err) != 0 ||
+                    infer_prompt(&ref->model, &ref->state, tokens, 1, o.prompt_len, ref->logits, false, &err) != 0)
+                    die(a->label, &err);
+            } else if (infer_step(&a->model, &a->state, &next, 1, a->logits, &err) != 0 ||
+                       infer_step(&ref->model, &ref->state, &next, 1, ref->logits, &err) != 0) {
+                die(a->label, &err);
+            }
+            int arg_a = 0, arg_r = 0;
+            for (int v = 0; v < ref->model.config.vocab_size; v++) {
+                double d = fabs((double)a->logits[v] - ref->logits[v]), r = fabs((double)ref->logits[v]);
+                worst = d > worst ? d : worst, top = r > top ? r : top;
+                sum_diff += d, sum_abs += r;
+                if (a->logits[v] > a->logits[arg_a]) arg_a = v;
+                if (ref->logits[v] > ref->logits[arg_r]) arg_r = v;
+            }
+            same += arg_a == arg_r, positions++;
+            next = arg_r;
+        }
+        printf("| %s | %.2e | %.2e | %d of %d |\n", a->label, worst / top, sum_diff / sum_abs, same, positions);
+    }
     for (int i = 0; i < n; i++) {
         Subject *s = &subjects[i];
-        if (i < 7) unlink(s->file);
+        if (i < n_fp32 + n_lowp) unlink(s->file);
         infer_state_free(&s->state);
         infer_model_free(&s->model);
         free(s->logits), free(s->prompt_s), free(s->decode1_s), free(s->decode8_s);
