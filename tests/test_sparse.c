@@ -210,11 +210,12 @@ int main(void) {
     check_case("13x67 fully dense", 13, 67, 1.0, false, &rng);
     check_case("5x3 at 50%", 5, 3, 0.5, false, &rng);
     check_case("40x200 at 5%", 40, 200, 0.05, false, &rng);
+    check_case("700x400 at 30%", 700, 400, 0.3, false, &rng);  // the prompt unpacks it in two blocks of rows
     check_lowp("37x45", 37, 45, 0.8, &rng);
     check_lowp("13x67", 13, 67, 1.0, &rng);
     check_lowp("9x70 all zero", 9, 70, 0.0, &rng);
     check_lowp("5x3", 5, 3, 1.0, &rng);
-    check_lowp("1030x96", 1030, 96, 0.9, &rng);  // more rows than one sgemm block
+    check_lowp("300x1000", 300, 1000, 0.9, &rng);  // more rows than one block of the prompt's sgemm
     check_errors();
     return check_summary("packed sparse formats and kernels");
 }

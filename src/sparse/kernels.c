@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/ops.h"      // defines: matmul_forward
+#include "autograd/ops.h"      // defines: matmul_forward, sgemm
 #include "sparse/packed.h"
 
 typedef float v8f __attribute__((vector_size(32)));
@@ -403,6 +403,9 @@ static void matvec_expanded(const PackedMatrix *m, const float *x, float *y, int
 
 // ---- entry points ----
 
+// The prompt's unpack + sgemm path expands this many bytes of rows at a time.
+#define UNPACK_BLOCK_BYTES (1u << 21)
+
 static void matvec_one(const PackedMatrix *m, const float *x, float *y) {
     const int rows = m->rows, cols = m->cols;
     switch (m->format) {
@@ -477,18 +480,24 @@ void packed_matmul_with(const PackedMatrix *m, const float *X, float *Y, int T, 
         spmm(m, X, Y, T);
         return;
     }
-    float *w = alloc_aligned(sizeof(float) * (size_t)m->rows * m->cols);
+    // Blocks of rows expanded to dense into one buffer of about UNPACK_BLOCK_BYTES (in
+    // cache, and no fresh pages per call as a whole dense copy had), each multiplied by
+    // sgemm straight into its columns of Y.
     const int rows = m->rows, cols = m->cols;
+    int block = (int)(UNPACK_BLOCK_BYTES / (sizeof(float) * (size_t)cols)) / 16 * 16;
+    block = block < 16 ? 16 : block > rows ? rows : block;
+    float *w = alloc_aligned(sizeof(float) * (size_t)block * cols);
+    for (int r0 = 0; r0 < rows; r0 += block) {
+        const int nb = rows - r0 < block ? rows - r0 : block;
 #pragma omp parallel
-    {
-        int *index = alloc_aligned(sizeof(int) * ((size_t)cols + 1));
+        {
+            int *index = alloc_aligned(sizeof(int) * ((size_t)cols + 1));
 #pragma omp for schedule(static)
-        for (int r = 0; r < rows; r++) {
-            expand_row(m, r, w + (size_t)r * cols, index);
+            for (int i = 0; i < nb; i++) expand_row(m, r0 + i, w + (size_t)i * cols, index);
+            free(index);
         }
-        free(index);
+        sgemm(0, 1, T, nb, cols, 1.0f, X, cols, w, cols, 0.0f, Y + r0, rows);
     }
-    matmul_forward(Y, X, w, T, m->cols, m->rows);
     free(w);
 }
 
