@@ -14,7 +14,9 @@
 // threaded memcpy and a read-only pass over a 1 GiB buffer, measured in the same run.
 //
 //   bench_infer [--shape 130m|370m|small] [--threads N] [--repeats 5] [--decode-tokens 32]
-//               [--prompt-len 512] [--dir DIR] [--model PATH]...
+//               [--prompt-len 512] [--dir DIR] [--models KEY,KEY...] [--model PATH]...
+// --models picks the built-in models (dense always): dense, 50, 70, 90, 2:4, dstate8,
+// blocks, dense+bf16, 50+int8, 70+bf16, 70+int8, 90+int8 (default all).
 // --model adds a checkpoint, transformers folder or packed file (loaded as generate does).
 // The models with the opt-in bf16 or int8 embedding/head (sparse/lowp.h) hold it so in the
 // file and in memory; their logits are compared with the fp32 head's on the same weights.
@@ -36,7 +38,7 @@
 enum { MAX_SUBJECTS = 20, MAX_BATCH = 8 };
 
 typedef struct Options {
-    const char *shape, *dir;
+    const char *shape, *dir, *models;
     const char *paths[MAX_SUBJECTS];
     int n_paths, threads, repeats, decode_tokens, prompt_len;
 } Options;
@@ -213,6 +215,19 @@ static void copy_bandwidth(double *copy_bps, double *read_bps) {
     free(a), free(b);
 }
 
+// Whether key is in the comma-separated list (NULL: every model).
+static bool model_selected(const char *list, const char *key) {
+    if (!list) return true;
+    size_t n = strlen(key);
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && strncmp(p, key, n) == 0) return true;
+        p += len + (end ? 1 : 0);
+    }
+    return false;
+}
+
 static int parse_int(const char *flag, const char *text, int minimum, int *out) {
     char *end;
     long v = strtol(text, &end, 10);
@@ -240,6 +255,7 @@ static int parse_options(int argc, char **argv, Options *o) {
             }
             o->shape = value;
         } else if (strcmp(flag, "--dir") == 0) o->dir = value;
+        else if (strcmp(flag, "--models") == 0) o->models = value;
         else if (strcmp(flag, "--model") == 0 && o->n_paths < 6) o->paths[o->n_paths++] = value;
         else if (strcmp(flag, "--threads") == 0) rc = parse_int(flag, value, 1, &o->threads);
         else if (strcmp(flag, "--repeats") == 0) rc = parse_int(flag, value, 1, &o->repeats);
@@ -247,7 +263,7 @@ static int parse_options(int argc, char **argv, Options *o) {
         else if (strcmp(flag, "--prompt-len") == 0) rc = parse_int(flag, value, 1, &o->prompt_len);
         else {
             fprintf(stderr, "bench_infer: unknown option '%s' (expected --shape, --threads, --repeats, --decode-tokens, "
-                            "--prompt-len, --dir, --model, at most 6 of it)\n", flag);
+                            "--prompt-len, --dir, --models, --model, at most 6 of it)\n", flag);
             return -1;
         }
         if (rc != 0) return -1;
@@ -278,22 +294,41 @@ int main(int argc, char **argv) {
     double build_start = now_seconds();
     PruneTarget u50 = {.sparsity = 0.5}, u70 = {.sparsity = 0.7}, u90 = {.sparsity = 0.9}, nm = {.nm_n = 2, .nm_m = 4};
     int L = base.n_layer;
-    make_subject(&subjects[n++], &o, &base, "dense", L, 16, NULL, LOWP_F32);
-    make_subject(&subjects[n++], &o, &base, "50% unstructured", L, 16, &u50, LOWP_F32);
-    make_subject(&subjects[n++], &o, &base, "70% unstructured", L, 16, &u70, LOWP_F32);
-    make_subject(&subjects[n++], &o, &base, "90% unstructured", L, 16, &u90, LOWP_F32);
-    make_subject(&subjects[n++], &o, &base, "2:4", L, 16, &nm, LOWP_F32);
-    make_subject(&subjects[n++], &o, &base, "d_state 8 (structured)", L, 8, NULL, LOWP_F32);
-    make_subject(&subjects[n++], &o, &base, "3/4 of the blocks", L - L / 4, 16, NULL, LOWP_F32);
-    // The opt-in lower-precision head on the same weights as the fp32 subject named by
-    // same_as (their logits are compared below).
-    const int n_fp32 = n;
-    const struct { const char *label; const PruneTarget *target; LowpFormat head; int same_as; } lowp[] = {
-        {"dense + bf16 head", NULL, LOWP_BF16, 0}, {"50% + int8 head", &u50, LOWP_INT8, 1},
-        {"70% + bf16 head", &u70, LOWP_BF16, 2},  {"70% + int8 head", &u70, LOWP_INT8, 2},
-        {"90% + int8 head", &u90, LOWP_INT8, 3}};
-    const int n_lowp = (int)(sizeof lowp / sizeof lowp[0]);
-    for (int i = 0; i < n_lowp; i++) make_subject(&subjects[n++], &o, &base, lowp[i].label, L, 16, lowp[i].target, lowp[i].head);
+    // The built-in models, by key (--models picks some; dense always runs: the ratios' base).
+    // A model with the opt-in lower-precision head has the weights of the fp32 model
+    // named by same_as, whose logits it is compared with below.
+    const struct {
+        const char *key, *label;
+        const PruneTarget *target;
+        int n_layer, d_state;
+        LowpFormat head;
+        const char *same_as;
+    } kinds[] = {
+        {"dense", "dense", NULL, L, 16, LOWP_F32, NULL},
+        {"50", "50% unstructured", &u50, L, 16, LOWP_F32, NULL},
+        {"70", "70% unstructured", &u70, L, 16, LOWP_F32, NULL},
+        {"90", "90% unstructured", &u90, L, 16, LOWP_F32, NULL},
+        {"2:4", "2:4", &nm, L, 16, LOWP_F32, NULL},
+        {"dstate8", "d_state 8 (structured)", NULL, L, 8, LOWP_F32, NULL},
+        {"blocks", "3/4 of the blocks", NULL, L - L / 4, 16, LOWP_F32, NULL},
+        {"dense+bf16", "dense + bf16 head", NULL, L, 16, LOWP_BF16, "dense"},
+        {"50+int8", "50% + int8 head", &u50, L, 16, LOWP_INT8, "50"},
+        {"70+bf16", "70% + bf16 head", &u70, L, 16, LOWP_BF16, "70"},
+        {"70+int8", "70% + int8 head", &u70, L, 16, LOWP_INT8, "70"},
+        {"90+int8", "90% + int8 head", &u90, L, 16, LOWP_INT8, "90"},
+    };
+    const int n_kinds = (int)(sizeof kinds / sizeof kinds[0]);
+    int same_as[MAX_SUBJECTS];
+    const char *key_of[MAX_SUBJECTS];
+    for (int k = 0; k < n_kinds; k++) {
+        if (k > 0 && !model_selected(o.models, kinds[k].key)) continue;
+        same_as[n] = -1, key_of[n] = kinds[k].key;
+        for (int j = 0; j < n && kinds[k].same_as; j++)
+            if (strcmp(key_of[j], kinds[k].same_as) == 0) same_as[n] = j;
+        make_subject(&subjects[n++], &o, &base, kinds[k].label, kinds[k].n_layer, kinds[k].d_state, kinds[k].target,
+                     kinds[k].head);
+    }
+    const int n_built = n;
     for (int i = 0; i < o.n_paths; i++, n++) {
         snprintf(subjects[n].label, sizeof subjects[n].label, "%s", o.paths[i]);
         snprintf(subjects[n].file, sizeof subjects[n].file, "%s", o.paths[i]);
@@ -376,8 +411,9 @@ int main(int argc, char **argv) {
     printf("\nthe opt-in lower-precision head against the fp32 head of the same weights (prompt of %d, then %d greedy "
            "steps):\n\n| model | max abs diff / max abs logit | mean abs diff / mean abs logit | same argmax |\n|---|---:|---:|---:|\n",
            o.prompt_len, o.decode_tokens);
-    for (int i = 0; i < n_lowp; i++) {
-        Subject *a = &subjects[n_fp32 + i], *ref = &subjects[lowp[i].same_as];
+    for (int i = 0; i < n_built; i++) {
+        if (same_as[i] < 0) continue;
+        Subject *a = &subjects[i], *ref = &subjects[same_as[i]];
         double worst = 0, top = 0, sum_diff = 0, sum_abs = 0;
         int same = 0, positions = 0;
         Error err;
@@ -406,7 +442,7 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < n; i++) {
         Subject *s = &subjects[i];
-        if (i < n_fp32 + n_lowp) unlink(s->file);
+        if (i < n_built) unlink(s->file);
         infer_state_free(&s->state);
         infer_model_free(&s->model);
         free(s->logits), free(s->prompt_s), free(s->decode1_s), free(s->decode8_s);
