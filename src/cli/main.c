@@ -38,6 +38,7 @@ static const char usage[] =
     "       mambaprune export --model CKPT_OR_FOLDER --sparse [--bf16] [--head fp32|bf16|int8] --to FILE   (the packed model file)\n"
     "       mambaprune generate --model CKPT_OR_FOLDER_OR_PACKED (--prompt TEXT | --prompt-file FILE | --prompt-tokens 1,2,3)\n"
     "                  [--tokens 64] [--temperature 1] [--top-k 0] [--top-p 1] [--seed 0] [--dense] [--head fp32|bf16|int8]\n"
+    "                  [--batch N]   (N sequences from the prompt, seeds S..S+N-1, decoded together)\n"
     "       mambaprune config-reference        (every config key, as Markdown)\n"
     "\n"
     "  train   trains (and later prunes) a Mamba LM as the YAML config says; the run folder\n"
@@ -432,9 +433,21 @@ static int parse_number(const char *flag, const char *text, double minimum, doub
 
 static void emit_token(void *context, int32_t token) { generate_print_token(context, token); }
 
+// generate --batch: each sequence's tokens, kept until all are done.
+typedef struct BatchOutput {
+    int n_tokens;
+    int32_t *tokens;          // (batch, n_tokens)
+    int done[GENERATE_MAX_BATCH];
+} BatchOutput;
+
+static void collect_token(void *context, int sequence, int32_t token) {
+    BatchOutput *out = context;
+    out->tokens[(size_t)sequence * out->n_tokens + out->done[sequence]++] = token;
+}
+
 static int command_generate(int argc, char **argv) {
     const char *model_path = NULL, *prompt_flag = NULL, *prompt_value = NULL;
-    double tokens = 64, temperature = 1.0, top_k = 0, top_p = 1.0, seed = 0;
+    double tokens = 64, temperature = 1.0, top_k = 0, top_p = 1.0, seed = 0, batch = 1;
     bool dense = false;
     int head = -1;
     struct {
@@ -443,7 +456,8 @@ static int command_generate(int argc, char **argv) {
         bool integer;
     } numbers[] = {{"--tokens", &tokens, 0, 10000000, true},   {"--temperature", &temperature, 0, 1e6, false},
                    {"--top-k", &top_k, 0, 1e9, true},         {"--top-p", &top_p, 1e-9, 1, false},
-                   {"--seed", &seed, 0, 9007199254740992.0, true}};
+                   {"--seed", &seed, 0, 9007199254740992.0, true},
+                   {"--batch", &batch, 1, GENERATE_MAX_BATCH, true}};
     for (int i = 0; i < argc; i++) {
         const char *flag = argv[i];
         if (strcmp(flag, "--dense") == 0) {
@@ -536,13 +550,32 @@ static int command_generate(int argc, char **argv) {
         infer_model_free(&model);
         return 2;
     }
-    Sampler sampler;
-    sampler_init(&sampler, &options, c->vocab_size);
+    const int n_seq = (int)batch;
+    Sampler samplers[GENERATE_MAX_BATCH];
+    for (int b = 0; b < n_seq; b++) {
+        SamplerOptions seq_options = options;
+        seq_options.seed = options.seed + (uint64_t)b;
+        sampler_init(&samplers[b], &seq_options, c->vocab_size);
+    }
     GenerateStats stats;
     TokenPrinter printer = {.out = stdout, .config = c, .tokenizer = tokenizer};
-    rc = generate_run(&model, prompt, n_prompt, (int)tokens, &sampler, emit_token, &printer, &stats, &err);
-    generate_print_finish(&printer);
-    if (tokenizer || generate_byte_level(c) || stats.generated > 0) printf("\n");
+    if (n_seq == 1) {
+        rc = generate_run(&model, prompt, n_prompt, (int)tokens, samplers, emit_token, &printer, &stats, &err);
+        generate_print_finish(&printer);
+        if (tokenizer || generate_byte_level(c) || stats.generated > 0) printf("\n");
+    } else {
+        // The sequences decode together and are printed one after the other when done.
+        BatchOutput out = {.n_tokens = (int)tokens, .tokens = xcalloc((size_t)n_seq * ((size_t)tokens + 1), sizeof(int32_t))};
+        rc = generate_run_batch(&model, prompt, n_prompt, (int)tokens, samplers, n_seq, collect_token, &out, &stats, &err);
+        for (int b = 0; rc == 0 && b < n_seq; b++) {
+            printf("[sequence %d, seed %.0f]\n", b, seed + b);
+            TokenPrinter p = {.out = stdout, .config = c, .tokenizer = tokenizer};
+            for (int i = 0; i < (int)tokens; i++) generate_print_token(&p, out.tokens[(size_t)b * (size_t)tokens + i]);
+            generate_print_finish(&p);
+            printf("\n");
+        }
+        free(out.tokens);
+    }
     fflush(stdout);
     if (rc != 0) {
         fprintf(stderr, "mambaprune: %s\n", err.message);
@@ -558,7 +591,7 @@ static int command_generate(int argc, char **argv) {
         fprintf(stderr, "linear layers (%s):\n", dense ? "--dense" : "format by the measured rule");
         generate_report_tensors(stderr, &model);
     }
-    sampler_free(&sampler);
+    for (int b = 0; b < n_seq; b++) sampler_free(&samplers[b]);
     free(prompt);
     tokenizer_free(tokenizer);
     infer_model_free(&model);
