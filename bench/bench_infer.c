@@ -14,13 +14,19 @@
 // threaded memcpy and a read-only pass over a 1 GiB buffer, measured in the same run.
 //
 //   bench_infer [--shape 130m|370m|small] [--threads N] [--repeats 5] [--decode-tokens 32]
-//               [--prompt-len 512] [--dir DIR] [--model PATH]...
+//               [--prompt-len 512] [--dir DIR] [--models KEY,KEY...] [--clock wall|cpu] [--model PATH]...
+// --models picks the built-in models (dense always): dense, 50, 70, 90, 2:4, dstate8,
+// blocks, dense+bf16, 50+int8, 70+bf16, 70+int8, 90+int8 (default all).
 // --model adds a checkpoint, transformers folder or packed file (loaded as generate does).
+// The models with the opt-in bf16 or int8 embedding/head (sparse/lowp.h) hold it so in the
+// file and in memory; their logits are compared with the fp32 head's on the same weights.
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/timer.h"            // defines: now_seconds
@@ -30,10 +36,10 @@
 #include "run/generate.h"          // defines: infer_load, process_memory_kb
 #include "run/packed_file.h"       // defines: packed_file_save, packed_file_load
 
-enum { MAX_SUBJECTS = 16, MAX_BATCH = 8 };
+enum { MAX_SUBJECTS = 20, MAX_BATCH = 8 };
 
 typedef struct Options {
-    const char *shape, *dir;
+    const char *shape, *dir, *models;
     const char *paths[MAX_SUBJECTS];
     int n_paths, threads, repeats, decode_tokens, prompt_len;
 } Options;
@@ -45,6 +51,7 @@ typedef struct Subject {
     InferState state;
     float *logits;                          // (MAX_BATCH, V)
     double file_bytes, rss_mb, hwm_mb;
+    LowpFormat head;                        // the embedding/head's precision (opt-in lower)
     double *prompt_s, *decode1_s, *decode8_s;  // (repeats)
 } Subject;
 
@@ -106,7 +113,7 @@ static void prune_linears(MambaModel *m, const PruneTarget *target) {
 // Builds one subject's model, writes its packed file, frees everything; the timing loads
 // it back from the file.
 static void make_subject(Subject *s, const Options *o, const MambaConfig *base, const char *label, int n_layer,
-                         int d_state, const PruneTarget *target) {
+                         int d_state, const PruneTarget *target, LowpFormat head) {
     MambaModel m;
     random_model(&m, base, n_layer, d_state);
     if (target) prune_linears(&m, target);
@@ -115,6 +122,8 @@ static void make_subject(Subject *s, const Options *o, const MambaConfig *base, 
     Error err;
     if (infer_model_build(&im, &m, NULL, &io, &err) != 0) die(label, &err);
     mamba_model_free(&m);
+    infer_model_set_head(&im, head);
+    s->head = head;
     snprintf(s->label, sizeof s->label, "%s", label);
     snprintf(s->file, sizeof s->file, "%s/%s.packed", o->dir, label);
     for (char *p = s->file + strlen(o->dir) + 1; *p; p++)
@@ -160,21 +169,34 @@ static void measure_rss(Subject *s, int threads) {
     if (p) pclose(p);
 }
 
+// The clock of the timings: wall time, or with --clock cpu the process's CPU time (all
+// threads), for a shared machine where other work takes the cores: with --threads 1 and
+// OMP_WAIT_POLICY=passive it counts the work of the one thread, stalls on memory included,
+// and not the time others held the core.
+static bool use_cpu_clock = false;
+
+static double clock_seconds(void) {
+    if (!use_cpu_clock) return now_seconds();
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 static double time_prompt(Subject *s, const int32_t *tokens, int L) {
     Error err;
-    double start = now_seconds();
+    double start = clock_seconds();
     if (infer_prompt(&s->model, &s->state, tokens, 1, L, s->logits, false, &err) != 0) die(s->label, &err);
-    return now_seconds() - start;
+    return clock_seconds() - start;
 }
 
 static double time_decode(Subject *s, const int32_t *tokens, int batch, int steps) {
     Error err;
     infer_state_reset(&s->state, &s->model.config);
-    double start = now_seconds();
+    double start = clock_seconds();
     for (int t = 0; t < steps; t++)
         if (infer_step(&s->model, &s->state, tokens + (size_t)t * batch, batch, s->logits, &err) != 0)
             die(s->label, &err);
-    return now_seconds() - start;
+    return clock_seconds() - start;
 }
 
 // Bytes per second of a threaded memcpy of a 1 GiB buffer (bytes copied, i.e. read once and
@@ -186,25 +208,38 @@ static void copy_bandwidth(double *copy_bps, double *read_bps) {
     for (size_t i = 0; i < n; i++) a[i] = (double)i, b[i] = 0.0;
     double tc[5], tr[5], sink = 0.0;
     for (int r = 0; r < 5; r++) {
-        double start = now_seconds();
+        double start = clock_seconds();
 #pragma omp parallel
         {
             int t = omp_get_thread_num(), T = omp_get_num_threads();
             size_t lo = n * t / T, hi = n * (t + 1) / T;
             memcpy(b + lo, a + lo, sizeof(double) * (hi - lo));
         }
-        tc[r] = now_seconds() - start;
-        start = now_seconds();
+        tc[r] = clock_seconds() - start;
+        start = clock_seconds();
         double sum = 0.0;
 #pragma omp parallel for schedule(static) reduction(+ : sum)
         for (size_t i = 0; i < n; i++) sum += a[i];
-        tr[r] = now_seconds() - start;
+        tr[r] = clock_seconds() - start;
         sink += sum + b[r];
     }
     if (sink == 1.2345) printf(" ");
     *copy_bps = sizeof(double) * n / median(tc, 5);
     *read_bps = sizeof(double) * n / median(tr, 5);
     free(a), free(b);
+}
+
+// Whether key is in the comma-separated list (NULL: every model).
+static bool model_selected(const char *list, const char *key) {
+    if (!list) return true;
+    size_t n = strlen(key);
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && strncmp(p, key, n) == 0) return true;
+        p += len + (end ? 1 : 0);
+    }
+    return false;
 }
 
 static int parse_int(const char *flag, const char *text, int minimum, int *out) {
@@ -234,6 +269,14 @@ static int parse_options(int argc, char **argv, Options *o) {
             }
             o->shape = value;
         } else if (strcmp(flag, "--dir") == 0) o->dir = value;
+        else if (strcmp(flag, "--models") == 0) o->models = value;
+        else if (strcmp(flag, "--clock") == 0) {
+            if (strcmp(value, "wall") && strcmp(value, "cpu")) {
+                fprintf(stderr, "bench_infer: --clock expects wall or cpu, got '%s'\n", value);
+                return -1;
+            }
+            use_cpu_clock = strcmp(value, "cpu") == 0;
+        }
         else if (strcmp(flag, "--model") == 0 && o->n_paths < 6) o->paths[o->n_paths++] = value;
         else if (strcmp(flag, "--threads") == 0) rc = parse_int(flag, value, 1, &o->threads);
         else if (strcmp(flag, "--repeats") == 0) rc = parse_int(flag, value, 1, &o->repeats);
@@ -241,7 +284,7 @@ static int parse_options(int argc, char **argv, Options *o) {
         else if (strcmp(flag, "--prompt-len") == 0) rc = parse_int(flag, value, 1, &o->prompt_len);
         else {
             fprintf(stderr, "bench_infer: unknown option '%s' (expected --shape, --threads, --repeats, --decode-tokens, "
-                            "--prompt-len, --dir, --model, at most 6 of it)\n", flag);
+                            "--prompt-len, --dir, --models, --clock, --model, at most 6 of it)\n", flag);
             return -1;
         }
         if (rc != 0) return -1;
@@ -272,13 +315,41 @@ int main(int argc, char **argv) {
     double build_start = now_seconds();
     PruneTarget u50 = {.sparsity = 0.5}, u70 = {.sparsity = 0.7}, u90 = {.sparsity = 0.9}, nm = {.nm_n = 2, .nm_m = 4};
     int L = base.n_layer;
-    make_subject(&subjects[n++], &o, &base, "dense", L, 16, NULL);
-    make_subject(&subjects[n++], &o, &base, "50% unstructured", L, 16, &u50);
-    make_subject(&subjects[n++], &o, &base, "70% unstructured", L, 16, &u70);
-    make_subject(&subjects[n++], &o, &base, "90% unstructured", L, 16, &u90);
-    make_subject(&subjects[n++], &o, &base, "2:4", L, 16, &nm);
-    make_subject(&subjects[n++], &o, &base, "d_state 8 (structured)", L, 8, NULL);
-    make_subject(&subjects[n++], &o, &base, "3/4 of the blocks", L - L / 4, 16, NULL);
+    // The built-in models, by key (--models picks some; dense always runs: the ratios' base).
+    // A model with the opt-in lower-precision head has the weights of the fp32 model
+    // named by same_as, whose logits it is compared with below.
+    const struct {
+        const char *key, *label;
+        const PruneTarget *target;
+        int n_layer, d_state;
+        LowpFormat head;
+        const char *same_as;
+    } kinds[] = {
+        {"dense", "dense", NULL, L, 16, LOWP_F32, NULL},
+        {"50", "50% unstructured", &u50, L, 16, LOWP_F32, NULL},
+        {"70", "70% unstructured", &u70, L, 16, LOWP_F32, NULL},
+        {"90", "90% unstructured", &u90, L, 16, LOWP_F32, NULL},
+        {"2:4", "2:4", &nm, L, 16, LOWP_F32, NULL},
+        {"dstate8", "d_state 8 (structured)", NULL, L, 8, LOWP_F32, NULL},
+        {"blocks", "3/4 of the blocks", NULL, L - L / 4, 16, LOWP_F32, NULL},
+        {"dense+bf16", "dense + bf16 head", NULL, L, 16, LOWP_BF16, "dense"},
+        {"50+int8", "50% + int8 head", &u50, L, 16, LOWP_INT8, "50"},
+        {"70+bf16", "70% + bf16 head", &u70, L, 16, LOWP_BF16, "70"},
+        {"70+int8", "70% + int8 head", &u70, L, 16, LOWP_INT8, "70"},
+        {"90+int8", "90% + int8 head", &u90, L, 16, LOWP_INT8, "90"},
+    };
+    const int n_kinds = (int)(sizeof kinds / sizeof kinds[0]);
+    int same_as[MAX_SUBJECTS];
+    const char *key_of[MAX_SUBJECTS];
+    for (int k = 0; k < n_kinds; k++) {
+        if (k > 0 && !model_selected(o.models, kinds[k].key)) continue;
+        same_as[n] = -1, key_of[n] = kinds[k].key;
+        for (int j = 0; j < n && kinds[k].same_as; j++)
+            if (strcmp(key_of[j], kinds[k].same_as) == 0) same_as[n] = j;
+        make_subject(&subjects[n++], &o, &base, kinds[k].label, kinds[k].n_layer, kinds[k].d_state, kinds[k].target,
+                     kinds[k].head);
+    }
+    const int n_built = n;
     for (int i = 0; i < o.n_paths; i++, n++) {
         snprintf(subjects[n].label, sizeof subjects[n].label, "%s", o.paths[i]);
         snprintf(subjects[n].file, sizeof subjects[n].file, "%s", o.paths[i]);
@@ -319,8 +390,9 @@ int main(int argc, char **argv) {
     }
 
     printf("shape %s (d_model %d, %d layers, vocab %d), %d threads, prompt 1 x %d, decode %d steps, %d repeats; "
-           "medians, ratios to dense\n\n", o.shape, base.d_model, base.n_layer, base.vocab_size, threads,
-           o.prompt_len, o.decode_tokens, o.repeats);
+           "medians, ratios to dense; %s\n\n", o.shape, base.d_model, base.n_layer, base.vocab_size, threads,
+           o.prompt_len, o.decode_tokens, o.repeats,
+           use_cpu_clock ? "timed by the process's CPU time (--clock cpu)" : "wall time");
     printf("| model | linears | bytes/token MB | traffic ceiling | file MB | x | RSS MB | x | prompt tok/s | x | "
            "decode b1 tok/s | x | decode b8 tok/s | x |\n");
     printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
@@ -356,9 +428,43 @@ int main(int argc, char **argv) {
     printf("the dense fp32 head alone reads %.1f MB per token (%.0f%% of the dense model's bytes): at 70%% with a bitmap "
            "(1/8 + 4 x 0.3 bytes per weight) the traffic ceiling is %.2fx\n", head / 1e6, 100.0 * head / base_bytes,
            base_bytes / (head + (base_bytes - head) * (0.125 + 1.2) / 4.0));
+    // The lower-precision heads against fp32 on the same weights: the prompt's last logits
+    // and those of the decode steps after it, greedy tokens fed to both.
+    printf("\nthe opt-in lower-precision head against the fp32 head of the same weights (prompt of %d, then %d greedy "
+           "steps):\n\n| model | max abs diff / max abs logit | mean abs diff / mean abs logit | same argmax |\n|---|---:|---:|---:|\n",
+           o.prompt_len, o.decode_tokens);
+    for (int i = 0; i < n_built; i++) {
+        if (same_as[i] < 0) continue;
+        Subject *a = &subjects[i], *ref = &subjects[same_as[i]];
+        double worst = 0, top = 0, sum_diff = 0, sum_abs = 0;
+        int same = 0, positions = 0;
+        Error err;
+        int32_t next = 0;
+        for (int t = 0; t <= o.decode_tokens; t++) {
+            if (t == 0) {
+                if (infer_prompt(&a->model, &a->state, tokens, 1, o.prompt_len, a->logits, false, &err) != 0 ||
+                    infer_prompt(&ref->model, &ref->state, tokens, 1, o.prompt_len, ref->logits, false, &err) != 0)
+                    die(a->label, &err);
+            } else if (infer_step(&a->model, &a->state, &next, 1, a->logits, &err) != 0 ||
+                       infer_step(&ref->model, &ref->state, &next, 1, ref->logits, &err) != 0) {
+                die(a->label, &err);
+            }
+            int arg_a = 0, arg_r = 0;
+            for (int v = 0; v < ref->model.config.vocab_size; v++) {
+                double d = fabs((double)a->logits[v] - ref->logits[v]), r = fabs((double)ref->logits[v]);
+                worst = d > worst ? d : worst, top = r > top ? r : top;
+                sum_diff += d, sum_abs += r;
+                if (a->logits[v] > a->logits[arg_a]) arg_a = v;
+                if (ref->logits[v] > ref->logits[arg_r]) arg_r = v;
+            }
+            same += arg_a == arg_r, positions++;
+            next = arg_r;
+        }
+        printf("| %s | %.2e | %.2e | %d of %d |\n", a->label, worst / top, sum_diff / sum_abs, same, positions);
+    }
     for (int i = 0; i < n; i++) {
         Subject *s = &subjects[i];
-        if (i < 7) unlink(s->file);
+        if (i < n_built) unlink(s->file);
         infer_state_free(&s->state);
         infer_model_free(&s->model);
         free(s->logits), free(s->prompt_s), free(s->decode1_s), free(s->decode8_s);

@@ -68,6 +68,23 @@ check "--tokens 0: the prompt only" rc_is zero 0
 check "--bf16: a smaller packed file" test "$(stat -c %s "$tmp/pruned_bf16.packed")" -lt "$(stat -c %s "$tmp/pruned.packed")"
 gen bf16 --model "$tmp/pruned_bf16.packed" --prompt "over the" --tokens 5 --temperature 0
 check "--bf16 packed file loads and generates" rc_is bf16 0
+# --batch: sequences decoded together, sequence b as --seed S+b alone (up to rounding of
+# the batch kernels, which these short runs do not reach).
+gen batch3 --model "$pruned" --prompt "the quick" --tokens 40 --seed 7 --temperature 1 --top-k 20 --top-p 0.9 --batch 3
+seq_of() { awk -v want="[sequence $2, seed $3]" '/^\[sequence / { f = ($0 == want); next } f' "$tmp/$1.out"; }
+check "--batch 3: sequence 0 = --seed 7 alone" test "$(seq_of batch3 0 7)" = "$(cat "$tmp/s1.out")"
+check "--batch 3: sequence 1 = --seed 8 alone" test "$(seq_of batch3 1 8)" = "$(cat "$tmp/s3.out")"
+check "--batch 3: the sequences differ" test "$(seq_of batch3 0 7)" != "$(seq_of batch3 2 9)"
+check "--batch 3: three sequences, decode tokens counted for all" bash -c "test \$(grep -c '^\[sequence' '$tmp/batch3.out') = 3 && grep -q 'decode: 120 tokens' '$tmp/batch3.err'"
+# The opt-in low-precision head: in the file (export --head) and at load (generate --head).
+"$bin" export --model "$pruned" --sparse --head int8 --to "$tmp/pruned_int8.packed" 2>"$tmp/export_int8.err"
+check "--head int8: a smaller packed file, said so" bash -c "test $(stat -c %s "$tmp/pruned_int8.packed") -lt $(stat -c %s "$tmp/pruned.packed") && grep -q 'held as int8' '$tmp/export_int8.err'"
+gen int8 --model "$tmp/pruned_int8.packed" --prompt "over the" --tokens 5 --temperature 0
+check "--head int8 packed file loads and generates, reports its head" bash -c "test \"\$(cat '$tmp/int8.rc')\" = 0 && grep -q 'embedding/head: int8' '$tmp/int8.err'"
+gen head_bf16 --model "$pruned" --prompt "over the" --tokens 5 --temperature 0 --head bf16
+check "generate --head bf16 reports its head" grep -q "embedding/head: bf16 (lower precision" "$tmp/head_bf16.err"
+gen head_fp32 --model "$tmp/pruned_int8.packed" --prompt "over the" --tokens 5 --temperature 0 --head fp32
+check "generate --head fp32 of an int8 file runs the dequantised head in fp32" grep -q "embedding/head: fp32" "$tmp/head_fp32.err"
 
 # eval reads the packed file straight into the inference model: the same perplexity.
 e_ckpt=$("$bin" eval --model "$pruned" --data "$tmp/text.txt" --seqlen 64 --batch 2 --max-batches 2 2>/dev/null)
@@ -98,6 +115,8 @@ bad empty_prompt "the prompt is empty" --model "$dense" --prompt ""
 bad empty_file "the prompt is empty" --model "$dense" --prompt-file /dev/null
 bad beyond_vocab "token id 256 is outside the vocabulary [0, 256)" --model "$dense" --prompt-tokens 1,256
 bad not_ids "item 2: expected a token id" --model "$dense" --prompt-tokens 1,x
+bad batch_range "--batch expects an integer in [1, 16]" --model "$dense" --prompt a --batch 17
+bad bad_head "--head expects fp32, bf16 or int8, got" --model "$dense" --prompt a --head fp16
 bad conflicting "--prompt and --prompt-tokens both give the prompt" --model "$dense" --prompt a --prompt-tokens 1
 bad no_prompt "one of --prompt, --prompt-file, --prompt-tokens are required" --model "$dense"
 bad no_file "--prompt-file $tmp/none.txt" --model "$dense" --prompt-file "$tmp/none.txt"

@@ -190,6 +190,69 @@ static void check_model(const char *label, MambaModel *model, const PruneMasks *
     tape_free(&tape);
 }
 
+// The opt-in low-precision head (bf16, int8 with row scales): the prompt and the steps
+// agree with each other on the rounded head, the logits stay near fp32's (not equal: they
+// change), the bytes held shrink, and converting back to fp32 keeps the rounded values.
+static void check_head(MambaModel *model, const PruneMasks *masks) {
+    const MambaConfig *c = &model->config;
+    const int V = c->vocab_padded;
+    const size_t n_all = (size_t)BATCH * SEQ * V;
+    int32_t tokens[BATCH * SEQ];
+    Rng rng;
+    rng_seed(&rng, 4);
+    for (int i = 0; i < BATCH * SEQ; i++) tokens[i] = (int32_t)rng_below(&rng, (uint64_t)c->vocab_size);
+    float *exact = malloc(sizeof(float) * n_all), *prompt = malloc(sizeof(float) * n_all);
+    float *steps = malloc(sizeof(float) * n_all), *step_logits = malloc(sizeof(float) * (size_t)BATCH * V);
+    Error err;
+    InferModel m;
+    InferState state;
+    infer_state_create(&state, c, BATCH);
+    int rc = infer_model_build(&m, model, masks, NULL, &err);
+    rc |= infer_prompt(&m, &state, tokens, BATCH, SEQ, exact, true, &err);
+    const size_t fp32_bytes = infer_model_bytes(&m), head_fp32 = sizeof(float) * (size_t)V * c->d_model;
+    const double bound[] = {0, 2e-2, 5e-2};  // of max |logit|: bf16, int8
+    for (int f = LOWP_BF16; f <= LOWP_INT8; f++) {
+        const char *name = lowp_format_name((LowpFormat)f);
+        infer_model_set_head(&m, LOWP_F32);
+        infer_model_free(&m);
+        rc |= infer_model_build(&m, model, masks, NULL, &err);
+        infer_model_set_head(&m, (LowpFormat)f);
+        check(m.embedding == NULL && m.head_format == (LowpFormat)f &&
+                  infer_model_bytes(&m) == fp32_bytes - head_fp32 + lowp_bytes((LowpFormat)f, V, c->d_model),
+              "head %s: the fp32 embedding freed, %zu bytes held instead of %zu", name, infer_model_bytes(&m), fp32_bytes);
+        rc |= infer_prompt(&m, &state, tokens, BATCH, SEQ, prompt, true, &err);
+        infer_state_reset(&state, c);
+        for (int t = 0; t < SEQ; t++) {
+            int32_t column[BATCH];
+            for (int b = 0; b < BATCH; b++) column[b] = tokens[b * SEQ + t];
+            rc |= infer_step(&m, &state, column, BATCH, step_logits, &err);
+            for (int b = 0; b < BATCH; b++)
+                memcpy(steps + ((size_t)b * SEQ + t) * V, step_logits + (size_t)b * V, sizeof(float) * V);
+        }
+        double agree = max_rel(steps, prompt, n_all), off = max_rel(prompt, exact, n_all);
+        check(rc == 0 && agree < 1e-5, "head %s: steps = prompt on the same rounded head (rel %.2e)", name, agree);
+        check(off > 0 && off < bound[f], "head %s: logits off fp32's by %.2e of max |logit| (changed, below %.0e)", name,
+              off, bound[f]);
+        // Back to fp32: the same (rounded) weights, through the fp32 kernels.
+        infer_model_set_head(&m, LOWP_F32);
+        float last[BATCH * 64];
+        rc |= infer_prompt(&m, &state, tokens, BATCH, SEQ, last, false, &err);
+        double worst = 0.0;
+        for (int b = 0; b < BATCH; b++) {
+            double e = max_rel(last + (size_t)b * V, prompt + ((size_t)b * SEQ + SEQ - 1) * V, (size_t)V);
+            worst = e > worst ? e : worst;
+        }
+        check(rc == 0 && m.head_format == LOWP_F32 && worst < 1e-5,
+              "head %s back to fp32 holds the rounded values (rel %.2e)", name, worst);
+        infer_model_free(&m);
+        rc |= infer_model_build(&m, model, masks, NULL, &err);
+        rc |= infer_prompt(&m, &state, tokens, BATCH, SEQ, exact, true, &err);
+    }
+    infer_model_free(&m);
+    infer_state_free(&state);
+    free(exact), free(prompt), free(steps), free(step_logits);
+}
+
 int main(void) {
     omp_set_num_threads(2);
     const double sparsities[] = {0.0, 0.5, 0.7, 0.9};
@@ -201,6 +264,7 @@ int main(void) {
         char label[64];
         snprintf(label, sizeof label, "unstructured %.0f%%", 100 * sparsities[i]);
         check_model(label, &model, i == 2 ? NULL : &masks);  // 70%: from the zeros, as for a transformers folder
+        if (i == 2) check_head(&model, NULL);
         prune_masks_free(&masks);
         mamba_model_free(&model);
     }

@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "core/rng.h"
+#include "sparse/lowp.h"
 #include "sparse/packed.h"
 
 // w (rows, cols) with about `density` of its weights nonzero, row 1 empty when rows > 2,
@@ -139,6 +140,65 @@ static void check_errors(void) {
     packed_matrix_free(&m);
 }
 
+// The low-precision dense rows (sparse/lowp.h): conversion error within its bound, the
+// kernels against the reference on the same rounded rows, 1 vs 2 threads, prompts.
+static void check_lowp(const char *label, int rows, int cols, double density, Rng *rng) {
+    enum { MAX_T = 40 };
+    float *w = malloc(sizeof(float) * ((size_t)rows * cols + 1)), *row = malloc(sizeof(float) * ((size_t)cols + 1));
+    float *x = malloc(sizeof(float) * ((size_t)MAX_T * cols + 1)), *dq = malloc(sizeof(float) * ((size_t)rows * cols + 1));
+    float *y = malloc(sizeof(float) * ((size_t)MAX_T * rows + 1)), *y2 = malloc(sizeof(float) * ((size_t)MAX_T * rows + 1));
+    float *ref = malloc(sizeof(float) * ((size_t)MAX_T * rows + 1));
+    random_matrix(w, rows, cols, density, false, rng);
+    for (int c = 0; c < cols && rows > 0; c++) w[c] *= 1000.0f;  // row 0 on another scale than the others
+    for (size_t i = 0; i < (size_t)MAX_T * cols; i++) x[i] = 2.0f * rng_uniform(rng) - 1.0f;
+    for (int f = LOWP_BF16; f <= LOWP_INT8; f++) {
+        LowpMatrix m;
+        lowp_matrix_from_f32(&m, (LowpFormat)f, w, rows, cols);
+        const char *name = lowp_format_name((LowpFormat)f);
+        check(lowp_bytes((LowpFormat)f, rows, cols) == (size_t)rows * cols * (f == LOWP_BF16 ? 2 : 1) +
+                                                          (f == LOWP_INT8 ? 4 * (size_t)rows : 0),
+              "%s %s: bytes", label, name);
+        // bf16 rounds to 8 significant bits (half an ulp: at most 2^-8 relative); int8 to half a
+        // step of max |row| / 127.
+        bool bounded = true;
+        for (int r = 0; r < rows; r++) {
+            lowp_matrix_row(&m, r, row);
+            memcpy(dq + (size_t)r * cols, row, sizeof(float) * (size_t)cols);
+            float top = 0.0f;
+            for (int c = 0; c < cols; c++) top = fmaxf(top, fabsf(w[(size_t)r * cols + c]));
+            for (int c = 0; c < cols; c++) {
+                double e = fabs((double)row[c] - w[(size_t)r * cols + c]);
+                double bound = f == LOWP_BF16 ? fabs(w[(size_t)r * cols + c]) / 256.0 : top / 254.0 * (1 + 1e-6);
+                bounded = bounded && e <= bound && (w[(size_t)r * cols + c] != 0.0f || row[c] == 0.0f);
+            }
+        }
+        check(bounded, "%s %s: every weight within the rounding bound, zeros stay zero", label, name);
+        double worst = 0.0;
+        bool same_bits = true;
+        for (int batch = 1; batch <= 16; batch++) {
+            lowp_matvec_reference(&m, x, ref, batch);
+            omp_set_num_threads(2);
+            lowp_matvec(&m, x, y, batch);
+            omp_set_num_threads(1);
+            lowp_matvec(&m, x, y2, batch);
+            same_bits = same_bits && memcmp(y, y2, sizeof(float) * (size_t)batch * rows) == 0;
+            double e = relative_error(y, ref, dq, x, batch * rows, rows, cols);
+            worst = e > worst ? e : worst;
+        }
+        omp_set_num_threads(2);
+        lowp_matvec_reference(&m, x, ref, MAX_T);
+        lowp_matmul(&m, x, y, MAX_T);
+        double prompt = relative_error(y, ref, dq, x, MAX_T * rows, rows, cols);
+        check(worst < 1e-5, "%s %s: decode batch 1..16 matches the reference (max rel err %.2e)", label, name, worst);
+        check(prompt < 1e-5, "%s %s: %d rows through blocks + sgemm match the reference (%.2e)", label, name, MAX_T,
+              prompt);
+        check(same_bits, "%s %s: 1 and 2 threads give the same bits", label, name);
+        lowp_matrix_free(&m);
+    }
+    check(lowp_format_parse("int8") == LOWP_INT8 && lowp_format_parse("fp16") == -1, "lowp format names parse");
+    free(w), free(row), free(x), free(dq), free(y), free(y2), free(ref);
+}
+
 int main(void) {
     Rng rng;
     rng_seed(&rng, 11);
@@ -150,6 +210,12 @@ int main(void) {
     check_case("13x67 fully dense", 13, 67, 1.0, false, &rng);
     check_case("5x3 at 50%", 5, 3, 0.5, false, &rng);
     check_case("40x200 at 5%", 40, 200, 0.05, false, &rng);
+    check_case("700x400 at 30%", 700, 400, 0.3, false, &rng);  // the prompt unpacks it in two blocks of rows
+    check_lowp("37x45", 37, 45, 0.8, &rng);
+    check_lowp("13x67", 13, 67, 1.0, &rng);
+    check_lowp("9x70 all zero", 9, 70, 0.0, &rng);
+    check_lowp("5x3", 5, 3, 1.0, &rng);
+    check_lowp("300x1000", 300, 1000, 0.9, &rng);  // more rows than one block of the prompt's sgemm
     check_errors();
     return check_summary("packed sparse formats and kernels");
 }

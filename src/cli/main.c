@@ -31,9 +31,10 @@ static const char usage[] =
     "       mambaprune eval --model CKPT_OR_FOLDER [--data FILE] [--seqlen L] [--batch B] [--max-batches N]\n"
     "       mambaprune export --model CKPT_OR_FOLDER --to DIR\n"
     "       mambaprune tokenize --tokenizer TOKENIZER_JSON --in TEXT --out TOKENS.bin [--decode]\n"
-    "       mambaprune export --model CKPT_OR_FOLDER --sparse [--bf16] --to FILE   (the packed model file)\n"
+    "       mambaprune export --model CKPT_OR_FOLDER --sparse [--bf16] [--head fp32|bf16|int8] --to FILE   (the packed model file)\n"
     "       mambaprune generate --model CKPT_OR_FOLDER_OR_PACKED (--prompt TEXT | --prompt-file FILE | --prompt-tokens 1,2,3)\n"
-    "                  [--tokens 64] [--temperature 1] [--top-k 0] [--top-p 1] [--seed 0] [--dense]\n"
+    "                  [--tokens 64] [--temperature 1] [--top-k 0] [--top-p 1] [--seed 0] [--dense] [--head fp32|bf16|int8]\n"
+    "                  [--batch N]   (N sequences from the prompt, seeds S..S+N-1, decoded together)\n"
     "       mambaprune config-reference        (every config key, as Markdown)\n"
     "\n"
     "  train   trains (and later prunes) a Mamba LM as the YAML config says; the run folder\n"
@@ -165,14 +166,23 @@ static int command_eval(int argc, char **argv) {
     return 0;
 }
 
+// --head VALUE: the precision of the tied embedding/head (lowp_format_parse), or -1 with a message.
+static int parse_head(const char *command, const char *value) {
+    int format = lowp_format_parse(value);
+    if (format < 0)
+        fprintf(stderr, "mambaprune %s: --head expects fp32, bf16 or int8, got '%s'\n", command, value);
+    return format;
+}
+
 // export --sparse: the packed model file, each linear in the format the measured rule picks.
-static int export_packed(const char *model_path, const char *to, bool bf16) {
+static int export_packed(const char *model_path, const char *to, bool bf16, int head) {
     Error err;
     InferModel model;
     if (infer_load(model_path, false, &model, &err) != 0) {
         fprintf(stderr, "mambaprune: %s\n", err.message);
         return 1;
     }
+    if (head >= 0) infer_model_set_head(&model, (LowpFormat)head);
     PackedFileOptions options = {.bf16 = bf16};
     int rc = packed_file_save(to, &model, &options, &err);
     if (rc != 0) {
@@ -187,6 +197,9 @@ static int export_packed(const char *model_path, const char *to, bool bf16) {
         double size = stat(to, &st) == 0 ? (double)st.st_size : 0.0;
         fprintf(stderr, "wrote %s: %.1f MB, %.3fx the %.1f MB of the dense fp32 weights%s\n", to, size / 1e6,
                 size / dense, dense / 1e6, bf16 ? " (values and embedding stored as bf16)" : "");
+        if (model.head_format != LOWP_F32)
+            fprintf(stderr, "the tied embedding/head is held as %s, in the file and in memory (logits not exact)\n",
+                    lowp_format_name(model.head_format));
         generate_report_tensors(stderr, &model);
     }
     infer_model_free(&model);
@@ -196,8 +209,12 @@ static int export_packed(const char *model_path, const char *to, bool bf16) {
 static int command_export(int argc, char **argv) {
     const char *model_path = NULL, *to = NULL;
     bool sparse = false, bf16 = false;
+    int head = -1;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) model_path = argv[++i];
+        else if (strcmp(argv[i], "--head") == 0 && i + 1 < argc) {
+            if ((head = parse_head("export", argv[++i])) < 0) return 2;
+        }
         else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc) to = argv[++i];
         else if (strcmp(argv[i], "--sparse") == 0) sparse = true;
         else if (strcmp(argv[i], "--bf16") == 0) bf16 = true;
@@ -214,7 +231,11 @@ static int command_export(int argc, char **argv) {
         fprintf(stderr, "mambaprune export: --bf16 needs --sparse (the transformers export stays fp32)\n");
         return 2;
     }
-    if (sparse) return export_packed(model_path, to, bf16);
+    if (head >= 0 && !sparse) {
+        fprintf(stderr, "mambaprune export: --head needs --sparse (the transformers export stays fp32)\n");
+        return 2;
+    }
+    if (sparse) return export_packed(model_path, to, bf16, head);
     Error err;
     MambaModel model;
     if (model_load(model_path, &model, &err) != 0) {
@@ -277,24 +298,38 @@ static int parse_number(const char *flag, const char *text, double minimum, doub
 
 static void emit_token(void *context, int32_t token) { generate_print_token(context, token); }
 
+// generate --batch: each sequence's tokens, kept until all are done.
+typedef struct BatchOutput {
+    int n_tokens;
+    int32_t *tokens;          // (batch, n_tokens)
+    int done[GENERATE_MAX_BATCH];
+} BatchOutput;
+
+static void collect_token(void *context, int sequence, int32_t token) {
+    BatchOutput *out = context;
+    out->tokens[(size_t)sequence * out->n_tokens + out->done[sequence]++] = token;
+}
+
 static int command_generate(int argc, char **argv) {
     const char *model_path = NULL, *prompt_flag = NULL, *prompt_value = NULL;
-    double tokens = 64, temperature = 1.0, top_k = 0, top_p = 1.0, seed = 0;
+    double tokens = 64, temperature = 1.0, top_k = 0, top_p = 1.0, seed = 0, batch = 1;
     bool dense = false;
+    int head = -1;
     struct {
         const char *flag;
         double *value, minimum, maximum;
         bool integer;
     } numbers[] = {{"--tokens", &tokens, 0, 10000000, true},   {"--temperature", &temperature, 0, 1e6, false},
                    {"--top-k", &top_k, 0, 1e9, true},         {"--top-p", &top_p, 1e-9, 1, false},
-                   {"--seed", &seed, 0, 9007199254740992.0, true}};
+                   {"--seed", &seed, 0, 9007199254740992.0, true},
+                   {"--batch", &batch, 1, GENERATE_MAX_BATCH, true}};
     for (int i = 0; i < argc; i++) {
         const char *flag = argv[i];
         if (strcmp(flag, "--dense") == 0) {
             dense = true;
             continue;
         }
-        int known = strcmp(flag, "--model") == 0 || strcmp(flag, "--prompt") == 0 ||
+        int known = strcmp(flag, "--model") == 0 || strcmp(flag, "--head") == 0 || strcmp(flag, "--prompt") == 0 ||
                     strcmp(flag, "--prompt-file") == 0 || strcmp(flag, "--prompt-tokens") == 0;
         for (size_t k = 0; k < sizeof numbers / sizeof numbers[0]; k++) known |= strcmp(flag, numbers[k].flag) == 0;
         if (!known) {
@@ -308,6 +343,8 @@ static int command_generate(int argc, char **argv) {
         const char *value = argv[++i];
         if (strcmp(flag, "--model") == 0) {
             model_path = value;
+        } else if (strcmp(flag, "--head") == 0) {
+            if ((head = parse_head("generate", value)) < 0) return 2;
         } else if (strncmp(flag, "--prompt", 8) == 0) {
             if (prompt_flag) {
                 fprintf(stderr, "mambaprune generate: %s and %s both give the prompt: give one\n", prompt_flag, flag);
@@ -333,6 +370,7 @@ static int command_generate(int argc, char **argv) {
         fprintf(stderr, "mambaprune: %s\n", err.message);
         return 1;
     }
+    if (head >= 0) infer_model_set_head(&model, (LowpFormat)head);
     const MambaConfig *c = &model.config;
     // The model's tokenizer.json, when it has one, encodes the prompt and decodes the output.
     Tokenizer *tokenizer = NULL;
@@ -377,13 +415,32 @@ static int command_generate(int argc, char **argv) {
         infer_model_free(&model);
         return 2;
     }
-    Sampler sampler;
-    sampler_init(&sampler, &options, c->vocab_size);
+    const int n_seq = (int)batch;
+    Sampler samplers[GENERATE_MAX_BATCH];
+    for (int b = 0; b < n_seq; b++) {
+        SamplerOptions seq_options = options;
+        seq_options.seed = options.seed + (uint64_t)b;
+        sampler_init(&samplers[b], &seq_options, c->vocab_size);
+    }
     GenerateStats stats;
     TokenPrinter printer = {.out = stdout, .config = c, .tokenizer = tokenizer};
-    rc = generate_run(&model, prompt, n_prompt, (int)tokens, &sampler, emit_token, &printer, &stats, &err);
-    generate_print_finish(&printer);
-    if (tokenizer || generate_byte_level(c) || stats.generated > 0) printf("\n");
+    if (n_seq == 1) {
+        rc = generate_run(&model, prompt, n_prompt, (int)tokens, samplers, emit_token, &printer, &stats, &err);
+        generate_print_finish(&printer);
+        if (tokenizer || generate_byte_level(c) || stats.generated > 0) printf("\n");
+    } else {
+        // The sequences decode together and are printed one after the other when done.
+        BatchOutput out = {.n_tokens = (int)tokens, .tokens = xcalloc((size_t)n_seq * ((size_t)tokens + 1), sizeof(int32_t))};
+        rc = generate_run_batch(&model, prompt, n_prompt, (int)tokens, samplers, n_seq, collect_token, &out, &stats, &err);
+        for (int b = 0; rc == 0 && b < n_seq; b++) {
+            printf("[sequence %d, seed %.0f]\n", b, seed + b);
+            TokenPrinter p = {.out = stdout, .config = c, .tokenizer = tokenizer};
+            for (int i = 0; i < (int)tokens; i++) generate_print_token(&p, out.tokens[(size_t)b * (size_t)tokens + i]);
+            generate_print_finish(&p);
+            printf("\n");
+        }
+        free(out.tokens);
+    }
     fflush(stdout);
     if (rc != 0) {
         fprintf(stderr, "mambaprune: %s\n", err.message);
@@ -394,10 +451,12 @@ static int command_generate(int argc, char **argv) {
                 stats.prompt_tokens, stats.prompt_s, stats.prompt_s > 0 ? stats.prompt_tokens / stats.prompt_s : 0.0,
                 stats.generated, stats.decode_s, stats.decode_s > 0 ? stats.generated / stats.decode_s : 0.0);
         fprintf(stderr, "memory: VmRSS %.1f MB, VmHWM %.1f MB\n", rss / 1024.0, hwm / 1024.0);
+        fprintf(stderr, "embedding/head: %s%s\n", lowp_format_name(model.head_format),
+                model.head_format == LOWP_F32 ? "" : " (lower precision: the logits differ from fp32's; docs/SPARSE.md)");
         fprintf(stderr, "linear layers (%s):\n", dense ? "--dense" : "format by the measured rule");
         generate_report_tensors(stderr, &model);
     }
-    sampler_free(&sampler);
+    for (int b = 0; b < n_seq; b++) sampler_free(&samplers[b]);
     free(prompt);
     tokenizer_free(tokenizer);
     infer_model_free(&model);

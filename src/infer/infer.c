@@ -66,6 +66,7 @@ void infer_model_free(InferModel *model) {
         }
     free(model->layers);
     free(model->embedding);
+    lowp_matrix_free(&model->head);
     free(model->norm_f_weight);
     memset(model, 0, sizeof *model);
 }
@@ -118,6 +119,47 @@ int infer_model_build(InferModel *model, const MambaModel *source, const PruneMa
     return 0;
 }
 
+void infer_model_alloc_head(InferModel *model, LowpFormat format) {
+    const MambaConfig *c = &model->config;
+    lowp_matrix_free(&model->head);
+    free(model->embedding);
+    model->embedding = NULL;
+    model->head_format = format;
+    if (format == LOWP_F32)
+        model->embedding = xcalloc((size_t)c->vocab_padded * c->d_model, sizeof(float));
+    else
+        lowp_matrix_alloc(&model->head, format, c->vocab_padded, c->d_model);
+}
+
+void infer_model_set_head(InferModel *model, LowpFormat format) {
+    if (format == model->head_format) return;
+    const MambaConfig *c = &model->config;
+    const size_t V = (size_t)c->vocab_padded, d = (size_t)c->d_model;
+    float *w = model->embedding;
+    if (!w) {
+        w = xmalloc(sizeof(float) * V * d);
+        for (size_t r = 0; r < V; r++) lowp_matrix_row(&model->head, (int)r, w + r * d);
+        lowp_matrix_free(&model->head);
+    }
+    model->embedding = NULL;
+    model->head_format = format;
+    if (format == LOWP_F32) {
+        model->embedding = w;
+        return;
+    }
+    lowp_matrix_from_f32(&model->head, format, w, (int)V, (int)d);
+    free(w);
+}
+
+// x (d) = the embedding of token.
+static void embed(const InferModel *model, int token, float *x) {
+    const int d = model->config.d_model;
+    if (model->head_format == LOWP_F32)
+        memcpy(x, model->embedding + (size_t)token * d, sizeof(float) * d);
+    else
+        lowp_matrix_row(&model->head, token, x);
+}
+
 int infer_model_check(const InferModel *model, Error *err) {
     for (int i = 0; i < model->config.n_layer; i++)
         for (int k = 0; k < INFER_N_LINEARS; k++) {
@@ -152,7 +194,7 @@ int infer_model_tensors(const InferModel *model, InferTensorInfo *info) {
 size_t infer_model_bytes(const InferModel *model) {
     const MambaConfig *c = &model->config;
     const size_t d = (size_t)c->d_model, D = (size_t)c->d_inner, N = (size_t)c->d_state, K = (size_t)c->d_conv;
-    size_t bytes = sizeof(float) * ((size_t)c->vocab_padded * d + d);
+    size_t bytes = lowp_bytes(model->head_format, c->vocab_padded, (int)d) + sizeof(float) * d;
     for (int i = 0; i < c->n_layer; i++) {
         bytes += sizeof(float) * (d + D * K + 3 * D + D * N);
         for (int k = 0; k < INFER_N_LINEARS; k++) {
@@ -193,6 +235,10 @@ void infer_state_free(InferState *state) {
 
 // The head: logits (B, V) = u (B, d) @ embedding^T, through the dense kernel.
 static void head_matvec(const InferModel *model, const float *u, float *logits, int B) {
+    if (model->head_format != LOWP_F32) {
+        lowp_matvec(&model->head, u, logits, B);
+        return;
+    }
     PackedMatrix head = {.format = PACKED_DENSE, .rows = model->config.vocab_padded, .cols = model->config.d_model,
                          .values = model->embedding};  // a view: not freed
     packed_matvec(&head, u, logits, B);
@@ -243,7 +289,7 @@ int infer_step(const InferModel *model, InferState *state, const int32_t *tokens
     float *x = state->scratch, *u = x + (size_t)B * d, *out = u + (size_t)B * d, *xz = out + (size_t)B * d;
     float *xs = xz + (size_t)B * 2 * D, *dt = xs + (size_t)B * D, *y = dt + (size_t)B * D;
     float *dbc = y + (size_t)B * D, *delta = dbc + (size_t)B * (R + 2 * N);
-    for (int b = 0; b < B; b++) memcpy(x + (size_t)b * d, model->embedding + (size_t)tokens[b] * d, sizeof(float) * d);
+    for (int b = 0; b < B; b++) embed(model, tokens[b], x + (size_t)b * d);
     const size_t conv_seq = conv_floats(c), ssm_seq = ssm_floats(c);
     const size_t conv_layer = (size_t)D * (c->d_conv - 1), ssm_layer = (size_t)D * N;
     float rstd[16];
@@ -297,7 +343,7 @@ int infer_prompt(const InferModel *model, InferState *state, const int32_t *toke
     float *B_ssm = xmalloc(sizeof(float) * T * N), *C_ssm = xmalloc(sizeof(float) * T * N);
     float *dt = xmalloc(sizeof(float) * T * D), *y = xmalloc(sizeof(float) * T * D);
     float *rstd = xmalloc(sizeof(float) * T), *final_state = xmalloc(sizeof(float) * (size_t)B * N * D);
-    for (size_t t = 0; t < T; t++) memcpy(x + t * d, model->embedding + (size_t)tokens[t] * d, sizeof(float) * d);
+    for (size_t t = 0; t < T; t++) embed(model, tokens[t], x + t * d);
     const size_t conv_seq = conv_floats(c), ssm_seq = ssm_floats(c);
     const size_t conv_layer = (size_t)D * (K - 1), ssm_layer = (size_t)D * N;
     for (int i = 0; i < c->n_layer; i++) {
@@ -341,7 +387,10 @@ int infer_prompt(const InferModel *model, InferState *state, const int32_t *toke
         memcpy(u + r * d, x + t * d, sizeof(float) * d);
     }
     rmsnorm_forward(x, rstd, u, model->norm_f_weight, (int)rows, d, c->norm_eps);
-    matmul_forward(logits, x, model->embedding, (int)rows, d, V);
+    if (model->head_format == LOWP_F32)
+        matmul_forward(logits, x, model->embedding, (int)rows, d, V);
+    else
+        lowp_matmul(&model->head, x, logits, (int)rows);
     free(x), free(u), free(xz), free(xi), free(z), free(xs), free(dbc), free(delta);
     free(B_ssm), free(C_ssm), free(dt), free(y), free(rstd), free(final_state);
     return 0;

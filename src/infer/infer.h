@@ -14,6 +14,7 @@
 #include "mamba/config.h"
 #include "mamba/model.h"
 #include "prune/masks.h"
+#include "sparse/lowp.h"
 #include "sparse/packed.h"
 
 // The linear layers of a block, in the order of InferLayer's linear[].
@@ -34,7 +35,9 @@ typedef struct InferLayer {
 
 typedef struct InferModel {
     MambaConfig config;
-    float *embedding;         // (V, d), also the output head (owned)
+    float *embedding;         // (V, d), also the output head (owned); NULL when head_format is not fp32
+    LowpFormat head_format;   // LOWP_F32 (the default, exact): embedding; else head holds it
+    LowpMatrix head;          // the tied embedding/head in bf16 or int8 (owned), opt-in: changes logits
     float *norm_f_weight;     // (d) (owned)
     InferLayer *layers;       // n_layer of them (owned)
 } InferModel;
@@ -54,6 +57,14 @@ int infer_model_build(InferModel *model, const MambaModel *source, const PruneMa
 // packed_matrix_alloc + validate, then the dense arrays.
 void infer_model_alloc(InferModel *model, const MambaConfig *config);
 void infer_model_free(InferModel *model);
+// Holds the tied embedding/head in format (converted from what the model holds, through
+// fp32; fp32 back from bf16 is exact, from int8 it is the dequantised values). The fp32
+// array is freed, so bf16 halves the head's memory and its bytes read per decode step, int8
+// quarters them; both change the logits (docs/SPARSE.md has the measured error).
+void infer_model_set_head(InferModel *model, LowpFormat format);
+// For a file reader: replaces the zeroed fp32 embedding of infer_model_alloc by zeroed
+// arrays of format, to be filled.
+void infer_model_alloc_head(InferModel *model, LowpFormat format);
 // Checks that every linear has its layer's shape (rows, cols) and arrays; names the
 // tensor ("backbone.layers.3.mixer.x_proj.weight") that does not.
 int infer_model_check(const InferModel *model, Error *err);

@@ -144,32 +144,55 @@ void generate_print_finish(TokenPrinter *p) {
     fflush(p->out);
 }
 
-int generate_run(const InferModel *model, const int32_t *prompt, int n_prompt, int n_tokens, Sampler *sampler,
-                 GenerateEmit emit, void *context, GenerateStats *stats, Error *err) {
+int generate_run_batch(const InferModel *model, const int32_t *prompt, int n_prompt, int n_tokens, Sampler *samplers,
+                       int batch, GenerateEmitSeq emit, void *context, GenerateStats *stats, Error *err) {
     const MambaConfig *c = &model->config;
     memset(stats, 0, sizeof *stats);
     if (n_prompt < 1) return error_set(err, "the prompt is empty: give at least one token");
+    if (batch < 1 || batch > GENERATE_MAX_BATCH)
+        return error_set(err, "--batch %d: expected 1 to %d sequences", batch, GENERATE_MAX_BATCH);
     for (int i = 0; i < n_prompt; i++)
         if (prompt[i] < 0 || prompt[i] >= c->vocab_size)
             return error_set(err, "prompt token %d is %d, outside the vocabulary [0, %d)", i, prompt[i], c->vocab_size);
     InferState state;
-    infer_state_create(&state, c, 1);
-    float *logits = xmalloc(sizeof(float) * (size_t)c->vocab_padded);
+    infer_state_create(&state, c, batch);
+    float *logits = xmalloc(sizeof(float) * (size_t)batch * c->vocab_padded);
+    int32_t *prompts = xmalloc(sizeof(int32_t) * (size_t)batch * n_prompt), next[GENERATE_MAX_BATCH];
+    for (int b = 0; b < batch; b++) memcpy(prompts + (size_t)b * n_prompt, prompt, sizeof(int32_t) * n_prompt);
     double start = now_seconds();
-    int rc = infer_prompt(model, &state, prompt, 1, n_prompt, logits, false, err);
+    int rc = infer_prompt(model, &state, prompts, batch, n_prompt, logits, false, err);
     stats->prompt_s = now_seconds() - start;
-    stats->prompt_tokens = n_prompt;
+    stats->prompt_tokens = batch * n_prompt;
     start = now_seconds();
     for (int i = 0; rc == 0 && i < n_tokens; i++) {
-        int32_t token = sampler_next(sampler, logits);
-        emit(context, token);
-        stats->generated++;
-        if (i + 1 < n_tokens) rc = infer_step(model, &state, &token, 1, logits, err);
+        for (int b = 0; b < batch; b++) {
+            next[b] = sampler_next(&samplers[b], logits + (size_t)b * c->vocab_padded);
+            emit(context, b, next[b]);
+        }
+        stats->generated += batch;
+        if (i + 1 < n_tokens) rc = infer_step(model, &state, next, batch, logits, err);
     }
     stats->decode_s = now_seconds() - start;
-    free(logits);
+    free(logits), free(prompts);
     infer_state_free(&state);
     return rc;
+}
+
+typedef struct OneSequence {
+    GenerateEmit emit;
+    void *context;
+} OneSequence;
+
+static void emit_one(void *context, int sequence, int32_t token) {
+    (void)sequence;
+    OneSequence *one = context;
+    one->emit(one->context, token);
+}
+
+int generate_run(const InferModel *model, const int32_t *prompt, int n_prompt, int n_tokens, Sampler *sampler,
+                 GenerateEmit emit, void *context, GenerateStats *stats, Error *err) {
+    OneSequence one = {emit, context};
+    return generate_run_batch(model, prompt, n_prompt, n_tokens, sampler, 1, emit_one, &one, stats, err);
 }
 
 void generate_report_tensors(FILE *out, const InferModel *model) {

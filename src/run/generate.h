@@ -61,6 +61,18 @@ typedef void (*GenerateEmit)(void *context, int32_t token);
 int generate_run(const InferModel *model, const int32_t *prompt, int n_prompt, int n_tokens, Sampler *sampler,
                  GenerateEmit emit, void *context, GenerateStats *stats, Error *err);
 
+// Up to this many sequences decoded together (generate --batch).
+#define GENERATE_MAX_BATCH 16
+
+// Called with each sequence's generated token as soon as it is chosen.
+typedef void (*GenerateEmitSeq)(void *context, int sequence, int32_t token);
+
+// batch sequences from the same prompt, decoded together (one step of the batch kernels
+// per token), sequence b drawn by samplers[b]: sequence b is what generate_run gives with
+// samplers[b] alone. stats count the tokens of every sequence.
+int generate_run_batch(const InferModel *model, const int32_t *prompt, int n_prompt, int n_tokens, Sampler *samplers,
+                       int batch, GenerateEmitSeq emit, void *context, GenerateStats *stats, Error *err);
+
 // The linears of the model by kind and format, for the report: lines like
 // "in_proj: bitmap x24 (density 0.300, prompt sparse x24)", and the bytes the linears
 // take against their dense size.

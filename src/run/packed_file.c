@@ -24,22 +24,6 @@ static uint64_t checksum(const void *data, size_t size) {
     return h ^ size;
 }
 
-// float -> bfloat16, rounded to nearest even (NaN kept a NaN).
-static uint16_t float_to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
-static float bf16_to_float(uint16_t b) {
-    uint32_t u = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 // One array of the file: its tensor name, where it lives in the model, its element type.
 typedef struct Array {
     char name[160];
@@ -111,12 +95,20 @@ static void layout_build(Layout *l, const InferModel *model) {
     const MambaConfig *c = &model->config;
     int d = c->d_model, D = c->d_inner, N = c->d_state, K = c->d_conv;
     l->n = 0;
-    l->arrays = xcalloc((size_t)(2 + c->n_layer * (6 + 5 * INFER_N_LINEARS)), sizeof(Array));
+    l->arrays = xcalloc((size_t)(3 + c->n_layer * (6 + 5 * INFER_N_LINEARS)), sizeof(Array));
     l->n_linears = c->n_layer * INFER_N_LINEARS;
     l->linear_names = xcalloc((size_t)l->n_linears, sizeof *l->linear_names);
     l->linears = xcalloc((size_t)l->n_linears, sizeof *l->linears);
-    add(l, "backbone.embeddings.weight", SAFETENSORS_F32, model->embedding, (size_t)c->vocab_padded * d, 2,
-        c->vocab_padded, d, 0);
+    const size_t n_embedding = (size_t)c->vocab_padded * d;
+    if (model->head_format == LOWP_BF16) {
+        add(l, "backbone.embeddings.weight", SAFETENSORS_BF16, model->head.bf16, n_embedding, 2, c->vocab_padded, d, 0);
+    } else if (model->head_format == LOWP_INT8) {
+        add(l, "backbone.embeddings.weight", SAFETENSORS_I8, model->head.i8, n_embedding, 2, c->vocab_padded, d, 0);
+        add(l, "backbone.embeddings.scale", SAFETENSORS_F32, model->head.scale, (size_t)c->vocab_padded, 1,
+            c->vocab_padded, 0, 0);
+    } else {
+        add(l, "backbone.embeddings.weight", SAFETENSORS_F32, model->embedding, n_embedding, 2, c->vocab_padded, d, 0);
+    }
     add(l, "backbone.norm_f.weight", SAFETENSORS_F32, model->norm_f_weight, (size_t)d, 1, d, 0, 0);
     char name[96];
     for (int i = 0; i < c->n_layer; i++) {
@@ -184,6 +176,7 @@ int packed_file_save(const char *path, const InferModel *model, const PackedFile
     META("config.dt_rank", "%d", c->dt_rank);
     META("config.norm_eps", "%.9g", (double)c->norm_eps);
     META("values", "%s", options && options->bf16 ? "bf16" : "f32");
+    META("head", "%s", lowp_format_name(model->head_format));
     char key[200];
     for (int j = 0; j < l.n_linears; j++) {
         snprintf(key, sizeof key, "%s.format", l.linear_names[j]);
@@ -204,7 +197,7 @@ int packed_file_save(const char *path, const InferModel *model, const PackedFile
             uint16_t *half = xmalloc(sizeof(uint16_t) * (a->count ? a->count : 1));
             float *back = xmalloc(sizeof(float) * (a->count ? a->count : 1));
             const float *f = a->data;
-            for (size_t e = 0; e < a->count; e++) back[e] = bf16_to_float(half[e] = float_to_bf16(f[e]));
+            for (size_t e = 0; e < a->count; e++) back[e] = lowp_bf16_to_float(half[e] = lowp_float_to_bf16(f[e]));
             t->dtype = SAFETENSORS_BF16;
             t->data = half;
             converted[i] = half;
@@ -329,6 +322,11 @@ static int read_array(const SafetensorsFile *f, const Array *a, Error *err) {
     if (strcmp(actual, text) != 0)
         return error_set(err, "%s: tensor '%s': checksum %s, expected %s: the file is corrupt", f->path, a->name, actual,
                          text);
+    if (a->dtype == SAFETENSORS_BF16 && !a->is_float)  // a bf16 head held as bf16
+        for (size_t i = 0; i < a->count; i++)
+            if ((((const uint16_t *)a->data)[i] & 0x7f80u) == 0x7f80u)
+                return error_set(err, "%s: tensor '%s': element %zu is NaN or infinite: the model cannot be run", f->path,
+                                 a->name, i);
     // A model that holds a NaN or an infinity gives garbage, not an error, when it runs.
     if (a->is_float)
         for (size_t i = 0; i < a->count; i++)
@@ -353,6 +351,13 @@ int packed_file_load(const char *path, InferModel *model, Error *err) {
         return -1;
     }
     infer_model_alloc(model, &c);
+    // The head's precision (files written before it existed hold fp32).
+    const char *head = safetensors_metadata_get(&f, "head");
+    int head_format = head ? lowp_format_parse(head) : LOWP_F32;
+    if (head_format < 0)
+        rc = error_set(err, "%s: metadata 'head': unknown precision '%s' (expected fp32, bf16 or int8)", path, head);
+    else
+        infer_model_alloc_head(model, (LowpFormat)head_format);
     // Give every linear its format and arrays first, so the layout knows them.
     for (int i = 0; i < c.n_layer && rc == 0; i++) {
         for (int k = 0; k < INFER_N_LINEARS && rc == 0; k++) {

@@ -8,7 +8,9 @@
 //             (d_model, n_layer, vocab_size, vocab_padded, d_state, d_conv, expand,
 //             dt_rank, norm_eps), <linear>.format = dense | bitmap | csr16 | 2:4,
 //             <tensor>.checksum = 16 hex digits, a 64-bit hash of the array as loaded
-//   tensors   backbone.embeddings.weight (V, d), backbone.norm_f.weight (d), and for each
+//             head = fp32 | bf16 | int8: how the tied embedding is held (absent: fp32)
+//   tensors   backbone.embeddings.weight (V, d: F32, or BF16 / I8 by head, with
+//             backbone.embeddings.scale (V, F32) for int8), backbone.norm_f.weight (d), and for each
 //             layer its norm, conv1d weight (D, 1, K) and bias, dt_proj bias, A_log, D
 //             under their transformers names; each linear <name> (e.g.
 //             backbone.layers.0.mixer.in_proj.weight) as <name>.values (F32, or BF16 with
