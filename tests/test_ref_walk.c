@@ -7,9 +7,10 @@
 // sparsegpt at 2:4: block 1's calibration input equals the reference's within 1e-4
 // relative, the masks agree (except at ties), the pruned weights within 1e-4 relative,
 // and every layer's ||WX - W'X|| on its own input within 1e-4 relative. The fixture:
-//   ./build/mambaprune train --config configs/train_text.yaml --set data.path=../shared/data/tinyshakespeare.txt \
-//       --set model.d_model=16 --set model.n_layer=2 --set model.d_state=8 --set train.steps=1500 \
+//   ./build/mambaprune train --config configs/train_text.yaml --set data.path=../shared/data/tinyshakespeare.txt
+//       --set model.d_model=16 --set model.n_layer=2 --set model.d_state=8 --set train.steps=1500
 //       --set train.seqlen=64 --set train.eval_every=0 --set optim.lr=3e-3 --set log.name=tiny_ref
+//   (one command)
 //   ./build/dump_calibration runs/tiny_ref/ckpt-00001500.h5 ../shared/data/tinyshakespeare.txt 4 32 1234 dump.txt
 //   /usr/bin/python3 tools/ref_prune.py --walk dump.txt tests/fixtures/ref_walk.txt
 #include <math.h>
