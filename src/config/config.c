@@ -220,6 +220,11 @@ static int set_sweep_axis(RunConfig *c, const char *dotted, yaml_document_t *doc
     if (!empty && values->type != YAML_SEQUENCE_NODE)
         return config_fail(err, where, values->start_mark, label, "expected a list of values, such as [0, 0.5, 1]");
     int n = empty ? 0 : (int)(values->data.sequence.items.top - values->data.sequence.items.start);
+    for (int i = 0; i < n && group; i++)
+        if (yaml_document_get_node(doc, values->data.sequence.items.start[i])->type != YAML_MAPPING_NODE)
+            return config_fail(err, where, key_mark, label,
+                               "expected section.key, such as train.steps (a plain name is a group axis, whose "
+                               "values are mappings such as {name: a, train.seed: 1})");
 
     SweepAxis axis = {xstrdup(dotted), xcalloc((size_t)n, sizeof(char *)), 0, config_origin_text(where, key_mark)};
     RunConfig scratch;
