@@ -19,7 +19,8 @@ grid="$tmp/runs/grid"
 check "sweep exits 0" test $? -eq 0
 check "one folder per run (6)" test "$(ls -d "$grid"/optim.lr=* | wc -l)" -eq 6
 check "every run finished with a summary" test "$(cat "$grid"/*/metrics.jsonl | grep -c '"summary":true')" -eq 6
-check "Markdown table: header, rule and 6 rows" test "$(grep -c '^|' "$grid/summary.md")" -eq 8
+check "Markdown table: header, rule and 6 rows" test "$(sed '/^$/q' "$grid/summary.md" | grep -c '^|')" -eq 8
+check "seed means: one row per learning rate, over 2 seeds" test "$(sed -n '/^Mean/,$p' "$grid/summary.md" | grep -c '^| [0-9.e-]* | 2 | ')" -eq 3
 check "CSV: header and 6 rows" test "$(wc -l <"$grid/summary.csv")" -eq 7
 check "CSV rows name their values" grep -q '^"1.0e-2","2",' "$grid/summary.csv"
 check "plot: one line per seed" test "$(grep -c '<polyline' "$grid/summary.svg")" -eq 2
@@ -37,6 +38,33 @@ check "5 finished runs skipped" test "$(grep -c 'finished before, skipped' "$tmp
 check "the unfinished run resumed from its checkpoint" grep -q "resuming from $victim/ckpt-00000006.h5" "$tmp/second.log"
 after=$(grep '"summary":true' "$victim/metrics.jsonl" | sed 's/"wall_s":[^,}]*//; s/"tokens_per_s":[^,}]*//')
 check "the redone run reports the same validation" test "$before" = "$after"
+
+# A group axis sets several keys per value and is labelled by its name; the last axis
+# that is not a seed goes into columns, each cell the mean ± sd over the seeds.
+cat >"$tmp/group.yaml" <<YAML
+model: {d_model: 16, n_layer: 1}
+data: {n_memorize: 4}
+train: {steps: 2, batch_size: 2, seqlen: 16, log_every: 1}
+log: {dir: $tmp/runs, name: group, progress: false}
+sweep:
+  setup: [{name: slow, optim.lr: 1.0e-4, optim.warmup_steps: 1}, {name: fast, optim.lr: 1.0e-2}]
+  train.steps: [2, 4]
+  train.seed: [1, 2]
+YAML
+"$bin" train --config "$tmp/group.yaml" 2>"$tmp/group.log"
+check "group sweep exits 0" test $? -eq 0
+check "group axis: folders named by the value's name" test -d "$tmp/runs/group/setup=slow,train.steps=4,train.seed=2"
+check "group axis: every key of the value applied" \
+  grep -q 'warmup_steps: 1' "$tmp/runs/group/setup=slow,train.steps=2,train.seed=1/config.yaml"
+check "group axis: only that value's keys" \
+  grep -q 'warmup_steps: 0' "$tmp/runs/group/setup=fast,train.steps=2,train.seed=1/config.yaml"
+check "columns: one per train.steps value" grep -q '^| setup | 2 | 4 |$' "$tmp/runs/group/summary.md"
+check "columns: a row per setup with mean ± sd" test "$(grep -c '^| \(slow\|fast\) | [0-9.]* ± [0-9.]* (' "$tmp/runs/group/summary.md")" -eq 2
+"$bin" train --config "$tmp/group.yaml" --set 'sweep.setup=[{optim.lr: 1.0e-3}]' --set log.dir="$tmp/bad" 2>"$tmp/bad.log"
+check "group value without a name: exit 2" test $? -eq 2
+check "group value without a name: says so" grep -q "needs a name" "$tmp/bad.log"
+"$bin" train --config "$tmp/group.yaml" --set 'sweep.setup=[{name: x, optim.nope: 1}]' --set log.dir="$tmp/bad" 2>"$tmp/bad.log"
+check "group value with an unknown key: exit 2, names it" grep -q "nope" "$tmp/bad.log"
 
 # A bad value in a sweep fails before anything runs, naming the run and the key.
 "$bin" train --config "$tmp/sweep.yaml" --set 'sweep.optim.lr=[1.0e-3, -1]' --set log.dir="$tmp/bad" 2>"$tmp/bad.log"

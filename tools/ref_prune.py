@@ -4,15 +4,33 @@
 # the reference repository's SparseGPT.fasterprune) and Wanda (Sun et al. 2023).
 #
 #   python3 tools/ref_prune.py tests/fixtures/ref_prune.txt
+#   python3 tools/ref_prune.py --walk DUMP tests/fixtures/ref_walk.txt
 #
-# writes the fixture of tests/test_ref_prune.c: a random layer with correlated inputs
+# The first writes the fixture of tests/test_ref_prune.c: a random layer with correlated inputs
 # (a few large features, as activations have), and both methods' results unstructured at
 # 50% and 2:4, with blocks of 16 columns so that the lazy batch updates between blocks
 # are exercised. Text, one array per line: "name rows cols v0 v1 ...", float32 values
 # printed exactly (%.9g). Everything is computed in float64 from the float32 inputs.
+#
+# --walk reads DUMP, what tools/dump_calibration.c wrote (a trained model's blocks and the
+# embedded calibration windows of the one-shot driver), and walks the blocks as the paper's
+# sequential protocol does (and the reference repository's --true-sequential): block i is
+# calibrated on the outputs of the pruned blocks before it, and inside a block each linear
+# layer (in_proj, x_proj, dt_proj, out_proj) on its input recomputed with the layers before
+# it pruned; conv1d, A_log and D stay dense. It writes DUMP's arrays, then for each case
+# (sparsegpt and wanda at 50%, sparsegpt at 2:4 without dt_proj, whose rows are too short)
+# every pruned weight and mask, each layer's ||WX - W'X|| on its own input, and each later
+# block's calibration input: the fixture of tests/test_ref_walk.c.
+import math
 import sys
 
 import torch
+
+
+def prune_count(x):
+    # The C side's prune_count: llround, halves away from zero (Python's round() rounds
+    # halves to even, which differs on odd counts, e.g. a row of one column at 50%).
+    return int(math.floor(x + 0.5))
 
 
 def hessian(X):
@@ -51,7 +69,7 @@ def sparsegpt(W, H, sparsity=0.5, prunen=0, prunem=0, blocksize=128, percdamp=0.
             tmp = W1 ** 2 / (torch.diag(Hinv1).reshape((1, -1))) ** 2
             # The block's share of the tensor's count (cumulative rounding, as the C side,
             # so the total is exact); the reference takes int(numel * sparsity) per block.
-            k = round(sparsity * rows * i2) - round(sparsity * rows * i1)
+            k = prune_count(sparsity * rows * i2) - prune_count(sparsity * rows * i1)
             mask1 = torch.zeros_like(W1, dtype=torch.bool)
             if k > 0:
                 order = torch.sort(tmp.flatten(), stable=True)[1][:k]
@@ -90,7 +108,7 @@ def wanda(W, X, sparsity=0.5, prunen=0, prunem=0):
             prune.scatter_(1, g + idx, True)
     else:
         for r in range(rows):
-            k = round(sparsity * (r + 1) * cols) - round(sparsity * r * cols)
+            k = prune_count(sparsity * (r + 1) * cols) - prune_count(sparsity * r * cols)
             prune[r, torch.sort(S[r], stable=True)[1][:k]] = True
     out = W.clone()
     out[prune] = 0
@@ -127,5 +145,89 @@ def make_fixture(path):
                 print(f"{method} {tag}: ||WX - W'X|| / ||WX|| = {err / float((W @ X.T).norm()):.5f}")
 
 
+def read_arrays(path):
+    arrays = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            rows, cols = int(parts[1]), int(parts[2])
+            values = torch.tensor([float(v) for v in parts[3:]], dtype=torch.float64)
+            assert values.numel() == rows * cols, parts[0]
+            arrays[parts[0]] = values.reshape(rows, cols)
+    return arrays
+
+
+LINEARS = ["in_proj", "x_proj", "dt_proj", "out_proj"]
+
+
+def mamba_block(p, x, nsamples, seqlen, dims):
+    # One residual block of docs/DESIGN.md#model on x (nsamples * seqlen, d): returns its
+    # output and the inputs of its four linear layers.
+    d, N, K, R, eps = int(dims[0]), int(dims[2]), int(dims[3]), int(dims[5]), float(dims[6])
+    u = x * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps) * p["norm.weight"].reshape(-1)
+    xz = u @ p["mixer.in_proj.weight"].T
+    D = xz.shape[1] // 2
+    xi, z = xz[:, :D].reshape(nsamples, seqlen, D), xz[:, D:]
+    w = p["mixer.conv1d.weight"].reshape(D, K)
+    padded = torch.cat([torch.zeros(nsamples, K - 1, D, dtype=x.dtype), xi], 1)
+    conv = sum(w[:, k] * padded[:, k:k + seqlen, :] for k in range(K)) + p["mixer.conv1d.bias"].reshape(-1)
+    xs = torch.nn.functional.silu(conv).reshape(-1, D)
+    dbc = xs @ p["mixer.x_proj.weight"].T
+    delta, B, C = dbc[:, :R], dbc[:, R:R + N], dbc[:, R + N:]
+    dt = delta @ p["mixer.dt_proj.weight"].T + p["mixer.dt_proj.bias"].reshape(-1)
+    Delta = torch.log1p(torch.exp(dt)).reshape(nsamples, seqlen, D)
+    A = -torch.exp(p["mixer.A_log"])
+    xs3, B3, C3 = xs.reshape(nsamples, seqlen, D), B.reshape(nsamples, seqlen, N), C.reshape(nsamples, seqlen, N)
+    h = torch.zeros(nsamples, D, N, dtype=x.dtype)
+    ys = []
+    for t in range(seqlen):
+        h = torch.exp(Delta[:, t, :, None] * A) * h + (Delta[:, t] * xs3[:, t])[:, :, None] * B3[:, t, None, :]
+        ys.append((h * C3[:, t, None, :]).sum(-1) + p["mixer.D"].reshape(-1) * xs3[:, t])
+    y = torch.stack(ys, 1).reshape(-1, D)
+    gated = y * torch.nn.functional.silu(z)
+    out = gated @ p["mixer.out_proj.weight"].T
+    return x + out, {"in_proj": u, "x_proj": xs, "dt_proj": delta, "out_proj": gated}
+
+
+def make_walk_fixture(dump, path):
+    a = read_arrays(dump)
+    dims = a["dims"].reshape(-1)
+    n_layer, nsamples, seqlen = int(dims[1]), int(dims[7]), int(dims[8])
+    cases = {"sparsegpt_unstructured": ("sparsegpt", 0, 0, LINEARS), "wanda_unstructured": ("wanda", 0, 0, LINEARS),
+             "sparsegpt_nm24": ("sparsegpt", 2, 4, ["in_proj", "x_proj", "out_proj"])}
+    with open(path, "w") as out:
+        for name, v in a.items():
+            write_array(out, name, v)
+        for case, (method, n, m, pruned) in cases.items():
+            x = a["inputs"].clone()
+            for i in range(n_layer):
+                prefix = f"backbone.layers.{i}."
+                p = {k[len(prefix):]: v.clone() for k, v in a.items() if k.startswith(prefix)}
+                if i > 0:
+                    write_array(out, f"{case}.block_input.{i}", x.float().double())
+                for layer in LINEARS:
+                    if layer not in pruned:
+                        continue
+                    _, inputs = mamba_block(p, x, nsamples, seqlen, dims)
+                    X = inputs[layer]
+                    W = p[f"mixer.{layer}.weight"]
+                    if method == "sparsegpt":
+                        Wp, keep = sparsegpt(W, hessian(X), 0.5, n, m, 16, 0.01)
+                    else:
+                        Wp, keep = wanda(W, X, 0.5, n, m)
+                    Wp = Wp.float().double()
+                    p[f"mixer.{layer}.weight"] = Wp
+                    key = f"{case}.{prefix}mixer.{layer}"
+                    write_array(out, f"{key}.weight", Wp)
+                    write_array(out, f"{key}.keep", keep.double())
+                    err = float((W @ X.T - Wp @ X.T).norm())
+                    write_array(out, f"{key}.recon", torch.tensor([err]))
+                    print(f"{case} block {i} {layer}: ||WX - W'X|| / ||WX|| = {err / float((W @ X.T).norm()):.5f}")
+                x, _ = mamba_block(p, x, nsamples, seqlen, dims)
+
+
 if __name__ == "__main__":
-    make_fixture(sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/ref_prune.txt")
+    if len(sys.argv) == 4 and sys.argv[1] == "--walk":
+        make_walk_fixture(sys.argv[2], sys.argv[3])
+    else:
+        make_fixture(sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/ref_prune.txt")

@@ -150,20 +150,81 @@ static long sweep_runs(const SweepAxis *axes, int n) {
     return runs;
 }
 
+// A group axis has a plain name (no dot) and mappings as values: each value sets several
+// keys together, e.g. corpus: [{name: ptb, data.path: ptb.txt, model.init: ptb-model}]; its
+// "name" entry is the value's label.
+static bool is_group_axis(const char *key) { return strchr(key, '.') == NULL; }
+
+// Assigns every section.key of a group value (a mapping; its "name" must be a scalar)
+// into c (a scratch config when only checking), with origin as where each key came from
+// (NULL: left as it is).
+static int assign_group(RunConfig *c, yaml_document_t *doc, yaml_node_t *value, const ConfigWhere *where,
+                        const char *label, const char *origin, Error *err) {
+    if (value->type != YAML_MAPPING_NODE)
+        return config_fail(err, where, value->start_mark, label,
+                           "a group axis takes mappings of section.key to a value, such as {name: a, train.seed: 1}");
+    bool named = false;
+    for (yaml_node_pair_t *pair = value->data.mapping.pairs.start; pair < value->data.mapping.pairs.top; pair++) {
+        yaml_node_t *key_node = yaml_document_get_node(doc, pair->key);
+        yaml_node_t *item = yaml_document_get_node(doc, pair->value);
+        if (key_node->type != YAML_SCALAR_NODE)
+            return config_fail(err, where, key_node->start_mark, label, "expected a key such as prune.alpha");
+        const char *dotted = (const char *)key_node->data.scalar.value;
+        if (strcmp(dotted, "name") == 0) {
+            if (item->type != YAML_SCALAR_NODE)
+                return config_fail(err, where, item->start_mark, label, "name: expected a single value");
+            named = true;
+            continue;
+        }
+        int key_index;
+        if (resolve_dotted(dotted, where, key_node->start_mark, label, &key_index, err)) return -1;
+        if (config_assign(c, &config_keys[key_index], doc, item, where, label, err)) return -1;
+        if (origin) set_origin(c, key_index, strdup_or_null(origin));
+    }
+    if (!named) return config_fail(err, where, value->start_mark, label, "each value of a group axis needs a name");
+    return 0;
+}
+
+void config_sweep_value_name(const char *value, char *out, size_t size) {
+    snprintf(out, size, "%s", value);
+    if (value[0] != '{') return;
+    yaml_document_t doc;
+    yaml_node_t *root;
+    Error err;
+    ConfigWhere where = {0};
+    if (config_parse_yaml(value, &where, &doc, &root, &err)) return;
+    if (root->type == YAML_MAPPING_NODE)
+        for (yaml_node_pair_t *pair = root->data.mapping.pairs.start; pair < root->data.mapping.pairs.top; pair++) {
+            yaml_node_t *key_node = yaml_document_get_node(&doc, pair->key);
+            yaml_node_t *item = yaml_document_get_node(&doc, pair->value);
+            if (key_node->type == YAML_SCALAR_NODE && item->type == YAML_SCALAR_NODE &&
+                strcmp((const char *)key_node->data.scalar.value, "name") == 0)
+                snprintf(out, size, "%s", (const char *)item->data.scalar.value);
+        }
+    yaml_document_delete(&doc);
+}
+
 // Sets the sweep axis of the key "dotted" to the values of the sequence node (replacing
 // an axis of the same key; an empty list removes it). Each value is read exactly as a
-// value of that key, into a scratch config, before c is touched.
+// value of that key (or, for a group axis, as the values of its keys), into a scratch
+// config, before c is touched.
 static int set_sweep_axis(RunConfig *c, const char *dotted, yaml_document_t *doc, yaml_node_t *values,
                           yaml_mark_t key_mark, const ConfigWhere *where, Error *err) {
     char label[256];
     snprintf(label, sizeof label, "%s.%s", sweep_section, dotted);
-    int key_index;
-    if (resolve_dotted(dotted, where, key_mark, label, &key_index, err)) return -1;
-    const ConfigKey *key = &config_keys[key_index];
+    int key_index = -1;
+    bool group = is_group_axis(dotted);
+    if (!group && resolve_dotted(dotted, where, key_mark, label, &key_index, err)) return -1;
+    const ConfigKey *key = group ? NULL : &config_keys[key_index];
     bool empty = config_node_is_null(values);
     if (!empty && values->type != YAML_SEQUENCE_NODE)
         return config_fail(err, where, values->start_mark, label, "expected a list of values, such as [0, 0.5, 1]");
     int n = empty ? 0 : (int)(values->data.sequence.items.top - values->data.sequence.items.start);
+    for (int i = 0; i < n && group; i++)
+        if (yaml_document_get_node(doc, values->data.sequence.items.start[i])->type != YAML_MAPPING_NODE)
+            return config_fail(err, where, key_mark, label,
+                               "expected section.key, such as train.steps (a plain name is a group axis, whose "
+                               "values are mappings such as {name: a, train.seed: 1})");
 
     SweepAxis axis = {xstrdup(dotted), xcalloc((size_t)n, sizeof(char *)), 0, config_origin_text(where, key_mark)};
     RunConfig scratch;
@@ -171,7 +232,8 @@ static int set_sweep_axis(RunConfig *c, const char *dotted, yaml_document_t *doc
     int status = 0;
     for (int i = 0; i < n && status == 0; i++) {
         yaml_node_t *item = yaml_document_get_node(doc, values->data.sequence.items.start[i]);
-        status = config_assign(&scratch, key, doc, item, where, label, err);
+        status = group ? assign_group(&scratch, doc, item, where, label, NULL, err)
+                       : config_assign(&scratch, key, doc, item, where, label, err);
         if (status == 0) axis.values[axis.n_values++] = config_node_to_flow(doc, item);
     }
     config_free(&scratch);
@@ -232,20 +294,24 @@ int config_sweep_apply(const RunConfig *base, int index, RunConfig *run, char *l
     for (int a = 0; a < base->n_sweep; a++) {
         const SweepAxis *axis = &base->sweep[a];
         const char *value = values[a];
+        char name[256];
+        config_sweep_value_name(value, name, sizeof name);
         if (label && used < label_size)
-            used += (size_t)snprintf(label + used, label_size - used, "%s%s=%s", a ? "," : "", axis->key, value);
+            used += (size_t)snprintf(label + used, label_size - used, "%s%s=%s", a ? "," : "", axis->key, name);
         char context[512];
-        snprintf(context, sizeof context, "sweep run %d (%s=%s)", index, axis->key, value);
+        snprintf(context, sizeof context, "sweep run %d (%s=%s)", index, axis->key, name);
         ConfigWhere where = {.path = NULL, .context = context, .own_key = axis->key};
-        int key_index;
+        int key_index = -1;
         yaml_document_t doc;
         yaml_node_t *root;
-        if (resolve_dotted(axis->key, &where, (yaml_mark_t){0, 0, 0}, axis->key, &key_index, err)) return -1;
+        bool group = is_group_axis(axis->key);
+        if (!group && resolve_dotted(axis->key, &where, (yaml_mark_t){0, 0, 0}, axis->key, &key_index, err)) return -1;
         if (config_parse_yaml(value, &where, &doc, &root, err)) return -1;
-        int status = config_assign(run, &config_keys[key_index], &doc, root, &where, axis->key, err);
+        int status = group ? assign_group(run, &doc, root, &where, axis->key, axis->origin, err)
+                           : config_assign(run, &config_keys[key_index], &doc, root, &where, axis->key, err);
         yaml_document_delete(&doc);
         if (status) return -1;
-        set_origin(run, key_index, strdup_or_null(axis->origin));
+        if (!group) set_origin(run, key_index, strdup_or_null(axis->origin));
     }
     if (config_check(run, err)) {
         if (base->n_sweep) error_prefix(err, "sweep run %d of %d (%s)", index, runs, label ? label : "");

@@ -174,6 +174,11 @@ int config_set(RunConfig *c, const char *assignment, Error *err);
 // sparsity schedule, component map). Run it after the last config_set.
 int config_check(const RunConfig *c, Error *err);
 
+// A sweep axis is a key with its values, or a group axis: a plain name (no dot) whose
+// values are mappings that set several keys at once, each with a "name" that labels it,
+// e.g. target: [{name: "50%", prune.final_sparsity: 0.5}, {name: "2:4", prune.nm_n: 2, prune.nm_m: 4}].
+// A sweep value's label: the "name" of a group axis' mapping, else the value itself.
+void config_sweep_value_name(const char *value, char *out, size_t size);
 // Sweeps: config_sweep_count() runs (1 without a sweep). Run `index` is the cartesian
 // product taken like nested loops over the axes in the order given, the last axis
 // varying fastest. config_sweep_apply makes run a deep copy of base with that run's

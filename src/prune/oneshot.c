@@ -378,11 +378,15 @@ static int prune_block(Oneshot *s, int i, cJSON *layer_report, Error *err) {
     return rc;
 }
 
-static int prune_blocks(Oneshot *s, cJSON *report, Error *err) {
+// block_inputs (n_layer, nsamples * seqlen, d_model), or NULL: receives each block's
+// calibration input. s->x already holds block 0's inputs when embedded is true.
+static int prune_blocks_from(Oneshot *s, bool embedded, float *block_inputs, cJSON *report, Error *err) {
     int n_layer = s->model->config.n_layer;
+    size_t block_floats = (size_t)s->nsamples * s->seqlen * s->model->config.d_model;
     cJSON *layers = cJSON_AddArrayToObject(report, "layers");
-    embed_windows(s);
+    if (!embedded) embed_windows(s);
     for (int i = 0; i < n_layer; i++) {
+        if (block_inputs) memcpy(block_inputs + (size_t)i * block_floats, s->x, block_floats * sizeof(float));
         cJSON *layer_report = cJSON_CreateObject();
         cJSON_AddItemToArray(layers, layer_report);
         cJSON_AddNumberToObject(layer_report, "layer", i);
@@ -393,6 +397,8 @@ static int prune_blocks(Oneshot *s, cJSON *report, Error *err) {
     }
     return 0;
 }
+
+static int prune_blocks(Oneshot *s, cJSON *report, Error *err) { return prune_blocks_from(s, false, NULL, report, err); }
 
 // ---- magnitude ----
 
@@ -713,6 +719,33 @@ int oneshot_prune(const PruneOptions *o, const Dataset *data, MambaModel *model,
         cJSON_AddNumberToObject(report, "prunable", (double)masks->total);
         cJSON_AddNumberToObject(report, "sparsity", prune_masks_sparsity(masks));
     }
+    oneshot_free(&s);
+    return rc;
+}
+
+int oneshot_prune_inputs(const PruneOptions *o, const float *inputs, int nsamples, int seqlen, MambaModel *model,
+                         PruneMasks *masks, float *block_inputs, cJSON *report, Error *err) {
+    if (o->method != PRUNE_METHOD_WANDA && o->method != PRUNE_METHOD_SPARSEGPT)
+        return error_set(err, "prune.method: oneshot_prune_inputs runs wanda or sparsegpt, not %s",
+                         (int)o->method < PRUNE_METHOD_COUNT ? prune_method_names[o->method] : "?");
+    if (nsamples < 1 || seqlen < 1) return error_set(err, "oneshot_prune_inputs: %d windows of %d tokens", nsamples, seqlen);
+    PruneTarget target = {.sparsity = o->final_sparsity, .nm_n = o->nm_n, .nm_m = o->nm_m};
+    if (prune_target_check(&target, prune_target_is_nm(&target) ? target.nm_m : 1, "prune", err)) return -1;
+    for (int k = 0; k < masks->n; k++) {
+        WeightView v = view_of(&masks->tensors[k]);
+        if (prune_target_check(&target, v.cols, v.name, err)) return -1;
+    }
+    PruneOptions windows = *o;
+    windows.nsamples = nsamples;
+    windows.calib_seqlen = seqlen;
+    Oneshot s;
+    oneshot_init(&s, &windows, NULL, model, masks, false);
+    size_t floats = (size_t)nsamples * seqlen * model->config.d_model;
+    s.x = xmalloc(floats * sizeof(float));
+    s.x_next = xmalloc(floats * sizeof(float));
+    memcpy(s.x, inputs, floats * sizeof(float));
+    int rc = prune_outside_blocks(&s, report, err) || prune_blocks_from(&s, true, block_inputs, report, err) ? -1 : 0;
+    if (rc == 0) prune_masks_apply(masks, NULL);
     oneshot_free(&s);
     return rc;
 }

@@ -26,4 +26,12 @@
 int oneshot_prune(const PruneOptions *o, const Dataset *data, MambaModel *model, PruneMasks *masks, cJSON *report,
                   Error *err);
 
+// The walk of oneshot_prune for wanda and sparsegpt from given calibration inputs of block
+// 0 (nsamples windows of seqlen rows of d_model, e.g. the embedded windows), for checking
+// the walk against a reference (tools/ref_prune.py). block_inputs (n_layer, nsamples *
+// seqlen, d_model), or NULL, receives the input each block was calibrated on: block 0's
+// are the given ones, block i's the outputs of the pruned blocks before it.
+int oneshot_prune_inputs(const PruneOptions *o, const float *inputs, int nsamples, int seqlen, MambaModel *model,
+                         PruneMasks *masks, float *block_inputs, cJSON *report, Error *err);
+
 #endif

@@ -63,6 +63,8 @@ static void write_number(FILE *out, const char *format, double v) {
     else fputs("-", out);
 }
 
+static void write_value_name(FILE *md, const char *value);
+
 static void write_markdown(FILE *md, const RunConfig *base, const char *const *values, int n_runs,
                            const TrainSummary *const *summaries) {
     int A = base->n_sweep;
@@ -74,7 +76,7 @@ static void write_markdown(FILE *md, const RunConfig *base, const char *const *v
     fputs("\n", md);
     for (int r = 0; r < n_runs; r++) {
         fputs("|", md);
-        for (int a = 0; a < A; a++) fprintf(md, " %s |", values[r * A + a]);
+        for (int a = 0; a < A; a++) fputc(' ', md), write_value_name(md, values[r * A + a]), fputs(" |", md);
         for (int k = 0; k < N_COLUMNS; k++) {
             fputc(' ', md);
             write_number(md, columns[k].format, summary_value(summaries[r], columns[k].offset));
@@ -82,6 +84,147 @@ static void write_markdown(FILE *md, const RunConfig *base, const char *const *v
         }
         fprintf(md, " %s |\n", summaries[r] ? "done" : "failed");
     }
+}
+
+// ---- the seed mean ± sd of each setting, and the last swept key in columns ----
+
+// A key whose values are repetitions of one setting, not settings: train.seed and any
+// other key ending in "seed". Rows that differ only in such keys are one setting.
+static bool seed_like(const char *key) {
+    size_t n = strlen(key);
+    return n >= 4 && strcmp(key + n - 4, "seed") == 0;
+}
+
+// Accuracy (higher is better) for the synthetic tasks and classification, else perplexity.
+static bool reports_accuracy(const RunConfig *base) {
+    return base->data.kind == CFG_DATA_SELECTIVE_COPYING || base->data.kind == CFG_DATA_ASSOCIATIVE_RECALL ||
+           base->model.head == CFG_HEAD_CLASSIFY;
+}
+
+// Whether runs r and q have the same value of every axis that is not seed-like, except skip (-1: none).
+static bool same_setting(const RunConfig *base, const char *const *values, int r, int q, int skip) {
+    int A = base->n_sweep;
+    for (int a = 0; a < A; a++)
+        if (a != skip && !seed_like(base->sweep[a].key) && strcmp(values[r * A + a], values[q * A + a]) != 0)
+            return false;
+    return true;
+}
+
+typedef struct Stat {
+    int n;
+    double mean, sd;  // sd: the sample standard deviation, NAN for fewer than 2 runs
+} Stat;
+
+// The mean ± sd of key over the finished runs of run r's setting.
+static Stat setting_stat(const RunConfig *base, const char *const *values, int n_runs, cJSON *const *summaries, int r,
+                         const char *key) {
+    double sum = 0.0, sq = 0.0;
+    int n = 0;
+    for (int q = 0; q < n_runs; q++) {
+        double v = number_or_nan(summaries[q], key);
+        if (!same_setting(base, values, r, q, -1) || !isfinite(v)) continue;
+        sum += v, sq += v * v, n++;
+    }
+    Stat st = {n, n ? sum / n : NAN, NAN};
+    if (n >= 2) st.sd = sqrt(fmax(0.0, (sq - n * st.mean * st.mean) / (n - 1)));
+    return st;
+}
+
+static void write_stat(FILE *md, Stat st, const char *format) {
+    if (st.n == 0) {
+        fputs("-", md);
+        return;
+    }
+    fprintf(md, format, st.mean);
+    if (st.n >= 2) fputs(" ± ", md), fprintf(md, format, st.sd);
+}
+
+static void write_value_name(FILE *md, const char *value) {
+    char name[256];
+    config_sweep_value_name(value, name, sizeof name);
+    fputs(name, md);
+}
+
+// The first run of each setting, in run order; returns how many.
+static int first_of_settings(const RunConfig *base, const char *const *values, int n_runs, int skip, int *first) {
+    int n = 0;
+    for (int r = 0; r < n_runs; r++) {
+        bool seen = false;
+        for (int g = 0; g < n && !seen; g++) seen = same_setting(base, values, first[g], r, skip);
+        if (!seen) first[n++] = r;
+    }
+    return n;
+}
+
+// With a seed-like axis: one row per setting, the mean ± sd over its seeds. With two
+// settings' axes or more: the last of them in columns, each cell "quality mean ± sd (prune s)".
+static void write_settings(FILE *md, const RunConfig *base, const char *const *values, int n_runs,
+                           cJSON *const *summaries) {
+    int A = base->n_sweep, seeds = 0, last = -1, n_setting_axes = 0;
+    for (int a = 0; a < A; a++) {
+        if (seed_like(base->sweep[a].key)) seeds++;
+        else last = a, n_setting_axes++;
+    }
+    const char *metric = reports_accuracy(base) ? "val_accuracy" : "val_perplexity";
+    const char *format = reports_accuracy(base) ? "%.4f" : "%.3f";
+    int *first = malloc(sizeof(int) * (size_t)(n_runs > 0 ? n_runs : 1));
+    if (seeds > 0) {
+        int n = first_of_settings(base, values, n_runs, -1, first);
+        fprintf(md, "\nMean ± sd over the seeds of each setting:\n\n|");
+        for (int a = 0; a < A; a++)
+            if (!seed_like(base->sweep[a].key)) fprintf(md, " %s |", base->sweep[a].key);
+        fprintf(md, " runs | %s | prune s |\n|", metric);
+        for (int k = 0; k < n_setting_axes + 3; k++) fputs("---|", md);
+        fputs("\n", md);
+        for (int g = 0; g < n; g++) {
+            fputs("|", md);
+            for (int a = 0; a < A; a++)
+                if (!seed_like(base->sweep[a].key)) fputc(' ', md), write_value_name(md, values[first[g] * A + a]), fputs(" |", md);
+            Stat q = setting_stat(base, values, n_runs, summaries, first[g], metric);
+            Stat t = setting_stat(base, values, n_runs, summaries, first[g], "prune_seconds");
+            fprintf(md, " %d | ", q.n);
+            write_stat(md, q, format);
+            fputs(" | ", md);
+            write_stat(md, t, "%.1f");
+            fputs(" |\n", md);
+        }
+    }
+    if (n_setting_axes >= 2) {
+        const SweepAxis *columns_axis = &base->sweep[last];
+        int n = first_of_settings(base, values, n_runs, last, first);
+        fprintf(md, "\n%s (mean ± sd over the seeds, and prune seconds) by %s:\n\n|", metric, columns_axis->key);
+        for (int a = 0; a < A; a++)
+            if (a != last && !seed_like(base->sweep[a].key)) fprintf(md, " %s |", base->sweep[a].key);
+        for (int v = 0; v < columns_axis->n_values; v++) fputc(' ', md), write_value_name(md, columns_axis->values[v]), fputs(" |", md);
+        fputs("\n|", md);
+        for (int k = 0; k < n_setting_axes - 1 + columns_axis->n_values; k++) fputs("---|", md);
+        fputs("\n", md);
+        for (int g = 0; g < n; g++) {
+            fputs("|", md);
+            for (int a = 0; a < A; a++)
+                if (a != last && !seed_like(base->sweep[a].key))
+                    fputc(' ', md), write_value_name(md, values[first[g] * A + a]), fputs(" |", md);
+            for (int v = 0; v < columns_axis->n_values; v++) {
+                int r = -1;
+                for (int q = 0; q < n_runs && r < 0; q++)
+                    if (same_setting(base, values, first[g], q, last) &&
+                        strcmp(values[q * A + last], columns_axis->values[v]) == 0)
+                        r = q;
+                fputc(' ', md);
+                if (r >= 0) {
+                    Stat q = setting_stat(base, values, n_runs, summaries, r, metric);
+                    Stat t = setting_stat(base, values, n_runs, summaries, r, "prune_seconds");
+                    write_stat(md, q, format);
+                    if (t.n) fprintf(md, " (%.1f s)", t.mean);
+                } else {
+                    fputs("-", md);
+                }
+                fputs(" |", md);
+            }
+            fputs("\n", md);
+        }
+    }
+    free(first);
 }
 
 static void write_csv(FILE *csv, const RunConfig *base, const char *const *values, int n_runs,
@@ -224,11 +367,13 @@ int sweep_run(const RunConfig *base, const char *sweep_dir, Error *err) {
     FILE *svg = csv ? open_output(sweep_dir, "summary.svg", path, sizeof path, err) : NULL;
     if (svg) {
         write_markdown(md, base, values, n_runs, summaries);
+        write_settings(md, base, values, n_runs, summaries);
         write_csv(csv, base, values, n_runs, summaries);
         write_plot(svg, base, values, n_runs, summaries);
         fprintf(stderr, "\nsweep of %d runs in %.0f s (%s/summary.md, summary.csv, summary.svg):\n\n", n_runs,
                 now_seconds() - start, sweep_dir);
         write_markdown(stderr, base, values, n_runs, summaries);
+        write_settings(stderr, base, values, n_runs, summaries);
     } else {
         rc = -1;
     }
