@@ -116,12 +116,12 @@ typedef struct Stat {
 } Stat;
 
 // The mean ± sd of key over the finished runs of run r's setting.
-static Stat setting_stat(const RunConfig *base, const char *const *values, int n_runs, cJSON *const *summaries, int r,
-                         const char *key) {
+static Stat setting_stat(const RunConfig *base, const char *const *values, int n_runs,
+                         const TrainSummary *const *summaries, int r, size_t offset) {
     double sum = 0.0, sq = 0.0;
     int n = 0;
     for (int q = 0; q < n_runs; q++) {
-        double v = number_or_nan(summaries[q], key);
+        double v = summary_value(summaries[q], offset);
         if (!same_setting(base, values, r, q, -1) || !isfinite(v)) continue;
         sum += v, sq += v * v, n++;
     }
@@ -159,13 +159,14 @@ static int first_of_settings(const RunConfig *base, const char *const *values, i
 // With a seed-like axis: one row per setting, the mean ± sd over its seeds. With two
 // settings' axes or more: the last of them in columns, each cell "quality mean ± sd (prune s)".
 static void write_settings(FILE *md, const RunConfig *base, const char *const *values, int n_runs,
-                           cJSON *const *summaries) {
+                           const TrainSummary *const *summaries) {
     int A = base->n_sweep, seeds = 0, last = -1, n_setting_axes = 0;
     for (int a = 0; a < A; a++) {
         if (seed_like(base->sweep[a].key)) seeds++;
         else last = a, n_setting_axes++;
     }
-    const char *metric = reports_accuracy(base) ? "val_accuracy" : "val_perplexity";
+    size_t metric_offset = reports_accuracy(base) ? SUMMARY_DOUBLE(val_accuracy) : SUMMARY_DOUBLE(val_perplexity);
+    const char *metric = train_summary_key(metric_offset);
     const char *format = reports_accuracy(base) ? "%.4f" : "%.3f";
     int *first = malloc(sizeof(int) * (size_t)(n_runs > 0 ? n_runs : 1));
     if (seeds > 0) {
@@ -180,8 +181,8 @@ static void write_settings(FILE *md, const RunConfig *base, const char *const *v
             fputs("|", md);
             for (int a = 0; a < A; a++)
                 if (!seed_like(base->sweep[a].key)) fputc(' ', md), write_value_name(md, values[first[g] * A + a]), fputs(" |", md);
-            Stat q = setting_stat(base, values, n_runs, summaries, first[g], metric);
-            Stat t = setting_stat(base, values, n_runs, summaries, first[g], "prune_seconds");
+            Stat q = setting_stat(base, values, n_runs, summaries, first[g], metric_offset);
+            Stat t = setting_stat(base, values, n_runs, summaries, first[g], SUMMARY_DOUBLE(prune_seconds));
             fprintf(md, " %d | ", q.n);
             write_stat(md, q, format);
             fputs(" | ", md);
@@ -212,8 +213,8 @@ static void write_settings(FILE *md, const RunConfig *base, const char *const *v
                         r = q;
                 fputc(' ', md);
                 if (r >= 0) {
-                    Stat q = setting_stat(base, values, n_runs, summaries, r, metric);
-                    Stat t = setting_stat(base, values, n_runs, summaries, r, "prune_seconds");
+                    Stat q = setting_stat(base, values, n_runs, summaries, r, metric_offset);
+                    Stat t = setting_stat(base, values, n_runs, summaries, r, SUMMARY_DOUBLE(prune_seconds));
                     write_stat(md, q, format);
                     if (t.n) fprintf(md, " (%.1f s)", t.mean);
                 } else {
