@@ -89,11 +89,16 @@ static int command_train(int argc, char **argv) {
         config_free(&config);
         return run_signals_pending() ? 128 + run_signals_pending() : 1;
     }
-    fprintf(stderr,
-            "done: %ld steps, train loss %.4f, validation loss %.4f (perplexity %.3f, accuracy %.4f over %ld "
-            "targets), %.0f tokens/s, %.1f s\n",
-            summary.steps, summary.train_loss, summary.val_loss, summary.val_perplexity, summary.val_accuracy,
-            summary.val_tokens, summary.tokens_per_s, summary.wall_s);
+    if (summary.series)
+        fprintf(stderr, "done: %ld steps, train loss %.4f, %s MSE %.4f, MAE %.4f over %ld windows, %.0f steps/s x "
+                "positions, %.1f s\n", summary.steps, summary.train_loss, config.data.split == CFG_SPLIT_TEST ? "test" : "validation",
+                summary.val_loss, summary.val_mae, summary.val_tokens, summary.tokens_per_s, summary.wall_s);
+    else
+        fprintf(stderr,
+                "done: %ld steps, train loss %.4f, validation loss %.4f (perplexity %.3f, accuracy %.4f over %ld "
+                "targets), %.0f tokens/s, %.1f s\n",
+                summary.steps, summary.train_loss, summary.val_loss, summary.val_perplexity, summary.val_accuracy,
+                summary.val_tokens, summary.tokens_per_s, summary.wall_s);
     config_free(&config);
     return 0;
 }

@@ -84,7 +84,8 @@ static void calibrate(MambaModel *model, Tape *tape, const StabilityOptions *o, 
     tape->recording = false;
     for (int b = 0; b < o->n_batches; b++) {
         tape_reset(tape);
-        Tensor *x = mamba_embed(tape, model, o->tokens + (long)b * T, T);    // (T, d)
+        Tensor *x = o->values ? mamba_embed_values(tape, model, o->values + (long)b * T * c->n_features, T)
+                              : mamba_embed(tape, model, o->tokens + (long)b * T, T);    // (T, d)
         for (int l = 0; l < n_layer; l++) {
             MambaBlockTrace trace;
             x = mamba_block_forward(tape, c, &model->layers[l], x, o->batch_size, o->seqlen, &trace);

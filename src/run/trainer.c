@@ -22,6 +22,7 @@
 #include "run/model_source.h"
 #include "run/progress.h"
 #include "run/prune_report.h"
+#include "run/task_batch.h"
 #include "run/text_tokens.h"
 #include "core/atomic_file.h"
 #include "run/run_limits.h"
@@ -45,7 +46,7 @@ typedef struct Trainer {
     MambaModel model;
     AdamW optimizer;
     Tape tape;
-    int32_t *tokens, *targets;   // one batch, (B, L)
+    TaskBatch batch;             // one batch, (B, L) tokens or series windows
     MetricsLog metrics;
     Progress progress;
 
@@ -76,6 +77,8 @@ static DataKind data_kind_of(CfgDataKind kind) {
     case CFG_DATA_TOKENS: return DATA_TOKENS;
     case CFG_DATA_LISTOPS: return DATA_LISTOPS;                           // classification (heads.h)
     case CFG_DATA_TEXT_CLASSIFICATION: return DATA_TEXT_CLASSIFICATION;
+    case CFG_DATA_TIMESERIES: return DATA_TIMESERIES;                     // forecasting (heads.h)
+    case CFG_DATA_SEASONAL: return DATA_SEASONAL;
     }
     return DATA_SELECTIVE_COPYING;
 }
@@ -102,6 +105,12 @@ void run_data_options(const RunConfig *c, DataOptions *o) {
     o->min_len = c->data.min_len;  // classification (heads.h)
     o->max_len = c->data.max_len;
     o->split = c->data.split == CFG_SPLIT_TEST ? DATA_SPLIT_TEST : DATA_SPLIT_VALIDATION;
+    o->horizon = c->data.horizon;  // forecasting (data.h)
+    o->target_only = c->data.features == CFG_FEATURES_S;
+    o->train_rows = c->data.train_rows;
+    o->val_rows = c->data.val_rows;
+    o->test_rows = c->data.test_rows;
+    o->n_series = c->data.n_series;
 }
 
 static bool is_oneshot(CfgPruneMethod method) { return prune_method_is_oneshot((PruneMethod)method); }
@@ -133,6 +142,7 @@ static int open_model(Trainer *tr, const RunConfig *c, const char *resume_path, 
         config_to_mamba(c, &model_config);
         if (model_config.vocab_size == 0) model_config.vocab_size = data_vocab_size(&tr->data);
         if (model_config.n_classes == 0) model_config.n_classes = data_n_classes(&tr->data);  // heads.h
+        if (model_config.n_features == 0) model_config.n_features = data_n_features(&tr->data);
         if (mamba_config_finish(&model_config, err) != 0) return -1;
         if (run_check_memory(c, &model_config, err) != 0) return -1;  // hardening: refuse before allocating
         mamba_model_create(&tr->model, &model_config);
@@ -208,10 +218,17 @@ static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, co
         return error_set(err, "model.n_classes: the model has %d classes but the data has labels up to %d",
                          tr->model.config.n_classes, data_n_classes(&tr->data) - 1);  // heads.h
 
-    size_t T = (size_t)c->train.batch_size * (size_t)c->train.seqlen;
+    const MambaConfig *m = &tr->model.config;  // heads.h: a forecaster reads the data's series as it was trained
+    if (mamba_head_reads_values(m->head) &&
+        (m->n_features != data_n_features(&tr->data) || m->horizon != data_horizon(&tr->data) ||
+         (m->head == MAMBA_HEAD_DLINEAR && m->input_len != c->train.seqlen)))
+        return error_set(err, "model.n_features, data.horizon: the model forecasts %d steps of %d values%s, but the data "
+                         "has %d values per step and data.horizon %d (train.seqlen %d)", m->horizon, m->n_features,
+                         m->head == MAMBA_HEAD_DLINEAR ? " from its input length" : "", data_n_features(&tr->data),
+                         data_horizon(&tr->data), c->train.seqlen);
+
     tape_init(&tr->tape, 64u << 20);
-    tr->tokens = xmalloc(sizeof(int32_t) * T);
-    tr->targets = xmalloc(sizeof(int32_t) * T);
+    task_batch_init(&tr->batch, &tr->data, c->train.batch_size, c->train.seqlen);
 
     config_prune_options(c, &tr->prune);
     config_stability_options(c, &tr->stability);
@@ -246,6 +263,7 @@ static int trainer_finish_open(Trainer *tr, const char *run_dir, Error *err) {
     tr->resolved.model.expand = m->expand;
     tr->resolved.model.dt_rank = m->dt_rank;
     tr->resolved.model.n_classes = m->n_classes;  // heads.h
+    tr->resolved.model.n_features = m->n_features;
     char path[4096];
     snprintf(path, sizeof path, "%s/config.yaml", run_dir);
     char *yaml = config_to_yaml(&tr->resolved);
@@ -263,8 +281,7 @@ static void trainer_close(Trainer *tr) {
     metrics_close(&tr->metrics);
     if (tr->iterative) iterative_free(&tr->pruner);
     if (tr->masks.tensors) prune_masks_free(&tr->masks);
-    free(tr->tokens);
-    free(tr->targets);
+    task_batch_free(&tr->batch);
     tape_free(&tr->tape);
     adamw_free(&tr->optimizer);
     mamba_model_free(&tr->model);
@@ -273,7 +290,7 @@ static void trainer_close(Trainer *tr) {
 
 static Evaluation evaluate(Trainer *tr, int max_batches) {
     return evaluate_model(&tr->model, &tr->data, &tr->tape, tr->config->train.batch_size, tr->config->train.seqlen,
-                          max_batches, tr->tokens, tr->targets, false);
+                          max_batches, tr->batch.tokens, tr->batch.targets, false);
 }
 
 // The final evaluation's settings, also used for the dense model before pruning.
@@ -281,6 +298,15 @@ static int final_eval_batches(const RunConfig *c) { return c->eval.at_end ? c->e
 
 // The validation figures of e, added to o.
 static cJSON *add_evaluation(cJSON *o, Evaluation e) {
+    if (e.series) {  // forecasting: the loss is the MSE (evaluate.h)
+        cJSON_AddNumberToObject(o, "val_loss", e.mse);
+        cJSON_AddNumberToObject(o, "val_mse", e.mse);
+        cJSON_AddNumberToObject(o, "val_mae", e.mae);
+        cJSON_AddNumberToObject(o, "val_repeat_last_mse", e.repeat_last_mse);
+        cJSON_AddNumberToObject(o, "val_repeat_last_mae", e.repeat_last_mae);
+        cJSON_AddNumberToObject(o, "val_windows", (double)e.tokens);
+        return o;
+    }
     cJSON_AddNumberToObject(o, "val_loss", e.nll);
     cJSON_AddNumberToObject(o, "val_perplexity", e.perplexity);
     cJSON_AddNumberToObject(o, "val_accuracy", e.accuracy);
@@ -525,13 +551,11 @@ static int run_oneshot(Trainer *tr, const char *run_dir, Error *err) {
 // Gradients for an update at step 0, before any training step has made some: the first
 // grad_accum_batches training batches (the ones steps 0, 1, ... will see), forward and backward.
 static void measure_gradients(Trainer *tr) {
-    const int B = tr->config->train.batch_size, L = tr->config->train.seqlen;
     double start = now_seconds(), accumulated = tr->pruner.times.accumulate;
     for (int k = 0; k < tr->config->prune.grad_accum_batches; k++) {
-        data_train_batch(&tr->data, k, B, L, tr->tokens, tr->targets);
         tape_reset(&tr->tape);
         mamba_model_zero_grad(&tr->model);
-        Tensor *loss = mamba_forward(&tr->tape, &tr->model, tr->tokens, tr->targets, B, L, NULL);
+        Tensor *loss = task_batch_train_loss(&tr->batch, &tr->data, k, &tr->tape, &tr->model);
         tape_backward(&tr->tape, loss);
         iterative_accumulate(&tr->pruner);
     }
@@ -582,7 +606,8 @@ static cJSON *build_report(Trainer *tr, Evaluation final, const TrainSummary *s,
     cJSON *quality = cJSON_AddObjectToObject(report, "quality");
     cJSON_AddItemToObject(quality, "dense", add_evaluation(cJSON_CreateObject(), tr->dense));
     cJSON_AddItemToObject(quality, "pruned", add_evaluation(cJSON_CreateObject(), final));
-    cJSON_AddNumberToObject(quality, "perplexity_ratio", tr->dense.perplexity > 0 ? final.perplexity / tr->dense.perplexity : 0.0);
+    if (final.series) cJSON_AddNumberToObject(quality, "mse_ratio", tr->dense.mse > 0 ? final.mse / tr->dense.mse : 0.0);
+    else cJSON_AddNumberToObject(quality, "perplexity_ratio", tr->dense.perplexity > 0 ? final.perplexity / tr->dense.perplexity : 0.0);
 
     cJSON_AddItemToObject(report, "sparsity", prune_sparsity_report(&tr->model, &tr->masks));
     if (tr->iterative) {
@@ -698,10 +723,9 @@ int train_run(const RunConfig *c, const char *run_dir, const char *resume, Train
     }
     for (long step = at.step; step < steps && rc == 0; step++) {
         double step_start = now_seconds();
-        data_train_batch(&tr.data, step, B, L, tr.tokens, tr.targets);
         tape_reset(&tr.tape);
         mamba_model_zero_grad(&tr.model);
-        Tensor *loss = mamba_forward(&tr.tape, &tr.model, tr.tokens, tr.targets, B, L, NULL);
+        Tensor *loss = task_batch_train_loss(&tr.batch, &tr.data, step, &tr.tape, &tr.model);
         float loss_value = loss->data[0];
         if (!isfinite(loss_value)) {
             rc = error_set(err, "step %ld: the loss is %f; stopping (try a lower optim.lr or optim.grad_clip)", step,
@@ -751,7 +775,8 @@ int train_run(const RunConfig *c, const char *run_dir, const char *resume, Train
         }
         if (c->train.eval_every > 0 && done % c->train.eval_every == 0 && done != steps) {
             Evaluation e = evaluate(&tr, c->train.eval_batches);
-            snprintf(extra, sizeof extra, "val loss %.4f acc %.3f", e.nll, e.accuracy);
+            if (e.series) snprintf(extra, sizeof extra, "val mse %.4f mae %.4f", e.mse, e.mae);
+            else snprintf(extra, sizeof extra, "val loss %.4f acc %.3f", e.nll, e.accuracy);
             metrics_write(&tr.metrics, evaluation_json(done, e));
             interval_start = now_seconds();  // evaluation time is not training throughput
         }
@@ -796,6 +821,9 @@ int train_run(const RunConfig *c, const char *run_dir, const char *resume, Train
             .dense_val_loss = tr.dense.nll,
             .dense_val_perplexity = tr.dense.perplexity,
             .dense_val_accuracy = tr.dense.accuracy,
+            .series = e.series,  // forecasting: val_loss is the MSE
+            .val_mae = e.mae,
+            .dense_val_mae = tr.dense.mae,
             .sparsity = sparsity_now(&tr),
             .tokens_per_s = train_seconds > 0 ? (double)steps * B * L / train_seconds : 0.0,
             .wall_s = now_seconds() - run_start,
@@ -808,8 +836,13 @@ int train_run(const RunConfig *c, const char *run_dir, const char *resume, Train
         cJSON *o = evaluation_json(steps, e);
         cJSON_AddBoolToObject(o, "summary", 1);
         cJSON_AddNumberToObject(o, "dense_val_loss", s.dense_val_loss);
-        cJSON_AddNumberToObject(o, "dense_val_perplexity", s.dense_val_perplexity);
-        cJSON_AddNumberToObject(o, "dense_val_accuracy", s.dense_val_accuracy);
+        if (s.series) {
+            cJSON_AddNumberToObject(o, "dense_val_mse", s.dense_val_loss);
+            cJSON_AddNumberToObject(o, "dense_val_mae", s.dense_val_mae);
+        } else {
+            cJSON_AddNumberToObject(o, "dense_val_perplexity", s.dense_val_perplexity);
+            cJSON_AddNumberToObject(o, "dense_val_accuracy", s.dense_val_accuracy);
+        }
         cJSON_AddNumberToObject(o, "sparsity", s.sparsity);
         cJSON_AddNumberToObject(o, "train_loss", s.train_loss);
         cJSON_AddNumberToObject(o, "tokens_per_s", s.tokens_per_s);

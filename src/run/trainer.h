@@ -3,6 +3,8 @@
 #ifndef MP_RUN_TRAINER_H
 #define MP_RUN_TRAINER_H
 
+#include <stdbool.h>
+
 #include "config/config.h"
 #include "core/error.h"
 #include "data/data.h"
@@ -18,6 +20,10 @@ typedef struct TrainSummary {
     // The same evaluation of the model before any pruning (a pruning run: before the first
     // mask update that prunes, or before the one-shot pass); the final numbers otherwise.
     double dense_val_loss, dense_val_perplexity, dense_val_accuracy;
+    // Forecasting: val_loss and dense_val_loss are the MSE, and these the MAE (perplexity and
+    // accuracy 0).
+    bool series;
+    double val_mae, dense_val_mae;
     double sparsity;          // pruned / prunable weights at the end (0 without pruning)
     double tokens_per_s;      // training throughput: tokens / train_seconds
     double wall_s;            // this process, start to end
