@@ -32,7 +32,7 @@
 
 static const char usage[] =
     "usage: mambaprune train --config FILE [--set section.key=value ...] [--resume CKPT|latest]\n"
-    "       mambaprune eval --model CKPT_OR_FOLDER [--data FILE] [--seqlen L] [--batch B] [--max-batches N]\n"
+    "       mambaprune eval --model CKPT_OR_FOLDER [--data FILE] [--split val|test] [--seqlen L] [--batch B] [--max-batches N]\n"
     "       mambaprune export --model CKPT_OR_FOLDER --to DIR\n"
     "       mambaprune tokenize --tokenizer TOKENIZER_JSON --in TEXT --out TOKENS.bin [--decode]\n"
     "       mambaprune export --model CKPT_OR_FOLDER --sparse [--bf16] --to FILE   (the packed model file)\n"
@@ -90,8 +90,8 @@ static int command_train(int argc, char **argv) {
         return run_signals_pending() ? 128 + run_signals_pending() : 1;
     }
     if (summary.series)
-        fprintf(stderr, "done: %ld steps, train loss %.4f, %s MSE %.4f, MAE %.4f over %ld windows, %.0f steps/s x "
-                "positions, %.1f s\n", summary.steps, summary.train_loss, config.data.split == CFG_SPLIT_TEST ? "test" : "validation",
+        fprintf(stderr, "done: %ld steps, train loss %.4f, %s MSE %.4f, MAE %.4f over %ld windows, %.0f positions/s, "
+                "%.1f s\n", summary.steps, summary.train_loss, config.data.split == CFG_SPLIT_TEST ? "test" : "validation",
                 summary.val_loss, summary.val_mae, summary.val_tokens, summary.tokens_per_s, summary.wall_s);
     else
         fprintf(stderr,
@@ -160,6 +160,29 @@ static void print_evaluation(const char *model_path, const char *data_path, long
     cJSON_Delete(o);
 }
 
+// eval's JSON line of a forecaster: MSE and MAE on the standardised scale, and the
+// repeat-the-last-value forecast of the same windows beside them.
+static void print_series_evaluation(const char *model_path, const char *data_path, long seqlen, const Dataset *data,
+                                    const Evaluation *e, double seconds) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", model_path);
+    cJSON_AddStringToObject(o, "data", data_path);
+    cJSON_AddStringToObject(o, "split", data->split == DATA_SPLIT_TEST ? "test" : "validation");
+    cJSON_AddNumberToObject(o, "seqlen", (double)seqlen);
+    cJSON_AddNumberToObject(o, "horizon", data_horizon(data));
+    cJSON_AddNumberToObject(o, "features", data_n_features(data));
+    cJSON_AddNumberToObject(o, "mse", e->mse);
+    cJSON_AddNumberToObject(o, "mae", e->mae);
+    cJSON_AddNumberToObject(o, "repeat_last_mse", e->repeat_last_mse);
+    cJSON_AddNumberToObject(o, "repeat_last_mae", e->repeat_last_mae);
+    cJSON_AddNumberToObject(o, "windows", (double)e->tokens);
+    cJSON_AddNumberToObject(o, "seconds", seconds);
+    char *text = cJSON_PrintUnformatted(o);
+    printf("%s\n", text);
+    free(text);
+    cJSON_Delete(o);
+}
+
 // eval of a packed model file: straight into the inference model; it carries no run, so
 // --data is required.
 static int eval_packed(const char *model_path, const char *data_path, long seqlen, long batch, long max_batches) {
@@ -197,13 +220,14 @@ static int eval_packed(const char *model_path, const char *data_path, long seqle
 }
 
 static int command_eval(int argc, char **argv) {
-    const char *model_path = NULL, *data_path = NULL;
+    const char *model_path = NULL, *data_path = NULL, *split = NULL;
     long seqlen = 0, batch = 0, max_batches = 0;  // 0: not given
     for (int i = 0; i < argc; i++) {
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         int ok = value != NULL;
         if (ok && strcmp(argv[i], "--model") == 0) model_path = value;
         else if (ok && strcmp(argv[i], "--data") == 0) data_path = value;
+        else if (ok && strcmp(argv[i], "--split") == 0) split = value;
         else if (ok && strcmp(argv[i], "--seqlen") == 0) ok = parse_flag("--seqlen", value, 1 << 20, &seqlen) == 0;
         else if (ok && strcmp(argv[i], "--batch") == 0) ok = parse_flag("--batch", value, 1 << 16, &batch) == 0;
         else if (ok && strcmp(argv[i], "--max-batches") == 0) ok = parse_flag("--max-batches", value, LONG_MAX, &max_batches) == 0;
@@ -218,7 +242,17 @@ static int command_eval(int argc, char **argv) {
         fprintf(stderr, "mambaprune eval: --model is required\n\n%s", usage);
         return 2;
     }
-    if (packed_file_detect(model_path)) return eval_packed(model_path, data_path, seqlen, batch, max_batches);
+    if (split && strcmp(split, "val") != 0 && strcmp(split, "validation") != 0 && strcmp(split, "test") != 0) {
+        fprintf(stderr, "mambaprune eval: --split is val or test, got '%s'\n", split);
+        return 2;
+    }
+    if (packed_file_detect(model_path)) {
+        if (split) {
+            fprintf(stderr, "mambaprune eval: --split: a packed model file is evaluated on the whole --data file\n");
+            return 2;
+        }
+        return eval_packed(model_path, data_path, seqlen, batch, max_batches);
+    }
     Error err;
     MambaModel model = {0};
     if (model_load(model_path, &model, &err) != 0 ||
@@ -232,7 +266,12 @@ static int command_eval(int argc, char **argv) {
     config_defaults(&run);
     int rc = 0;
     char tokens_path[4096];
-    if (data_path) {
+    bool series = mamba_head_reads_values(model.config.head);  // a forecaster: the data section of its run, always
+    if (data_path && !series && split) {
+        rc = error_set(&err, "--split: --data %s is evaluated whole (--split reads the held-out splits of a checkpoint's "
+                       "own data)", data_path);
+        options.kind = DATA_FILE;
+    } else if (data_path && !series) {
         data_options_defaults(&options);
         options.kind = DATA_FILE;  // a token file if it starts with llm.c's magic, else bytes
         options.path = data_path;
@@ -254,9 +293,11 @@ static int command_eval(int argc, char **argv) {
         free(yaml);
         if (rc == 0) {
             run_data_options(&run, &options);
+            if (data_path) options.path = data_path, options.kind = DATA_TIMESERIES;  // another CSV, the same protocol
             if (seqlen == 0) seqlen = run.train.seqlen;
             if (batch == 0) batch = run.train.batch_size;  // the run's own batches: its numbers exactly
             data_path = options.path ? options.path : data_kind_name(options.kind);
+            if (split) options.split = strcmp(split, "test") == 0 ? DATA_SPLIT_TEST : DATA_SPLIT_VALIDATION;
         } else {
             error_prefix(&err, "eval without --data");
         }
@@ -268,6 +309,17 @@ static int command_eval(int argc, char **argv) {
         config_free(&run);
         fprintf(stderr, "mambaprune: %s\n", err.message);
         mamba_model_free(&model);
+        return 1;
+    }
+    const MambaConfig *mc = &model.config;
+    if (series && (mc->n_features != data_n_features(&data) || mc->horizon != data_horizon(&data) ||
+                   (mc->head == MAMBA_HEAD_DLINEAR && mc->input_len != seqlen))) {
+        fprintf(stderr, "mambaprune: %s forecasts %d steps of %d values (input length %d), but %s has %d values per "
+                "step, data.horizon %d, --seqlen %ld\n", model_path, mc->horizon, mc->n_features, mc->input_len,
+                data_path, data_n_features(&data), data_horizon(&data), seqlen);
+        data_close(&data);
+        mamba_model_free(&model);
+        config_free(&run);
         return 1;
     }
     if (data_vocab_size(&data) > model.config.vocab_padded) {
@@ -295,7 +347,8 @@ static int command_eval(int argc, char **argv) {
     int32_t *targets = xmalloc(sizeof(int32_t) * (size_t)(batch * seqlen));
     double start = now_seconds();
     Evaluation e = evaluate_model(&model, &data, &tape, (int)batch, (int)seqlen, max_batches, tokens, targets, true);
-    print_evaluation(model_path, data_path, seqlen, &e, now_seconds() - start);
+    if (e.series) print_series_evaluation(model_path, data_path, seqlen, &data, &e, now_seconds() - start);
+    else print_evaluation(model_path, data_path, seqlen, &e, now_seconds() - start);
     free(tokens);
     free(targets);
     tape_free(&tape);

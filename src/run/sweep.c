@@ -56,9 +56,10 @@ static double number_or_nan(const cJSON *o, const char *key) {
 }
 
 // The columns of the summary table after the swept keys: (heading, summary key, format).
-static const struct {
+typedef struct Column {
     const char *heading, *key, *format;
-} columns[] = {
+} Column;
+static const Column token_columns[] = {
     {"dense loss", "dense_val_loss", "%.4f"},
     {"dense ppl", "dense_val_perplexity", "%.3f"},
     {"dense acc", "dense_val_accuracy", "%.4f"},
@@ -69,7 +70,28 @@ static const struct {
     {"prune s", "prune_seconds", "%.1f"},
     {"wall s", "wall_s", "%.1f"},
 };
-enum { N_COLUMNS = sizeof columns / sizeof columns[0] };
+// Forecasting (docs/DESIGN.md#forecasting): MSE and MAE instead of perplexity and accuracy.
+static const Column series_columns[] = {
+    {"dense mse", "dense_val_mse", "%.4f"},
+    {"dense mae", "dense_val_mae", "%.4f"},
+    {"mse", "val_mse", "%.4f"},
+    {"mae", "val_mae", "%.4f"},
+    {"repeat-last mse", "val_repeat_last_mse", "%.4f"},
+    {"sparsity", "sparsity", "%.4f"},
+    {"prune s", "prune_seconds", "%.1f"},
+    {"wall s", "wall_s", "%.1f"},
+};
+
+static bool is_forecasting(const RunConfig *c) {
+    return c->model.head == CFG_HEAD_FORECAST || c->model.head == CFG_HEAD_DLINEAR;
+}
+
+// The table's columns for the sweep's task, and their number.
+static const Column *columns_of(const RunConfig *c, int *n) {
+    *n = is_forecasting(c) ? (int)(sizeof series_columns / sizeof series_columns[0])
+                           : (int)(sizeof token_columns / sizeof token_columns[0]);
+    return is_forecasting(c) ? series_columns : token_columns;
+}
 
 static void write_number(FILE *out, const char *format, double v) {
     if (isfinite(v)) fprintf(out, format, v);
@@ -78,7 +100,8 @@ static void write_number(FILE *out, const char *format, double v) {
 
 static void write_markdown(FILE *md, const RunConfig *base, const char *const *values, int n_runs,
                            cJSON *const *summaries) {
-    int A = base->n_sweep;
+    int A = base->n_sweep, N_COLUMNS;
+    const Column *columns = columns_of(base, &N_COLUMNS);
     fputs("|", md);
     for (int a = 0; a < A; a++) fprintf(md, " %s |", base->sweep[a].key);
     for (int k = 0; k < N_COLUMNS; k++) fprintf(md, " %s |", columns[k].heading);
@@ -99,7 +122,8 @@ static void write_markdown(FILE *md, const RunConfig *base, const char *const *v
 
 static void write_csv(FILE *csv, const RunConfig *base, const char *const *values, int n_runs,
                       cJSON *const *summaries) {
-    int A = base->n_sweep;
+    int A = base->n_sweep, N_COLUMNS;
+    const Column *columns = columns_of(base, &N_COLUMNS);
     for (int a = 0; a < A; a++) fprintf(csv, "%s,", base->sweep[a].key);
     for (int k = 0; k < N_COLUMNS; k++) fprintf(csv, "%s,", columns[k].key);
     fputs("status\n", csv);
@@ -126,11 +150,13 @@ static void write_csv(FILE *csv, const RunConfig *base, const char *const *value
 // of the other keys; the dense model's mean quality as a dashed line.
 static void write_plot(FILE *out, const RunConfig *base, const char *const *values, int n_runs,
                        cJSON *const *summaries) {
-    // Accuracy (higher is better) for the synthetic tasks and classification, else perplexity (lower).
+    // Accuracy (higher is better) for the synthetic tasks and classification, MSE (lower) for
+    // forecasting, else perplexity (lower).
     bool synthetic = base->data.kind == CFG_DATA_SELECTIVE_COPYING || base->data.kind == CFG_DATA_ASSOCIATIVE_RECALL ||
                      base->model.head == CFG_HEAD_CLASSIFY;
-    const char *metric = synthetic ? "val_accuracy" : "val_perplexity";
-    const char *dense_metric = synthetic ? "dense_val_accuracy" : "dense_val_perplexity";
+    bool forecasting = is_forecasting(base);
+    const char *metric = forecasting ? "val_mse" : synthetic ? "val_accuracy" : "val_perplexity";
+    const char *dense_metric = forecasting ? "dense_val_mse" : synthetic ? "dense_val_accuracy" : "dense_val_perplexity";
     int A = base->n_sweep, per_series = base->sweep[0].n_values, n_series = n_runs / per_series;
     // x: numbers when every value of the first key reads as one, else categories.
     bool numeric = true;
@@ -167,7 +193,9 @@ static void write_plot(FILE *out, const RunConfig *base, const char *const *valu
     Plot plot = {
         .title = title,
         .x_label = base->sweep[0].key,
-        .y_label = synthetic ? "validation accuracy (higher is better)" : "validation perplexity (lower is better)",
+        .y_label = forecasting ? "held-out MSE, standardised (lower is better)"
+                   : synthetic ? "validation accuracy (higher is better)"
+                               : "validation perplexity (lower is better)",
         .x_categories = numeric ? NULL : (const char *const *)base->sweep[0].values,
         .n_categories = numeric ? 0 : per_series,
         .reference_y = dense_count ? dense_sum / dense_count : NAN,

@@ -111,6 +111,7 @@ void run_data_options(const RunConfig *c, DataOptions *o) {
     o->val_rows = c->data.val_rows;
     o->test_rows = c->data.test_rows;
     o->n_series = c->data.n_series;
+    if (c->data.kind == CFG_DATA_SEASONAL) o->path = NULL;  // generated: no file
 }
 
 static bool is_oneshot(CfgPruneMethod method) { return prune_method_is_oneshot((PruneMethod)method); }
@@ -514,8 +515,11 @@ static void evaluate_dense(Trainer *tr, long step) {
     cJSON *o = evaluation_json(step, tr->dense);
     cJSON_AddBoolToObject(o, "dense", 1);
     metrics_write(&tr->metrics, o);
-    progress_message(&tr->progress, "dense model at step %ld: validation loss %.4f, perplexity %.3f, accuracy %.4f",
-                     step, tr->dense.nll, tr->dense.perplexity, tr->dense.accuracy);
+    if (tr->dense.series)
+        progress_message(&tr->progress, "dense model at step %ld: MSE %.4f, MAE %.4f", step, tr->dense.mse, tr->dense.mae);
+    else
+        progress_message(&tr->progress, "dense model at step %ld: validation loss %.4f, perplexity %.3f, accuracy %.4f",
+                         step, tr->dense.nll, tr->dense.perplexity, tr->dense.accuracy);
 }
 
 // Pruned weights stay exactly zero, and so do their AdamW moments.
