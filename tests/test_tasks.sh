@@ -104,6 +104,15 @@ done
     --set model.n_layer=2 --set log.dir="$tmp/fbad" 2>"$tmp/fbad.log"
 check "shedder on a forecaster refused as not implemented" grep -q "not implemented for the forecasting heads" "$tmp/fbad.log"
 
+# The pruning sweep of configs/prune_ett.yaml: its table and plot use MSE, lower is better.
+"$bin" train --config "$src/configs/prune_ett.yaml" --set model.init="$f/ckpt-00000012.h5" --set data.kind=seasonal \
+    --set train.seqlen=24 --set data.horizon=12 --set data.train_rows=300 --set data.val_rows=60 --set data.test_rows=60 \
+    --set train.batch_size=8 --set train.steps=2 --set prune.end_step=1 --set prune.prune_every=1 --set prune.nsamples=8 \
+    --set prune.calib_seqlen=24 --set stability.batches=1 --set log.progress=false --set train.threads=1 \
+    --set 'sweep.prune.final_sparsity=[0.5]' --set log.dir="$tmp/fsweep" 2>/dev/null
+check "forecast sweep: the table has MSE and MAE columns" grep -q "| dense mse | dense mae | mse | mae |" "$tmp/fsweep/prune_ett/summary.md"
+check "forecast sweep: the plot's metric is MSE, lower is better" grep -q "MSE, standardised (lower is better)" "$tmp/fsweep/prune_ett/summary.svg"
+
 # DLinear: trained by the same tool, no Mamba blocks.
 "$bin" train "${fc[@]}" --set model.head=dlinear --set model.n_layer=0 --set train.steps=20 --set optim.lr=5e-3 \
     --set log.dir="$tmp/fdl" 2>"$tmp/fdl.log"
