@@ -685,9 +685,11 @@ void config_to_mamba(const RunConfig *c, MambaConfig *m) {
               : c->model.head == CFG_HEAD_FORECAST ? MAMBA_HEAD_FORECAST
               : c->model.head == CFG_HEAD_DLINEAR  ? MAMBA_HEAD_DLINEAR
                                                    : MAMBA_HEAD_LM;
-    m->n_features = c->model.n_features;  // 0 until the data gives it
-    m->horizon = c->data.horizon;
-    m->input_len = c->train.seqlen;
+    if (mamba_head_reads_values(m->head)) {  // forecasting (heads.h)
+        m->n_features = c->model.n_features;  // 0 until the data gives it
+        m->horizon = c->data.horizon;
+        m->input_len = c->train.seqlen;
+    }
     m->n_classes = c->model.n_classes;
     m->pool = c->model.pool == CFG_POOL_LAST ? MAMBA_POOL_LAST : MAMBA_POOL_MEAN;
 }
