@@ -11,7 +11,7 @@
 #
 # OUT/<name>/ gets metrics.jsonl, report.json (pruning runs) and test.json; OUT/results.tsv
 # one line per run (name, validation MSE/MAE, test MSE/MAE, repeat-last test MSE/MAE).
-# Environment: DENSE_STEPS (default 800), TUNE_STEPS (200), JOBS (nproc), CONFIG (configs/ett.yaml);
+# Environment: DENSE_STEPS (default 600), TUNE_STEPS (150), JOBS (nproc), CONFIG (configs/ett.yaml);
 # SUMMARY_ONLY=1 only writes results.tsv from what OUT holds (e.g. after a time limit).
 set -uo pipefail
 bin="${1:?usage: ett_results.sh BIN CSV OUT [horizons] [seeds] [sparsities]}"
@@ -21,8 +21,8 @@ horizons="${4:-96 336}"
 seeds="${5:-1 2 3}"
 sparsities="${6:-0.5 0.7}"
 config="${CONFIG:-$(dirname "$0")/../configs/ett.yaml}"
-dense_steps="${DENSE_STEPS:-800}"
-tune_steps="${TUNE_STEPS:-200}"
+dense_steps="${DENSE_STEPS:-600}"
+tune_steps="${TUNE_STEPS:-150}"
 jobs="${JOBS:-$(nproc)}"
 work="$out/work"
 mkdir -p "$work"
