@@ -76,6 +76,10 @@ check "eval reports MAE and the repeat-last baseline" \
 check "eval --split test reads the test split" grep -q '"split":"test"' "$tmp/ftest.json"
 check "the test split's MSE is not the validation one" \
     test "$(json_field mse "$(cat "$tmp/ftest.json")")" != "$(json_field mse "$(cat "$tmp/feval.json")")"
+for command in "generate --model $f/ckpt-00000012.h5 --prompt-tokens 1,2" "export --model $f/ckpt-00000012.h5 --to $tmp/fexport"; do
+    "$bin" $command >/dev/null 2>"$tmp/fbad.log"
+    check "${command%% *} of a forecaster refused as not implemented" grep -q "not implemented" "$tmp/fbad.log"
+done
 "$bin" eval --model "$f/ckpt-00000012.h5" --split train >/dev/null 2>&1
 check "eval --split train refused" test $? -eq 2
 

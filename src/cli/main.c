@@ -414,6 +414,12 @@ static int command_export(int argc, char **argv) {
         fprintf(stderr, "mambaprune: %s\n", err.message);
         return 1;
     }
+    if (mamba_head_reads_values(model.config.head)) {  // heads.h
+        fprintf(stderr, "mambaprune: %s is a forecaster (model.head forecast or dlinear): transformers has no such "
+                "model, so export is not implemented for it\n", model_path);
+        mamba_model_free(&model);
+        return 1;
+    }
     int rc = hf_folder_save(to, &model.config, model.params, model.n_params, &err);
     int copied = 0;  // the model's tokenizer files go along
     if (rc == 0) rc = tokenizer_files_copy(model_path, to, &copied, &err);
