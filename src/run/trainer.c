@@ -699,10 +699,16 @@ int train_run(const RunConfig *c, const char *run_dir, const char *resume, Train
         return -1;
     }
     progress_init(&tr.progress, stderr, c->log.progress, at.step, steps);
-    progress_message(&tr.progress, "training %.2f M parameters (d_model %d, %d layers, vocab %d) on %s, %ld steps of %d x %d tokens -> %s",
-                     tr.model.n_elements / 1e6, tr.model.config.d_model, tr.model.config.n_layer,
-                     tr.model.config.vocab_padded, tr.data.path ? tr.data.path : data_kind_name(tr.data.kind), steps, B,
-                     L, run_dir);
+    if (mamba_head_reads_values(tr.model.config.head))  // heads.h
+        progress_message(&tr.progress, "training %.2f M parameters (d_model %d, %d layers, %d features, horizon %d) on %s, "
+                         "%ld steps of %d windows of %d steps -> %s", tr.model.n_elements / 1e6, tr.model.config.d_model,
+                         tr.model.config.n_layer, tr.model.config.n_features, tr.model.config.horizon,
+                         tr.data.path ? tr.data.path : data_kind_name(tr.data.kind), steps, B, L, run_dir);
+    else
+        progress_message(&tr.progress, "training %.2f M parameters (d_model %d, %d layers, vocab %d) on %s, %ld steps of %d x %d tokens -> %s",
+                         tr.model.n_elements / 1e6, tr.model.config.d_model, tr.model.config.n_layer,
+                         tr.model.config.vocab_padded, tr.data.path ? tr.data.path : data_kind_name(tr.data.kind), steps, B,
+                         L, run_dir);
     if (tr.iterative) {
         const SparsitySchedule *s = &tr.pruner.schedule;
         progress_message(&tr.progress,
