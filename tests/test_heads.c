@@ -395,7 +395,6 @@ static void check_csv(void) {
     if (ds.series) check(fabs(ds.series[0] * ds.feature_std[0] + ds.feature_mean[0]) < 1e-4 && fabs(ds.feature_mean[0] - 28.5) < 1e-9,
                          "csv: features S is the last column (OT = k*k, training mean 28.5)");
     data_close(&ds);
-    ds.split = DATA_SPLIT_TEST;
 
     csv_rows(text, sizeof text, 20);
     check_error("csv: too few rows", open_csv(text, 0, 10, 5, 6, 4, 2, &ds, &err), &err, "20 data rows", "data.test_rows",
