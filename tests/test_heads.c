@@ -1,7 +1,10 @@
-// The classification task: the backward of the head's ops (pooling, bias) and of the whole
-// head against central finite differences; ListOps rows checked by a stack evaluator
-// written here independently of the generator's recursion; the TSV reader's layout and
-// its errors on bad lines.
+// The task heads: the backward of the heads' ops (pooling, bias, mean squared error) and of
+// the whole classification, forecasting and DLinear heads against central finite
+// differences; ListOps rows checked by a stack evaluator written here independently of the
+// generator's recursion; the TSV reader's layout and its errors on bad lines; the CSV
+// reader of the forecasting series (standardisation, splits, windows, its errors on bad
+// cells and too few rows) and the generated seasonal series.
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -213,9 +216,254 @@ static void check_tsv(void) {
     check_error("tsv: one class", open_tsv("0\tab\n0\tcd\n", &ds, &err), &err, "at least 2 classes", NULL);
 }
 
+// ---- forecasting ----
+
+enum { FB = 2, FL = 30, FF = 3, FH = 4, FD = 6 };
+
+static float VALUES[FB * FL * FF], FUTURE[FB * FH * FF];
+
+static Tensor *build_mse(Tape *tape, Tensor **in, void *ctx) {
+    (void)ctx;
+    return op_mse(tape, in[0], FUTURE);
+}
+
+// The gradient of a model parameter: the parameter's tensor is pointed at the checked
+// input for the build, so that the tape's gradient lands where gradcheck reads it.
+typedef struct ParamCheck {
+    MambaModel *model;
+    Tensor *param;            // NULL: the input is the last block's output x (heads_forecast)
+} ParamCheck;
+
+static Tensor *build_forecast_head(Tape *tape, Tensor **in, void *ctx) {
+    ParamCheck *p = ctx;
+    return heads_forecast(tape, p->model, in[0], FUTURE, FB, FL, NULL);
+}
+
+static Tensor *build_forecast_param(Tape *tape, Tensor **in, void *ctx) {
+    ParamCheck *p = ctx;
+    p->param->data = in[0]->data;
+    p->param->grad = NULL;  // a fresh gradient in the tape's arena
+    in[0] = p->param;
+    return mamba_forward_values(tape, p->model, VALUES, FUTURE, FB, FL, NULL, NULL);
+}
+
+// In place: the parameter table points into the model struct.
+static void make_forecaster(MambaModel *model, MambaHead head) {
+    MambaConfig config;
+    mamba_config_defaults(&config);
+    config.d_model = FD, config.n_layer = head == MAMBA_HEAD_DLINEAR ? 0 : 1, config.head = head;
+    config.n_features = FF, config.horizon = FH, config.input_len = FL;
+    Error err;
+    check(mamba_config_finish(&config, &err) == 0, "forecast config: %s", err.message);
+    mamba_model_create(model, &config);
+    Rng init;
+    rng_seed(&init, 12);
+    mamba_model_init_random(model, &init);
+}
+
+// d(loss)/d(parameter name) of the whole forecasting forward.
+static void check_param_gradient(MambaModel *model, const char *name, const char *label) {
+    Tensor *t = mamba_model_find(model, name);
+    check(t != NULL, "%s: %s is a named parameter", label, name);
+    if (!t) return;
+    float *data = t->data, *grad = t->grad, *copy = malloc(sizeof(float) * t->size);
+    memcpy(copy, data, sizeof(float) * t->size);
+    GradcheckInput in[] = {{name, copy, t->ndim, {t->shape[0], t->ndim > 1 ? t->shape[1] : 0}}};
+    ParamCheck p = {model, t};
+    check(gradcheck(label, build_forecast_param, in, 1, &p, 1, 1e-2f, 2e-2f) == 0, "%s backward d/d%s", label, name);
+    t->data = data, t->grad = grad;
+    free(copy);
+}
+
+static void check_forecast_gradients(void) {
+    Rng rng;
+    rng_seed(&rng, 21);
+    fill_normal(VALUES, FB * FL * FF, &rng, 1.0f);
+    fill_normal(FUTURE, FB * FH * FF, &rng, 1.0f);
+    float pred[FB * FH * FF], x[FB * FL * FD];
+    fill_normal(pred, FB * FH * FF, &rng, 1.0f);
+    GradcheckInput pm[] = {{"pred", pred, 2, {FB, FH * FF}}};
+    check(gradcheck("mse", build_mse, pm, 1, NULL, 1, 1e-2f, 1e-2f) == 0, "mse backward");
+
+    MambaModel model;
+    make_forecaster(&model, MAMBA_HEAD_FORECAST);
+    check(model.config.vocab_padded == 0 && !mamba_model_find(&model, "backbone.embeddings.weight"),
+          "forecast: no embedding");
+    for (int i = 0; i < FD; i++) model.norm_f_weight.data[i] = 0.5f + 0.2f * (float)i;
+    fill_normal(x, FB * FL * FD, &rng, 1.0f);
+    GradcheckInput hx[] = {{"x", x, 2, {FB * FL, FD}}};
+    ParamCheck head = {&model, NULL};
+    check(gradcheck("forecast head", build_forecast_head, hx, 1, &head, 1, 1e-2f, 1e-2f) == 0,
+          "forecast head backward d/dx");
+    check_param_gradient(&model, "input_proj.weight", "forecast forward");
+    check_param_gradient(&model, "input_proj.bias", "forecast forward");
+    check_param_gradient(&model, "head.weight", "forecast forward");
+    mamba_model_free(&model);
+
+    MambaModel dl;
+    make_forecaster(&dl, MAMBA_HEAD_DLINEAR);
+    check(dl.n_params == 5, "dlinear: norm_f and the two maps with their biases (%d parameters)", dl.n_params);
+    check_param_gradient(&dl, "head.seasonal.weight", "dlinear");
+    check_param_gradient(&dl, "head.seasonal.bias", "dlinear");
+    check_param_gradient(&dl, "head.trend.weight", "dlinear");
+    check_param_gradient(&dl, "head.trend.bias", "dlinear");
+    // With the seasonal map equal to the trend map, the forecast is one linear map of the
+    // raw input: (seasonal + trend) = x, so pred = W x + bs + bt for every series.
+    for (size_t i = 0; i < dl.head_weight.size; i++) dl.trend_weight.data[i] = dl.head_weight.data[i];
+    float out[FB * FH * FF];
+    Tape tape;
+    tape_init(&tape, 1 << 20);
+    mamba_forward_values(&tape, &dl, VALUES, NULL, FB, FL, out, NULL);
+    double worst = 0.0;
+    for (int b = 0; b < FB; b++)
+        for (int h = 0; h < FH; h++)
+            for (int f = 0; f < FF; f++) {
+                double want = dl.head_bias.data[h] + dl.trend_bias.data[h];
+                for (int t = 0; t < FL; t++) want += dl.head_weight.data[h * FL + t] * VALUES[(b * FL + t) * FF + f];
+                worst = fmax(worst, fabs(want - out[(b * FH + h) * FF + f]));
+            }
+    check(worst < 1e-4, "dlinear: equal maps give W x + b (max error %.2e), so trend + seasonal = x", worst);
+    tape_free(&tape);
+    mamba_model_free(&dl);
+
+    // The moving average of DLinear, restated: mean of x[clamp(i + o)] for o in -12..12.
+    float M[FL * FL];
+    heads_moving_average_matrix(FL, MAMBA_DLINEAR_KERNEL, M);
+    double off = 0.0;
+    for (int i = 0; i < FL; i++)
+        for (int j = 0; j < FL; j++) {
+            int count = 0;
+            for (int o = -12; o <= 12; o++) count += (i + o < 0 ? 0 : i + o > FL - 1 ? FL - 1 : i + o) == j;
+            off = fmax(off, fabs(M[i * FL + j] - count / 25.0));
+        }
+    check(off < 1e-6, "moving average: replicate padding, 25 steps (max error %.2e)", off);
+}
+
+// A CSV with header "date,a,b,OT" and rows of the given text; data_open on it.
+static int open_csv(const char *text, int target_only, long train, long val, long test, int L, int H, Dataset *ds,
+                    Error *err) {
+    char path[] = "/tmp/test_heads_csv_XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return error_set(err, "mkstemp failed");
+    FILE *f = fdopen(fd, "w");
+    fputs(text, f);
+    fclose(f);
+    DataOptions o;
+    data_options_defaults(&o);
+    o.kind = DATA_TIMESERIES;
+    o.path = path;
+    o.target_only = target_only;
+    o.train_rows = train, o.val_rows = val, o.test_rows = test, o.horizon = H;
+    int rc = data_open(ds, &o, L, err);
+    unlink(path);
+    return rc;
+}
+
+// Rows "2016-07-01 00:00:0k,k,10*k,k*k" for k = 0 .. n-1 after the header, into buf.
+static void csv_rows(char *buf, size_t size, int n) {
+    size_t used = (size_t)snprintf(buf, size, "date,a,b,OT\r\n");
+    for (int k = 0; k < n; k++) used += (size_t)snprintf(buf + used, size - used, "\"2016-07-01 %02d:00\",%d,%d,%d\n", k, k, 10 * k, k * k);
+}
+
+static void check_csv(void) {
+    char text[4096];
+    csv_rows(text, sizeof text, 20);
+    Dataset ds;
+    Error err;
+    // 10 training rows, 5 + 5 held out; input 4, horizon 2.
+    check(open_csv(text, 0, 10, 5, 5, 4, 2, &ds, &err) == 0, "csv opens: %s", err.message);
+    check(data_is_series(&ds) && data_n_features(&ds) == 3 && data_horizon(&ds) == 2, "csv: 3 features, horizon 2");
+    double worst = 0.0;
+    for (int f = 0; f < 3; f++) {
+        double sum = 0.0, sq = 0.0;
+        for (int t = 0; t < 10; t++) sum += ds.series[t * 3 + f], sq += ds.series[t * 3 + f] * ds.series[t * 3 + f];
+        worst = fmax(worst, fmax(fabs(sum / 10), fabs(sq / 10 - 1.0)));
+    }
+    check(worst < 1e-5, "csv: the training rows standardised to mean 0, std 1 (max error %.2e)", worst);
+    // Feature a of row k is (k - 4.5) / std(0..9): undo it to read the row a window starts at.
+    double std_a = sqrt(8.25);
+    check(data_val_batch_count(&ds, 8, 4) == 1, "csv: 5 validation rows, horizon 2: 4 windows in one batch of 8");
+    float values[8 * 4 * 3], future[8 * 2 * 3];
+    int rows = data_val_values(&ds, 0, 8, 4, values, future);
+    check(rows == 4, "csv: 4 real rows in the validation batch, got %d", rows);
+    check(fabs(values[0] * std_a + 4.5 - 6.0) < 1e-4 && fabs(future[0] * std_a + 4.5 - 10.0) < 1e-4,
+          "csv: the first validation window reads rows 6-9 (train_rows - seqlen) and predicts rows 10-11");
+    check(fabs(future[(3 * 2 + 1) * 3] * std_a + 4.5 - 14.0) < 1e-4, "csv: the last validation window predicts rows 13-14");
+    check(values[4 * 4 * 3] == 0.0f && future[4 * 2 * 3] == 0.0f, "csv: padding rows are zeros");
+    data_close(&ds);
+    check(open_csv(text, 1, 10, 5, 5, 4, 2, &ds, &err) == 0 && data_n_features(&ds) == 1, "csv: features S keeps one");
+    if (ds.series) check(fabs(ds.series[0] * ds.feature_std[0] + ds.feature_mean[0]) < 1e-4 && fabs(ds.feature_mean[0] - 28.5) < 1e-9,
+                         "csv: features S is the last column (OT = k*k, training mean 28.5)");
+    data_close(&ds);
+
+    csv_rows(text, sizeof text, 20);
+    check_error("csv: too few rows", open_csv(text, 0, 10, 5, 6, 4, 2, &ds, &err), &err, "20 data rows", "data.test_rows",
+                NULL);
+    check_error("csv: input + horizon over the training rows", open_csv(text, 0, 5, 5, 5, 4, 2, &ds, &err), &err,
+                "data.train_rows (5)", "train.seqlen (4) + data.horizon (2)", NULL);
+    check_error("csv: horizon over the validation rows", open_csv(text, 0, 10, 1, 5, 4, 2, &ds, &err), &err,
+                "data.val_rows", "data.horizon", NULL);
+    const char *bad[][4] = {
+        {"date,a,b,OT\nd,1,2,3\nd,1,,3\n", "line 3 (data row 1), column 3 (b)", "empty", NULL},
+        {"date,a,b,OT\nd,1,2,3\nd,1,2\n", "line 3 (data row 1)", "a missing cell", NULL},
+        {"date,a,b,OT\nd,1,2,3,4\n", "line 2 (data row 0)", "an extra cell", NULL},
+        {"date,a,b,OT\nd,1,2,3\nd,1,x2,3\n", "line 3 (data row 1), column 3 (b)", "expected a number, got \"x2\"", NULL},
+        {"date,a,b,OT\nd,1,2,3\nd,nan,2,3\n", "line 3 (data row 1), column 2 (a)", "NaN", NULL},
+        {"date,a,b,OT\nd,1,2,3\nd,1,2,1e99\n", "column 4 (OT)", "finite float32", NULL},
+        {"date,a,b,OT\nd,1,2,3\n,1,2,3\n", "line 3 (data row 1), column 1 (date)", "date is empty", NULL},
+        {"date,a,b,OT\nd,1,\"2\" x,3\n", "line 2", "malformed CSV", NULL},
+        {"date\nd\n", "line 1", "the header has 1 column", NULL},
+        {"", "no header line", NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char label[64];
+        snprintf(label, sizeof label, "csv: bad input %zu", i);
+        int rc = open_csv(bad[i][0], 0, 2, 1, 1, 1, 1, &ds, &err);
+        check_error(label, rc, &err, "/tmp/test_heads_csv_", bad[i][1], bad[i][2], NULL);
+    }
+}
+
+// The generated series: a function of the seed, with its daily season.
+static void check_seasonal(void) {
+    DataOptions o;
+    data_options_defaults(&o);
+    o.kind = DATA_SEASONAL;
+    o.train_rows = 2000, o.val_rows = 500, o.test_rows = 500, o.horizon = 24, o.n_series = 4;
+    Dataset a, b, c;
+    Error err;
+    check(data_open(&a, &o, 48, &err) == 0 && data_open(&b, &o, 48, &err) == 0, "seasonal opens: %s", err.message);
+    o.seed = 99;
+    check(data_open(&c, &o, 48, &err) == 0, "seasonal opens with another seed");
+    size_t n = (size_t)3000 * 4;
+    check(memcmp(a.series, b.series, n * sizeof(float)) == 0, "seasonal: the same seed gives the same series");
+    check(memcmp(a.series, c.series, n * sizeof(float)) != 0, "seasonal: another seed, another series");
+    for (int f = 0; f < 4; f++) {
+        // Autocorrelation over the training rows at a day (24 steps) against half a day.
+        double r24 = 0.0, r12 = 0.0, r0 = 0.0;
+        for (int t = 24; t < 2000; t++) {
+            const float *x = a.series;
+            r24 += x[t * 4 + f] * x[(t - 24) * 4 + f], r12 += x[t * 4 + f] * x[(t - 12) * 4 + f], r0 += x[t * 4 + f] * x[t * 4 + f];
+        }
+        check(r24 / r0 > 0.3 && r24 > r12 + 0.3 * r0, "seasonal series %d: autocorrelation %.2f at a day, %.2f at half a day",
+              f, r24 / r0, r12 / r0);
+    }
+    float values[2 * 48 * 4], future[2 * 24 * 4];
+    data_train_values(&a, 5, 2, 48, values, future);
+    float again[2 * 48 * 4], future2[2 * 24 * 4];
+    data_train_values(&b, 5, 2, 48, again, future2);
+    check(memcmp(values, again, sizeof values) == 0 && memcmp(future, future2, sizeof future) == 0,
+          "seasonal: training batch 5 is a function of the seed and its index");
+    data_close(&a);
+    data_close(&b);
+    data_close(&c);
+}
+
 int main(void) {
     check_gradients();
+    check_forecast_gradients();
+    check_csv();
+    check_seasonal();
     check_listops();
     check_tsv();
-    return check_summary("classification head and data");
+    return check_summary("task heads and data");
 }

@@ -2,7 +2,9 @@
 # A small ListOps classifier end to end: dense training, its checkpoint resumed half-way
 # (the same parameters as straight through), eval of the checkpoint (accuracy per row, the
 # run's own numbers), one-shot magnitude and gradient-aware pruning from it (the heads
-# stay dense), and the errors of a head that does not fit the data.
+# stay dense), and the errors of a head that does not fit the data. Then the same for a
+# small forecaster on the generated seasonal series and on a CSV in ETT's format (MSE and
+# MAE, eval --split test), and the DLinear baseline.
 set -uo pipefail
 source "$(dirname "$0")/check.sh"
 small=(--config "$src/configs/listops.yaml" --set model.d_model=16 --set model.n_layer=1 --set train.seqlen=24
@@ -44,5 +46,106 @@ done
 check "lm head on listops refused" test $? -eq 2
 check "the error names model.head" grep -q "model.head" "$tmp/bad.log"
 "$bin" train "${small[@]}" --set model.head=forecast --set log.dir="$tmp/bad" 2>"$tmp/bad.log"
-check "forecast refused as not implemented" grep -q "not implemented" "$tmp/bad.log"
+check "forecast head on listops refused" test $? -eq 2
+
+# ---- forecasting ----
+fc=(--config "$src/configs/ett.yaml" --set data.kind=seasonal --set model.d_model=16 --set model.n_layer=1
+    --set train.seqlen=24 --set data.horizon=12 --set data.train_rows=300 --set data.val_rows=60 --set data.test_rows=60
+    --set train.batch_size=8 --set train.eval_every=0 --set train.log_every=2 --set log.progress=false
+    --set optim.warmup_steps=0 --set train.threads=1)
+"$bin" train "${fc[@]}" --set train.steps=12 --set checkpoint.every=6 --set log.dir="$tmp/fstraight" 2>"$tmp/fstraight.log"
+check "dense forecast run" test $? -eq 0
+f="$tmp/fstraight/ett"
+"$bin" train "${fc[@]}" --set train.steps=12 --set checkpoint.every=6 --set log.dir="$tmp/fcut" 2>/dev/null
+rm -f "$tmp/fcut/ett/ckpt-00000012.h5"
+"$bin" train "${fc[@]}" --set train.steps=12 --set checkpoint.every=6 --set log.dir="$tmp/fcut" \
+    --resume "$tmp/fcut/ett/ckpt-00000006.h5" 2>/dev/null
+check "forecast resumed at step 6: the same parameters as straight through" \
+    h5diff "$f/ckpt-00000012.h5" "$tmp/fcut/ett/ckpt-00000012.h5" /params
+check "the forecast checkpoint holds the input projection and the head" \
+    bash -c "h5ls '$f/ckpt-00000012.h5/params/input_proj.weight' && h5ls '$f/ckpt-00000012.h5/params/head.weight'" >/dev/null
+check "the forecaster has no embedding" bash -c "! h5ls '$f/ckpt-00000012.h5/params' | grep -q embeddings"
+fsummary=$(grep '"summary":true' "$f/metrics.jsonl")
+check "summary: 60 - 12 + 1 = 49 validation windows" test "$(json_field val_windows "$fsummary")" = 49
+"$bin" eval --model "$f/ckpt-00000012.h5" >"$tmp/feval.json" 2>/dev/null
+check "eval of the forecaster = the run's final validation MSE" \
+    test "$(json_field mse "$(cat "$tmp/feval.json")")" = "$(json_field val_mse "$fsummary")"
+check "eval reports MAE and the repeat-last baseline" \
+    bash -c "grep -q '\"mae\":' '$tmp/feval.json' && grep -q '\"repeat_last_mse\":' '$tmp/feval.json'"
+"$bin" eval --model "$f/ckpt-00000012.h5" --split test >"$tmp/ftest.json" 2>/dev/null
+check "eval --split test reads the test split" grep -q '"split":"test"' "$tmp/ftest.json"
+check "the test split's MSE is not the validation one" \
+    test "$(json_field mse "$(cat "$tmp/ftest.json")")" != "$(json_field mse "$(cat "$tmp/feval.json")")"
+for command in "generate --model $f/ckpt-00000012.h5 --prompt-tokens 1,2" "export --model $f/ckpt-00000012.h5 --to $tmp/fexport"; do
+    "$bin" $command >/dev/null 2>"$tmp/fbad.log"
+    check "${command%% *} of a forecaster refused as not implemented" grep -q "not implemented" "$tmp/fbad.log"
+done
+"$bin" eval --model "$f/ckpt-00000012.h5" --split train >/dev/null 2>&1
+check "eval --split train refused" test $? -eq 2
+
+for method in magnitude gradient sparsegpt; do
+    "$bin" train "${fc[@]}" --set model.init="$f/ckpt-00000012.h5" --set prune.method=$method \
+        --set prune.final_sparsity=0.5 --set train.steps=6 --set prune.end_step=4 --set prune.prune_every=2 \
+        --set prune.grad_accum_batches=1 --set prune.nsamples=8 --set prune.calib_seqlen=24 \
+        --set stability.batches=1 --set checkpoint.every=3 --set log.dir="$tmp/f$method" 2>"$tmp/f$method.log"
+    check "$method pruning of the forecaster" test $? -eq 0
+    s=$(grep '"summary":true' "$tmp/f$method/ett/metrics.jsonl")
+    check "$method: 50% sparsity reached" test "$(json_field sparsity "$s" | cut -c1-3)" = "0.5"
+    check "$method: the input projection and the head are not masked" \
+        bash -c "! h5ls '$tmp/f$method/ett/ckpt-00000006.h5/masks' | grep -q -e head -e input_proj"
+    check "$method: the report compares MSE" grep -q "MSE pruned / dense" "$tmp/f$method/ett/report.md"
+    rm "$tmp/f$method/ett/ckpt-00000006.h5"
+    "$bin" train "${fc[@]}" --set model.init="$f/ckpt-00000012.h5" --set prune.method=$method \
+        --set prune.final_sparsity=0.5 --set train.steps=6 --set prune.end_step=4 --set prune.prune_every=2 \
+        --set prune.grad_accum_batches=1 --set prune.nsamples=8 --set prune.calib_seqlen=24 \
+        --set stability.batches=1 --set checkpoint.every=3 --set log.dir="$tmp/f$method" --resume latest 2>/dev/null
+    s2=$(grep '"summary":true' "$tmp/f$method/ett/metrics.jsonl")
+    check "$method: resumed at step 3, the same final MSE" test "$(json_field val_mse "$s2")" = "$(json_field val_mse "$s")"
+    "$bin" eval --model "$tmp/f$method/ett/ckpt-00000006.h5" --split test >/dev/null 2>&1
+    check "$method: eval of the pruned forecaster" test $? -eq 0
+done
+"$bin" train "${fc[@]}" --set model.init="$f/ckpt-00000012.h5" --set prune.method=shedder --set train.steps=2 \
+    --set model.n_layer=2 --set log.dir="$tmp/fbad" 2>"$tmp/fbad.log"
+check "shedder on a forecaster refused as not implemented" grep -q "not implemented for the forecasting heads" "$tmp/fbad.log"
+
+# The pruning sweep of configs/prune_ett.yaml: its table and plot use MSE, lower is better.
+"$bin" train --config "$src/configs/prune_ett.yaml" --set model.init="$f/ckpt-00000012.h5" --set data.kind=seasonal \
+    --set train.seqlen=24 --set data.horizon=12 --set data.train_rows=300 --set data.val_rows=60 --set data.test_rows=60 \
+    --set train.batch_size=8 --set train.steps=2 --set prune.end_step=1 --set prune.prune_every=1 --set prune.nsamples=8 \
+    --set prune.calib_seqlen=24 --set stability.batches=1 --set log.progress=false --set train.threads=1 \
+    --set 'sweep.prune.final_sparsity=[0.5]' --set log.dir="$tmp/fsweep" 2>/dev/null
+check "forecast sweep: the table has MSE and MAE columns" grep -q "| dense mse | dense mae | mse | mae |" "$tmp/fsweep/prune_ett/summary.md"
+check "forecast sweep: the plot's metric is MSE, lower is better" grep -q "MSE, standardised (lower is better)" "$tmp/fsweep/prune_ett/summary.svg"
+
+# DLinear: trained by the same tool, no Mamba blocks.
+"$bin" train "${fc[@]}" --set model.head=dlinear --set model.n_layer=0 --set train.steps=20 --set optim.lr=5e-3 \
+    --set log.dir="$tmp/fdl" 2>"$tmp/fdl.log"
+check "dlinear run" test $? -eq 0
+check "dlinear: the two maps and no blocks" \
+    bash -c "h5ls '$tmp/fdl/ett/ckpt-00000020.h5/params/head.trend.weight' && ! h5ls '$tmp/fdl/ett/ckpt-00000020.h5/params' | grep -q layers" >/dev/null
+d=$(grep '"summary":true' "$tmp/fdl/ett/metrics.jsonl")
+check "dlinear beats repeating the last value on the seasonal series" \
+    awk -v a="$(json_field val_mse "$d")" -v b="$(json_field val_repeat_last_mse "$d")" 'BEGIN { exit !(a < b) }'
+"$bin" train "${fc[@]}" --set model.head=dlinear --set log.dir="$tmp/fbad" 2>"$tmp/fbad.log"
+check "dlinear with Mamba blocks refused" grep -q "model.n_layer" "$tmp/fbad.log"
+"$bin" train "${fc[@]}" --set model.head=lm --set log.dir="$tmp/fbad" 2>"$tmp/fbad.log"
+check "lm head on a series refused" grep -q "model.head" "$tmp/fbad.log"
+
+# A CSV in ETT's format: M and S, and a bad cell named by line and column.
+{
+    echo "date,HUFL,HULL,OT"
+    for i in $(seq 0 119); do echo "2016-07-01 $i,$((i % 24)).5,$((i % 7)),$((i % 12)).25"; done
+} >"$tmp/small.csv"
+csvrun=(--config "$src/configs/ett.yaml" --set data.path="$tmp/small.csv" --set model.d_model=8 --set model.n_layer=1
+        --set train.seqlen=12 --set data.horizon=6 --set data.train_rows=60 --set data.val_rows=30 --set data.test_rows=30
+        --set train.batch_size=4 --set train.steps=4 --set train.eval_every=0 --set log.progress=false --set train.threads=1)
+"$bin" train "${csvrun[@]}" --set log.dir="$tmp/fcsv" 2>"$tmp/fcsv.log"
+check "forecast run on a CSV" test $? -eq 0
+"$bin" train "${csvrun[@]}" --set data.features=S --set log.dir="$tmp/fcsvs" 2>"$tmp/fcsvs.log"
+check "features S: input_proj is (d_model, 1)" bash -c "h5ls '$tmp/fcsvs/ett/ckpt-00000004.h5/params/input_proj.weight' | grep -q '{8, 1}'"
+sed '50s/,[0-9]*\.25$/,NaN/' "$tmp/small.csv" >"$tmp/bad.csv"
+"$bin" train "${csvrun[@]}" --set data.path="$tmp/bad.csv" --set log.dir="$tmp/fbad" 2>"$tmp/fbad.log"
+check "a NaN cell refused, naming line 50 and column 4 (OT)" grep -q "line 50 (data row 48), column 4 (OT)" "$tmp/fbad.log"
+"$bin" train "${csvrun[@]}" --set data.test_rows=40 --set log.dir="$tmp/fbad" 2>"$tmp/fbad.log"
+check "too few rows refused, naming the split keys" grep -q "120 data rows, but data.train_rows" "$tmp/fbad.log"
 check_summary

@@ -75,4 +75,8 @@ Tensor *op_pool(Tape *tape, Tensor *x, const int *ends, int B, int L, bool mean)
 // ---- out (T, C) = x (T, C) + bias (C) on every row ----
 Tensor *op_add_bias(Tape *tape, Tensor *x, Tensor *bias);
 
+// ---- mean squared error of pred (any shape) against target (pred->size floats) ----
+// Returns a 1-element tensor: mean over every element of (pred - target)^2.
+Tensor *op_mse(Tape *tape, Tensor *pred, const float *target);
+
 #endif

@@ -90,3 +90,34 @@ Tensor *op_add_bias(Tape *tape, Tensor *x, Tensor *bias) {
     tape_record(tape, "add_bias", add_bias_backward, out, 2, (Tensor *[]){x, bias});
     return out;
 }
+
+typedef struct MseSaved {
+    float *target;       // (n) copy
+} MseSaved;
+
+// d(mean (p - y)^2)/dp = 2 (p - y) / n
+static void mse_backward(Tape *tape, TapeNode *node) {
+    Tensor *pred = node->inputs[0];
+    const MseSaved *s = node->saved;
+    float *dp = tensor_grad(tape, pred);
+    float scale = node->output->grad[0] * 2.0f / (float)pred->size;
+    for (size_t i = 0; i < pred->size; i++) dp[i] += scale * (pred->data[i] - s->target[i]);
+}
+
+Tensor *op_mse(Tape *tape, Tensor *pred, const float *target) {
+    Tensor *out = tensor_new(tape, 1, (int[]){1});
+    double sum = 0.0;
+    for (size_t i = 0; i < pred->size; i++) {
+        double e = (double)pred->data[i] - (double)target[i];
+        sum += e * e;
+    }
+    out->data[0] = pred->size ? (float)(sum / (double)pred->size) : 0.0f;
+    TapeNode *node = tape_record(tape, "mse", mse_backward, out, 1, (Tensor *[]){pred});
+    if (node) {
+        MseSaved *s = arena_alloc(&tape->arena, sizeof *s);
+        s->target = arena_alloc(&tape->arena, sizeof(float) * pred->size);
+        memcpy(s->target, target, sizeof(float) * pred->size);
+        node->saved = s;
+    }
+    return out;
+}

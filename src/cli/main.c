@@ -28,7 +28,7 @@
 
 static const char usage[] =
     "usage: mambaprune train --config FILE [--set section.key=value ...] [--resume CKPT|latest]\n"
-    "       mambaprune eval --model CKPT_OR_FOLDER [--data FILE] [--seqlen L] [--batch B] [--max-batches N]\n"
+    "       mambaprune eval --model CKPT_OR_FOLDER [--data FILE] [--split val|test] [--seqlen L] [--batch B] [--max-batches N]\n"
     "       mambaprune export --model CKPT_OR_FOLDER --to DIR\n"
     "       mambaprune tokenize --tokenizer TOKENIZER_JSON --in TEXT --out TOKENS.bin [--decode]\n"
     "       mambaprune export --model CKPT_OR_FOLDER --sparse [--bf16] [--head fp32|bf16|int8] --to FILE   (the packed model file)\n"
@@ -88,11 +88,16 @@ static int command_train(int argc, char **argv) {
         config_free(&config);
         return run_signals_pending() ? 128 + run_signals_pending() : 1;
     }
-    if (dist_is_root()) fprintf(stderr,
-            "done: %ld steps, train loss %.4f, validation loss %.4f (perplexity %.3f, accuracy %.4f over %ld "
-            "targets), %.0f tokens/s, %.1f s\n",
-            summary.steps, summary.train_loss, summary.val_loss, summary.val_perplexity, summary.val_accuracy,
-            summary.val_tokens, summary.tokens_per_s, summary.wall_s);
+    if (dist_is_root() && summary.series)
+        fprintf(stderr, "done: %ld steps, train loss %.4f, %s MSE %.4f, MAE %.4f over %ld windows, %.0f positions/s, "
+                "%.1f s\n", summary.steps, summary.train_loss, config.data.split == CFG_SPLIT_TEST ? "test" : "validation",
+                summary.val_loss, summary.val_mae, summary.val_tokens, summary.tokens_per_s, summary.wall_s);
+    else if (dist_is_root())
+        fprintf(stderr,
+                "done: %ld steps, train loss %.4f, validation loss %.4f (perplexity %.3f, accuracy %.4f over %ld "
+                "targets), %.0f tokens/s, %.1f s\n",
+                summary.steps, summary.train_loss, summary.val_loss, summary.val_perplexity, summary.val_accuracy,
+                summary.val_tokens, summary.tokens_per_s, summary.wall_s);
     config_free(&config);
     return 0;
 }
@@ -128,14 +133,38 @@ static void print_evaluation(const char *model_path, const char *data_path, long
     cJSON_Delete(o);
 }
 
+// eval's JSON line of a forecaster: MSE and MAE on the standardised scale, and the
+// repeat-the-last-value forecast of the same windows beside them.
+static void print_series_evaluation(const char *model_path, const ModelEvalResult *r) {
+    const Evaluation *e = &r->evaluation;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", model_path);
+    cJSON_AddStringToObject(o, "data", r->data);
+    cJSON_AddStringToObject(o, "split", r->test_split ? "test" : "validation");
+    cJSON_AddNumberToObject(o, "seqlen", (double)r->seqlen);
+    cJSON_AddNumberToObject(o, "horizon", r->horizon);
+    cJSON_AddNumberToObject(o, "features", r->n_features);
+    cJSON_AddNumberToObject(o, "mse", e->mse);
+    cJSON_AddNumberToObject(o, "mae", e->mae);
+    cJSON_AddNumberToObject(o, "repeat_last_mse", e->repeat_last_mse);
+    cJSON_AddNumberToObject(o, "repeat_last_mae", e->repeat_last_mae);
+    cJSON_AddNumberToObject(o, "windows", (double)e->tokens);
+    cJSON_AddNumberToObject(o, "seconds", r->seconds);
+    char *text = cJSON_PrintUnformatted(o);
+    printf("%s\n", text);
+    free(text);
+    cJSON_Delete(o);
+}
+
 static int command_eval(int argc, char **argv) {
-    const char *model_path = NULL, *data_path = NULL;
+    const char *model_path = NULL, *data_path = NULL, *split = NULL;
     long seqlen = 0, batch = 0, max_batches = 0;  // 0: not given
     for (int i = 0; i < argc; i++) {
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         int ok = value != NULL;
         if (ok && strcmp(argv[i], "--model") == 0) model_path = value;
         else if (ok && strcmp(argv[i], "--data") == 0) data_path = value;
+        else if (ok && strcmp(argv[i], "--split") == 0) split = value;
         else if (ok && strcmp(argv[i], "--seqlen") == 0) ok = parse_flag("--seqlen", value, 1 << 20, &seqlen) == 0;
         else if (ok && strcmp(argv[i], "--batch") == 0) ok = parse_flag("--batch", value, 1 << 16, &batch) == 0;
         else if (ok && strcmp(argv[i], "--max-batches") == 0) ok = parse_flag("--max-batches", value, LONG_MAX, &max_batches) == 0;
@@ -150,19 +179,28 @@ static int command_eval(int argc, char **argv) {
         fprintf(stderr, "mambaprune eval: --model is required\n\n%s", usage);
         return 2;
     }
+    if (split && strcmp(split, "val") != 0 && strcmp(split, "validation") != 0 && strcmp(split, "test") != 0) {
+        fprintf(stderr, "mambaprune eval: --split is val or test, got '%s'\n", split);
+        return 2;
+    }
+    if (packed_file_detect(model_path) && split) {
+        fprintf(stderr, "mambaprune eval: --split: a packed model file is evaluated on the whole --data file\n");
+        return 2;
+    }
     if (packed_file_detect(model_path) && !data_path) {
         fprintf(stderr, "mambaprune eval: %s is a packed model file, which has no data of its own: give --data FILE\n",
                 model_path);
         return 2;
     }
-    ModelEvalOptions options = {model_path, data_path, seqlen, batch, max_batches};
+    ModelEvalOptions options = {model_path, data_path, seqlen, batch, max_batches, split};
     ModelEvalResult result;
     Error err;
     if (model_eval(&options, &result, &err) != 0) {
         fprintf(stderr, "mambaprune: %s\n", err.message);
         return 1;
     }
-    print_evaluation(model_path, result.data, result.seqlen, &result.evaluation, result.seconds);
+    if (result.evaluation.series) print_series_evaluation(model_path, &result);
+    else print_evaluation(model_path, result.data, result.seqlen, &result.evaluation, result.seconds);
     return 0;
 }
 
@@ -240,6 +278,12 @@ static int command_export(int argc, char **argv) {
     MambaModel model;
     if (model_load(model_path, &model, &err) != 0) {
         fprintf(stderr, "mambaprune: %s\n", err.message);
+        return 1;
+    }
+    if (mamba_head_reads_values(model.config.head)) {  // heads.h
+        fprintf(stderr, "mambaprune: %s is a forecaster (model.head forecast or dlinear): transformers has no such "
+                "model, so export is not implemented for it\n", model_path);
+        mamba_model_free(&model);
         return 1;
     }
     int rc = hf_folder_save(to, &model.config, model.params, model.n_params, &err);

@@ -533,16 +533,24 @@ int config_check(const RunConfig *c, Error *err) {
     if (c->model.init[0] == '\0')
         return check_fail(c, "model.init", "model.init", err, "expected \"random\" or a path, got \"\"");
     if ((c->data.kind == CFG_DATA_TEXT || c->data.kind == CFG_DATA_TOKENS ||
-         c->data.kind == CFG_DATA_TEXT_CLASSIFICATION) && c->data.path[0] == '\0')
+         c->data.kind == CFG_DATA_TEXT_CLASSIFICATION || c->data.kind == CFG_DATA_TIMESERIES) && c->data.path[0] == '\0')
         return check_fail(c, "data.kind", "data.path", err, "required when data.kind is %s (the file to read)",
                           c->data.kind == CFG_DATA_TEXT ? "text" : c->data.kind == CFG_DATA_TOKENS ? "tokens"
-                                                                                                    : "text_classification");
+                          : c->data.kind == CFG_DATA_TIMESERIES ? "timeseries" : "text_classification");
     bool classification = c->data.kind == CFG_DATA_LISTOPS || c->data.kind == CFG_DATA_TEXT_CLASSIFICATION;
-    if (c->model.head == CFG_HEAD_FORECAST)
-        return check_fail(c, "model.head", "model.head", err, "forecast is not implemented yet (lm and classify are)");
+    bool series = c->data.kind == CFG_DATA_TIMESERIES || c->data.kind == CFG_DATA_SEASONAL;
+    bool forecasting = c->model.head == CFG_HEAD_FORECAST || c->model.head == CFG_HEAD_DLINEAR;
     if (classification != (c->model.head == CFG_HEAD_CLASSIFY))
         return check_fail(c, "model.head", "model.head", err, "%s needs data.kind listops or text_classification, and they need "
                           "model.head = classify", c->model.head == CFG_HEAD_CLASSIFY ? "classify" : "lm");
+    if (series != forecasting)
+        return check_fail(c, "model.head", "model.head", err, "%s needs data.kind timeseries or seasonal, and they need "
+                          "model.head = forecast or dlinear", forecasting ? "forecasting" : "lm");
+    if ((c->model.n_layer == 0) != (c->model.head == CFG_HEAD_DLINEAR) && strcmp(c->model.init, "random") == 0)
+        return check_fail(c, "model.n_layer", "model.n_layer", err, "%s, got %d",
+                          c->model.head == CFG_HEAD_DLINEAR ? "must be 0 for model.head = dlinear (it has no Mamba blocks)"
+                                                            : "must be >= 1 (0 only for model.head = dlinear)",
+                          c->model.n_layer);
     if (c->optim.lr_min > c->optim.lr)
         return check_fail(c, is_set(c, "optim", "lr_min") ? "optim.lr_min" : "optim.lr", "optim.lr_min", err,
                           "must be <= optim.lr (%g), got %g", c->optim.lr, c->optim.lr_min);
@@ -690,8 +698,10 @@ void config_write_reference_markdown(FILE *out) {
           "sets an axis from the command line, and an empty list removes it. Sweep values are applied\n"
           "after the file and every other `--set`.\n\n"
           "### Cross-field checks\n\n"
-          "- `data.path` is required when `data.kind` is `text`, `tokens` or `text_classification`.\n"
+          "- `data.path` is required when `data.kind` is `text`, `tokens`, `text_classification` or `timeseries`.\n"
           "- `model.head: classify` goes with `data.kind` `listops` or `text_classification`, and they with it.\n"
+          "- `model.head: forecast` or `dlinear` goes with `data.kind` `timeseries` or `seasonal`, and they with it.\n"
+          "- `model.n_layer` is 0 exactly when `model.head` is `dlinear` (a random model).\n"
           "- `optim.lr_min` <= `optim.lr`.\n"
           "- `prune.nm_n` and `prune.nm_m` are both 0 or both > 0, and then `nm_n` < `nm_m`.\n"
           "- `prune.initial_sparsity` <= `prune.final_sparsity`.\n"
@@ -739,7 +749,13 @@ void config_to_mamba(const RunConfig *c, MambaConfig *m) {
     m->dt_rank = c->model.dt_rank;
     m->head = c->model.head == CFG_HEAD_CLASSIFY ? MAMBA_HEAD_CLASSIFY
               : c->model.head == CFG_HEAD_FORECAST ? MAMBA_HEAD_FORECAST
+              : c->model.head == CFG_HEAD_DLINEAR  ? MAMBA_HEAD_DLINEAR
                                                    : MAMBA_HEAD_LM;
+    if (mamba_head_reads_values(m->head)) {  // forecasting (heads.h)
+        m->n_features = c->model.n_features;  // 0 until the data gives it
+        m->horizon = c->data.horizon;
+        m->input_len = c->train.seqlen;
+    }
     m->n_classes = c->model.n_classes;
     m->pool = c->model.pool == CFG_POOL_LAST ? MAMBA_POOL_LAST : MAMBA_POOL_MEAN;
 }
@@ -754,6 +770,7 @@ void config_set_model_sizes(RunConfig *c, const MambaConfig *m) {
     c->model.expand = m->expand;
     c->model.dt_rank = m->dt_rank;
     c->model.n_classes = m->n_classes;  // heads.h
+    c->model.n_features = m->n_features;
 }
 
 int config_check_resume(const RunConfig *now, const RunConfig *saved, bool sizes, const char *path, Error *err) {

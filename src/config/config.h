@@ -22,8 +22,11 @@ typedef enum CfgDataKind {
     CFG_DATA_TOKENS,
     CFG_DATA_LISTOPS,
     CFG_DATA_TEXT_CLASSIFICATION,
+    CFG_DATA_TIMESERIES,
+    CFG_DATA_SEASONAL,
 } CfgDataKind;
-typedef enum CfgHead { CFG_HEAD_LM, CFG_HEAD_CLASSIFY, CFG_HEAD_FORECAST } CfgHead;
+typedef enum CfgHead { CFG_HEAD_LM, CFG_HEAD_CLASSIFY, CFG_HEAD_FORECAST, CFG_HEAD_DLINEAR } CfgHead;
+typedef enum CfgFeatures { CFG_FEATURES_M, CFG_FEATURES_S } CfgFeatures;
 typedef enum CfgPool { CFG_POOL_MEAN, CFG_POOL_LAST } CfgPool;
 typedef enum CfgSplit { CFG_SPLIT_VALIDATION, CFG_SPLIT_TEST } CfgSplit;
 typedef enum CfgMatmul { CFG_MATMUL_OPENBLAS, CFG_MATMUL_ONEDNN } CfgMatmul;
@@ -78,6 +81,7 @@ typedef struct RunConfig {
         CfgHead head;
         int n_classes;                // classify: 0 = from the data
         CfgPool pool;
+        int n_features;               // forecast, dlinear: values per time step; 0 = from the data
     } model;
     struct {
         CfgDataKind kind;
@@ -88,6 +92,10 @@ typedef struct RunConfig {
         int val_sequences;
         int min_len, max_len;         // listops: expression lengths (0 = max_len / 2, 0 = seqlen)
         CfgSplit split;               // the held-out split evaluations read
+        int horizon;                  // forecasting: time steps predicted
+        CfgFeatures features;         // forecasting: M = every feature, S = the target (last column) only
+        int train_rows, val_rows, test_rows;  // forecasting: the chronological splits
+        int n_series;                 // seasonal: series generated
     } data;
     struct {
         int steps, batch_size, seqlen, seed;

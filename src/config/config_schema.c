@@ -37,15 +37,17 @@
 
 // Spellings of the enum values, in the order of the enums of config.h.
 static const char *const data_kind_names[] = {"selective_copying", "associative_recall", "text", "tokens",
-                                              "listops", "text_classification"};
-static const char *const head_names[] = {"lm", "classify", "forecast"};
+                                              "listops", "text_classification", "timeseries", "seasonal"};
+static const char *const head_names[] = {"lm", "classify", "forecast", "dlinear"};
+static const char *const features_names[] = {"M", "S"};
 static const char *const pool_names[] = {"mean", "last"};
 static const char *const split_names[] = {"validation", "test"};
 static const char *const matmul_names[] = {"openblas", "onednn"};
 static const char *const component_names[] = {"in_proj", "conv1d", "x_proj", "dt_proj", "A_log", "out_proj"};
 
-_Static_assert(COUNT(data_kind_names) == CFG_DATA_TEXT_CLASSIFICATION + 1, "data_kind_names");
-_Static_assert(COUNT(head_names) == CFG_HEAD_FORECAST + 1 && COUNT(pool_names) == CFG_POOL_LAST + 1 &&
+_Static_assert(COUNT(data_kind_names) == CFG_DATA_SEASONAL + 1, "data_kind_names");
+_Static_assert(COUNT(features_names) == CFG_FEATURES_S + 1, "features_names");
+_Static_assert(COUNT(head_names) == CFG_HEAD_DLINEAR + 1 && COUNT(pool_names) == CFG_POOL_LAST + 1 &&
                    COUNT(split_names) == CFG_SPLIT_TEST + 1,
                "head_names, pool_names, split_names");
 // The pruning choices' names are the pruning library's (prune/options.h).
@@ -78,7 +80,7 @@ const int config_n_sections = COUNT(config_sections);
 
 const ConfigKey config_keys[] = {
     INT(model, d_model, "256", AT_LEAST(1), "width d of the residual stream"),
-    INT(model, n_layer, "4", AT_LEAST(1), "number of Mamba blocks"),
+    INT(model, n_layer, "4", AT_LEAST(0), "number of Mamba blocks; 0 only for head dlinear"),
     INT(model, vocab_size, "0", AT_LEAST(0), "vocabulary size before padding; 0 = taken from the data"),
     INT(model, pad_vocab_size_multiple, "8", AT_LEAST(1),
         "the embedding has vocab_size rounded up to a multiple of this many rows"),
@@ -91,16 +93,22 @@ const ConfigKey config_keys[] = {
            "transformers folder to start from"),
     ENUM(model, head, CfgHead, head_names, "lm",
          "lm = next-token prediction with the tied embedding; classify = pool the positions, then a linear layer "
-         "to n_classes (cross-entropy, accuracy); forecast is not implemented yet"),
+         "to n_classes (cross-entropy, accuracy); forecast = series values in through a linear input projection, the "
+         "last position out through a linear layer to data.horizon x n_features values (mean squared error; MSE and "
+         "MAE); dlinear = the DLinear baseline (moving-average trend and seasonal parts, two linear maps; no Mamba "
+         "blocks: n_layer 0)"),
     INT(model, n_classes, "0", AT_LEAST(0), "classify: the number of classes; 0 = taken from the data"),
     ENUM(model, pool, CfgPool, pool_names, "mean",
          "classify: the mean over the positions of the sequence, or its last position"),
+    INT(model, n_features, "0", AT_LEAST(0), "forecast, dlinear: values per time step; 0 = taken from the data"),
 
     ENUM(data, kind, CfgDataKind, data_kind_names, "selective_copying",
          "the synthetic selective copying or associative recall task, raw UTF-8 text (byte tokens), or an "
          "llm.c token file; classification (model.head = classify): ListOps generated from the seed, or a TSV "
-         "file of label<TAB>text lines (bytes)"),
-    STRING(data, path, "\"\"", "the text, token or TSV file; required when kind is text, tokens or text_classification"),
+         "file of label<TAB>text lines (bytes); forecasting (model.head = forecast or dlinear): a CSV file in ETT's "
+         "format (timeseries), or a multi-seasonal series generated from the seed (seasonal)"),
+    STRING(data, path, "\"\"",
+           "the text, token, TSV or CSV file; required when kind is text, tokens, text_classification or timeseries"),
     FLOAT(data, val_fraction, "0.1", IN_OPEN(0, 1), "text and tokens: the fraction at the end of the file held out for validation"),
     INT(data, vocab, "16", AT_LEAST(2), "synthetic tasks: size of the alphabet"),
     INT(data, n_memorize, "16", AT_LEAST(1),
@@ -109,7 +117,16 @@ const ConfigKey config_keys[] = {
     INT(data, min_len, "0", AT_LEAST(0), "listops: fewest tokens of an expression; 0 = max_len / 2"),
     INT(data, max_len, "0", AT_LEAST(0), "listops: most tokens of an expression (<= train.seqlen); 0 = train.seqlen"),
     ENUM(data, split, CfgSplit, split_names, "validation",
-         "the held-out split that evaluations read: validation, or test (listops only)"),
+         "the held-out split that evaluations read: validation, or test (listops, timeseries, seasonal)"),
+    INT(data, horizon, "96", AT_LEAST(1), "forecasting: time steps predicted (the input length is train.seqlen)"),
+    ENUM(data, features, CfgFeatures, features_names, "M",
+         "forecasting: M = every feature in and out; S = the target (the last column) alone"),
+    INT(data, train_rows, "8640", AT_LEAST(1), "forecasting: the first rows, the training split (ETTh: 12 months)"),
+    INT(data, val_rows, "2880", AT_LEAST(1),
+        "forecasting: the validation split, the rows after the training ones (ETTh: 4 months); its windows' inputs "
+        "start up to train.seqlen rows before it"),
+    INT(data, test_rows, "2880", AT_LEAST(1), "forecasting: the test split, the rows after validation (ETTh: 4 months)"),
+    INT(data, n_series, "7", AT_LEAST(1), "seasonal: series generated (the last is the target of features S)"),
 
     INT(train, steps, "1000", AT_LEAST(0), "optimizer steps"),
     INT(train, batch_size, "8", AT_LEAST(1), "sequences per step"),

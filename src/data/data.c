@@ -20,6 +20,12 @@ void data_options_defaults(DataOptions *o) {
         .min_len = 0,
         .max_len = 0,
         .split = DATA_SPLIT_VALIDATION,
+        .horizon = 96,
+        .target_only = 0,
+        .train_rows = 8640,  // ETTh: 12, 4 and 4 months of hourly rows
+        .val_rows = 2880,
+        .test_rows = 2880,
+        .n_series = 7,
     };
 }
 
@@ -31,6 +37,8 @@ static const char *const KIND_NAMES[] = {
     [DATA_FILE] = "file",
     [DATA_LISTOPS] = "listops",
     [DATA_TEXT_CLASSIFICATION] = "text_classification",
+    [DATA_TIMESERIES] = "timeseries",
+    [DATA_SEASONAL] = "seasonal",
 };
 
 int data_kind_parse(const char *name, DataKind *kind) {
@@ -101,8 +109,6 @@ static int open_text_classification(Dataset *ds, const DataOptions *o, Error *er
     if (!o->path || !o->path[0]) return error_set(err, "data.path is required for data.kind = text_classification");
     if (!(o->val_fraction >= 0.0f && o->val_fraction <= 1.0f))
         return error_set(err, "data.val_fraction must be in [0, 1], got %g", o->val_fraction);
-    if (o->split == DATA_SPLIT_TEST)
-        return error_set(err, "data.split: text_classification has no test split (one file: training and validation)");
     ds->path = xstrdup(o->path);
     if (tsv_load(ds, o->path, err)) return -1;
     long n_val = (long)((double)ds->n_lines * o->val_fraction);
@@ -113,6 +119,52 @@ static int open_text_classification(Dataset *ds, const DataOptions *o, Error *er
         return error_set(err, "%s: no validation line (%ld lines, data.val_fraction = %g)", o->path, ds->n_lines, o->val_fraction);
     ds->vocab_size = 257;  // bytes + 1, 0 is padding
     return 0;
+}
+
+// ---- forecasting kinds (timeseries.c) ----
+
+static int is_series_kind(DataKind kind) { return kind == DATA_TIMESERIES || kind == DATA_SEASONAL; }
+
+static void stream_rng(Rng *rng, uint64_t seed, uint64_t stream);
+
+static int open_series(Dataset *ds, const DataOptions *o, int seqlen, Error *err) {
+    const int L = seqlen, H = o->horizon;
+    if (H < 1) return error_set(err, "data.horizon must be >= 1, got %d", H);
+    if (o->train_rows < 1 || o->val_rows < 1 || o->test_rows < 1)
+        return error_set(err, "data.train_rows, data.val_rows and data.test_rows must be >= 1, got %ld, %ld, %ld",
+                         o->train_rows, o->val_rows, o->test_rows);
+    // Every split holds at least one window (data.h): the training rows L + H, the others H.
+    if (o->train_rows < (long)L + H)
+        return error_set(err, "data.train_rows (%ld) must be >= the input length train.seqlen (%d) + data.horizon (%d): "
+                         "no training window fits", o->train_rows, L, H);
+    if (o->val_rows < H || o->test_rows < H)
+        return error_set(err, "data.val_rows (%ld) and data.test_rows (%ld) must be >= data.horizon (%d): no %s window fits",
+                         o->val_rows, o->test_rows, H, o->val_rows < H ? "validation" : "test");
+    ds->horizon = H;
+    ds->train_rows = o->train_rows;
+    ds->val_rows = o->val_rows;
+    ds->test_rows = o->test_rows;
+    if (o->kind == DATA_SEASONAL) {
+        if (o->n_series < 1) return error_set(err, "data.n_series must be >= 1, got %d", o->n_series);
+        ds->n_features = o->target_only ? 1 : o->n_series;
+        Rng rng;
+        stream_rng(&rng, ds->seed, UINT64_MAX);  // not a batch stream
+        Dataset all = *ds;
+        all.n_features = o->n_series;
+        timeseries_generate(&all, &rng);
+        if (o->target_only) {  // features S: the last series alone
+            long n = ds->train_rows + ds->val_rows + ds->test_rows;
+            ds->series = xmalloc(sizeof(float) * (size_t)n);
+            for (long t = 0; t < n; t++) ds->series[t] = all.series[(size_t)t * o->n_series + o->n_series - 1];
+            free(all.series);
+        } else {
+            ds->series = all.series;
+        }
+        return timeseries_standardise(ds, "data.kind seasonal", err);
+    }
+    if (!o->path || !o->path[0]) return error_set(err, "data.path is required for data.kind = timeseries");
+    ds->path = xstrdup(o->path);
+    return timeseries_load_csv(ds, o->path, o->target_only, err);
 }
 
 static int open_text(Dataset *ds, const DataOptions *o, int seqlen, Error *err) {
@@ -145,7 +197,11 @@ int data_open(Dataset *ds, const DataOptions *o, int seqlen, Error *err) {
     ds->seqlen = seqlen;
     ds->seed = o->seed;
     ds->split = o->split;
-    int rc = o->kind == DATA_LISTOPS               ? open_listops(ds, o, seqlen, err)
+    if (o->split == DATA_SPLIT_TEST && o->kind != DATA_LISTOPS && !is_series_kind(o->kind))
+        return error_set(err, "data.split: %s has no test split (only listops, timeseries and seasonal have one)",
+                         data_kind_name(o->kind));
+    int rc = is_series_kind(o->kind)               ? open_series(ds, o, seqlen, err)
+             : o->kind == DATA_LISTOPS             ? open_listops(ds, o, seqlen, err)
              : o->kind == DATA_TEXT_CLASSIFICATION ? open_text_classification(ds, o, err)
              : is_synthetic(o->kind)               ? open_synthetic(ds, o, seqlen, err)
                                                    : open_text(ds, o, seqlen, err);
@@ -160,6 +216,9 @@ void data_close(Dataset *ds) {
     free(ds->ids32);
     free(ds->line_span);
     free(ds->line_label);
+    free(ds->series);
+    free(ds->feature_mean);
+    free(ds->feature_std);
     memset(ds, 0, sizeof *ds);
 }
 
@@ -167,8 +226,14 @@ int data_vocab_size(const Dataset *ds) { return ds->vocab_size; }
 
 int data_n_classes(const Dataset *ds) { return ds->n_classes; }
 
+int data_is_series(const Dataset *ds) { return is_series_kind(ds->kind); }
+
+int data_n_features(const Dataset *ds) { return ds->n_features; }
+
+int data_horizon(const Dataset *ds) { return ds->horizon; }
+
 int data_has_train(const Dataset *ds) {
-    if (ds->kind == DATA_LISTOPS) return 1;
+    if (ds->kind == DATA_LISTOPS || is_series_kind(ds->kind)) return 1;
     if (ds->kind == DATA_TEXT_CLASSIFICATION) return ds->n_train > 0;
     return is_synthetic(ds->kind) || ds->n_train > ds->seqlen;
 }
@@ -194,7 +259,7 @@ static void synthetic_sequence(const Dataset *ds, Rng *rng, int L, int32_t *toke
 }
 
 void data_train_batch(const Dataset *ds, long index, int B, int L, int32_t *tokens, int32_t *targets) {
-    assert(index >= 0 && B >= 1 && L >= 1);
+    assert(index >= 0 && B >= 1 && L >= 1 && !is_series_kind(ds->kind));
     Rng rng;
     stream_rng(&rng, ds->seed, 2 * (uint64_t)index);
     if (ds->kind == DATA_LISTOPS) {
@@ -229,7 +294,52 @@ void data_train_batch(const Dataset *ds, long index, int B, int L, int32_t *toke
 // t-1; window w covers the L target positions first + w*L, ...
 static long val_first_target(const Dataset *ds) { return ds->n_train > 1 ? ds->n_train : 1; }
 
+// A series: the first row of split [lo, hi) that a window's input may start at, and the
+// number of windows (data.h).
+static long series_windows(const Dataset *ds, DataSplit split, int L, long *lo) {
+    long start = split == DATA_SPLIT_TEST ? ds->train_rows + ds->val_rows : ds->train_rows;
+    long rows = split == DATA_SPLIT_TEST ? ds->test_rows : ds->val_rows;
+    *lo = start - L;
+    return rows - ds->horizon + 1;
+}
+
+static void series_window(const Dataset *ds, long start, int L, float *values, float *future) {
+    const int F = ds->n_features;
+    memcpy(values, ds->series + (size_t)start * F, sizeof(float) * (size_t)L * F);
+    memcpy(future, ds->series + (size_t)(start + L) * F, sizeof(float) * (size_t)ds->horizon * F);
+}
+
+void data_train_values(const Dataset *ds, long index, int B, int L, float *values, float *future) {
+    assert(index >= 0 && B >= 1 && L >= 1 && is_series_kind(ds->kind));
+    assert(ds->train_rows >= (long)L + ds->horizon);
+    Rng rng;
+    stream_rng(&rng, ds->seed, 2 * (uint64_t)index);
+    uint64_t starts = (uint64_t)(ds->train_rows - L - ds->horizon + 1);
+    const size_t in = (size_t)L * ds->n_features, out = (size_t)ds->horizon * ds->n_features;
+    for (int r = 0; r < B; r++) series_window(ds, (long)rng_below(&rng, starts), L, values + r * in, future + r * out);
+}
+
+int data_val_values(const Dataset *ds, long i, int B, int L, float *values, float *future) {
+    assert(is_series_kind(ds->kind) && i >= 0 && i < data_val_batch_count(ds, B, L));
+    long lo, windows = series_windows(ds, ds->split, L, &lo);
+    const size_t in = (size_t)L * ds->n_features, out = (size_t)ds->horizon * ds->n_features;
+    int real = 0;
+    for (int r = 0; r < B; r++) {
+        long w = i * B + r;
+        if (w >= windows) {  // padding row of the last batch
+            memset(values + r * in, 0, sizeof(float) * in);
+            memset(future + r * out, 0, sizeof(float) * out);
+            continue;
+        }
+        series_window(ds, lo + w, L, values + r * in, future + r * out);
+        real++;
+    }
+    return real;
+}
+
 static long val_windows(const Dataset *ds, int L) {
+    long lo;
+    if (is_series_kind(ds->kind)) return series_windows(ds, ds->split, L, &lo);
     if (is_synthetic(ds->kind) || ds->kind == DATA_LISTOPS) return ds->val_sequences;
     if (ds->kind == DATA_TEXT_CLASSIFICATION) return ds->n_lines - ds->n_train;
     long n_targets = ds->n_tokens - val_first_target(ds);
@@ -242,7 +352,7 @@ long data_val_batch_count(const Dataset *ds, int B, int L) {
 }
 
 void data_val_batch(const Dataset *ds, long i, int B, int L, int32_t *tokens, int32_t *targets) {
-    assert(i >= 0 && i < data_val_batch_count(ds, B, L));
+    assert(i >= 0 && i < data_val_batch_count(ds, B, L) && !is_series_kind(ds->kind));
     long windows = val_windows(ds, L);
     for (int r = 0; r < B; r++) {
         long w = i * B + r;

@@ -23,6 +23,15 @@
 //
 // Text: the training split is the first (1 - val_fraction) of the tokens, the validation
 // split the rest. A window reads L+1 tokens: tokens = w[0..L), targets = w[1..L].
+//
+// Forecasting (timeseries from an ETT-format CSV, seasonal generated from the seed): a
+// series of rows of F values, standardised by the mean and std of the training rows, in
+// chronological splits [0, tr), [tr, tr+va), [tr+va, tr+va+te) (rows beyond are unused).
+// A window starting at row s is the input rows s .. s+L-1 and the future rows s+L ..
+// s+L+H-1, all inside its split; validation and test windows may start up to L rows before
+// their split (the input reaches back into the split before, as ETT's standard loaders
+// do), so split k has (its rows) - H + 1 windows, every one of them evaluated, in order.
+// docs/DESIGN.md#forecasting.
 #ifndef MP_DATA_DATA_H
 #define MP_DATA_DATA_H
 
@@ -38,6 +47,8 @@ typedef enum DataKind {
     DATA_FILE,                // a file: DATA_TOKENS if it starts with the llm.c magic, else DATA_TEXT
     DATA_LISTOPS,             // classification: ListOps expressions generated from the seed
     DATA_TEXT_CLASSIFICATION, // classification: a TSV file of "label<TAB>text" lines, bytes
+    DATA_TIMESERIES,          // forecasting: a CSV file in ETT's format (date, features..., target)
+    DATA_SEASONAL,            // forecasting: a multi-seasonal series generated from the seed
 } DataKind;
 
 // Which held-out split data_val_batch reads: the validation split, or the test split
@@ -64,6 +75,10 @@ typedef struct DataOptions {
     uint64_t seed;          // training windows / examples, and the synthetic validation set
     int min_len, max_len;   // listops: token counts of an expression; max_len 0 = seqlen
     DataSplit split;        // the held-out split of data_val_batch
+    int horizon;            // forecasting: time steps predicted (H)
+    int target_only;        // forecasting: 1 = features S (the last column alone), 0 = M (all)
+    long train_rows, val_rows, test_rows;  // forecasting: the chronological splits
+    int n_series;           // seasonal: series generated
 } DataOptions;
 
 typedef struct Dataset {
@@ -89,6 +104,12 @@ typedef struct Dataset {
     long *line_span;        // text_classification: (n_lines, 2) [start, end) of each text in bytes, owned
     int32_t *line_label;    // (n_lines), owned
     long n_lines;           // lines [0, n_train) are training, the rest validation
+    // Forecasting: the standardised series, (train_rows + val_rows + test_rows, n_features)
+    // row-major, owned; the training rows' mean and std of each feature, owned.
+    float *series;
+    int n_features, horizon;
+    long train_rows, val_rows, test_rows;
+    double *feature_mean, *feature_std;
 } Dataset;
 
 // kind = selective copying, vocab 0 (alphabet 16), n_memorize 16 (as in the Mamba paper),
@@ -107,6 +128,18 @@ void data_close(Dataset *ds);
 int data_vocab_size(const Dataset *ds);
 // The number of classes of a classification dataset, 0 for the others.
 int data_n_classes(const Dataset *ds);
+// Forecasting: whether the data is a series (data_train_values / data_val_values, never
+// data_train_batch / data_val_batch), its values per time step and the horizon.
+int data_is_series(const Dataset *ds);
+int data_n_features(const Dataset *ds);
+int data_horizon(const Dataset *ds);
+// Training batch number index of a series: values (B, L, F) the input windows, future
+// (B, H, F) what follows each. Windows start uniformly in the training split.
+void data_train_values(const Dataset *ds, long index, int B, int L, float *values, float *future);
+// Held-out batch i in [0, data_val_batch_count(ds, B, L)) of a series, windows in order;
+// returns the number of real rows (the rest of a last batch is zeros).
+int data_val_values(const Dataset *ds, long i, int B, int L, float *values, float *future);
+
 // Whether data_train_batch may be called (false for text with val_fraction = 1).
 int data_has_train(const Dataset *ds);
 

@@ -44,4 +44,13 @@ int tsv_load(Dataset *ds, const char *path, Error *err);
 // Row of line i: its bytes + 1 (0 is padding), cut to L, and the label at its last byte.
 void tsv_row(const Dataset *ds, long i, int L, int32_t *tokens, int32_t *targets);
 
+// Forecasting (timeseries.c): reads the CSV at path (a header, then rows of a date and
+// numbers) into ds->series, or generates the seasonal series from rng; both keep
+// ds->train_rows + ds->val_rows + ds->test_rows rows of ds->n_features values (which, with
+// the splits, the caller has set, except n_features for a CSV), then standardise them by
+// the training rows.
+int timeseries_load_csv(Dataset *ds, const char *path, int target_only, Error *err);
+void timeseries_generate(Dataset *ds, Rng *rng);
+int timeseries_standardise(Dataset *ds, const char *what, Error *err);
+
 #endif

@@ -1,6 +1,8 @@
 // Model sizes: defaults and derived values (see config.h).
 #include "mamba/config.h"
 
+#include <stdbool.h>
+
 void mamba_config_defaults(MambaConfig *config) {
     *config = (MambaConfig){
         .d_model = 0,
@@ -18,13 +20,21 @@ void mamba_config_defaults(MambaConfig *config) {
         .head = MAMBA_HEAD_LM,
         .n_classes = 0,
         .pool = MAMBA_POOL_MEAN,
+        .n_features = 0,
+        .horizon = 0,
+        .input_len = 0,
     };
 }
 
 int mamba_config_finish(MambaConfig *c, Error *err) {
     if (c->d_model < 1) return error_set(err, "model.d_model must be >= 1, got %d", c->d_model);
-    if (c->n_layer < 1) return error_set(err, "model.n_layer must be >= 1, got %d", c->n_layer);
-    if (c->vocab_size < 2) return error_set(err, "model.vocab_size must be >= 2, got %d", c->vocab_size);
+    bool values = mamba_head_reads_values(c->head);
+    if (c->head == MAMBA_HEAD_DLINEAR && c->n_layer != 0)
+        return error_set(err, "model.n_layer must be 0 for model.head = dlinear (it has no Mamba blocks), got %d", c->n_layer);
+    if (c->head != MAMBA_HEAD_DLINEAR && c->n_layer < 1)
+        return error_set(err, "model.n_layer must be >= 1, got %d (0 only for model.head = dlinear)", c->n_layer);
+    if (!values && c->vocab_size < 2) return error_set(err, "model.vocab_size must be >= 2, got %d", c->vocab_size);
+    if (values) c->vocab_size = 0;  // series values in: no embedding
     if (c->pad_vocab_size_multiple < 1)
         return error_set(err, "model.pad_vocab_size_multiple must be >= 1, got %d", c->pad_vocab_size_multiple);
     if (c->d_state < 1) return error_set(err, "model.d_state must be >= 1, got %d", c->d_state);
@@ -34,8 +44,12 @@ int mamba_config_finish(MambaConfig *c, Error *err) {
     if (!(c->norm_eps > 0.0f)) return error_set(err, "model.norm_eps must be > 0");
     if (!(c->dt_min > 0.0f && c->dt_min <= c->dt_max))
         return error_set(err, "model.dt_min must be > 0 and <= model.dt_max");
-    if (c->head == MAMBA_HEAD_FORECAST)
-        return error_set(err, "model.head: forecast is not implemented yet (lm and classify are)");
+    if (values && c->n_features < 1)
+        return error_set(err, "model.n_features must be >= 1 for model.head = forecast or dlinear, got %d", c->n_features);
+    if (values && c->horizon < 1)
+        return error_set(err, "data.horizon must be >= 1 for model.head = forecast or dlinear, got %d", c->horizon);
+    if (c->head == MAMBA_HEAD_DLINEAR && c->input_len < 1)
+        return error_set(err, "train.seqlen (the input length of model.head = dlinear) must be >= 1, got %d", c->input_len);
     if (c->head == MAMBA_HEAD_CLASSIFY && c->n_classes < 2)
         return error_set(err, "model.n_classes must be >= 2 for model.head = classify, got %d", c->n_classes);
     // 64-bit from here: a size is stored back into an int only once it is known to fit.
@@ -55,6 +69,9 @@ int mamba_config_finish(MambaConfig *c, Error *err) {
         {"dt_proj (d_inner x dt_rank)", "model.expand, model.d_model, model.dt_rank", D * R},
         {"A_log (d_inner x d_state)", "model.expand, model.d_model, model.d_state", D * N},
         {"the parameter table (2 + 10 * n_layer entries)", "model.n_layer", 2 + 10 * (int64_t)c->n_layer},
+        {"the forecast head (horizon * n_features x d_model)", "data.horizon, model.n_features, model.d_model",
+         (int64_t)c->horizon * c->n_features * d},
+        {"dlinear's maps (horizon x train.seqlen)", "data.horizon, train.seqlen", (int64_t)c->horizon * c->input_len},
     };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         if (sizes[i].value > INT32_MAX)
@@ -69,7 +86,11 @@ int mamba_config_finish(MambaConfig *c, Error *err) {
 int64_t mamba_config_param_count(const MambaConfig *c) {
     const int64_t d = c->d_model, D = c->d_inner, N = c->d_state, K = c->d_conv, R = c->dt_rank, V = c->vocab_padded;
     const int64_t per_layer = d + 2 * D * d + D * K + D + (R + 2 * N) * D + D * R + D + D * N + D + d * D;
-    return V * d + (int64_t)c->n_layer * per_layer + d;
+    int64_t head = 0;  // heads.h
+    if (c->head == MAMBA_HEAD_CLASSIFY) head = (int64_t)c->n_classes * (d + 1);
+    if (c->head == MAMBA_HEAD_FORECAST) head = d * ((int64_t)c->n_features + 1) + (int64_t)c->horizon * c->n_features * (d + 1);
+    if (c->head == MAMBA_HEAD_DLINEAR) head = 2 * (int64_t)c->horizon * (c->input_len + 1);
+    return V * d + (int64_t)c->n_layer * per_layer + d + head;
 }
 
 uint64_t mamba_model_bytes(const MambaConfig *c) {

@@ -6,9 +6,21 @@
 
 #include "core/error.h"
 
-// What sits on top of the blocks (docs/DESIGN.md): the tied language-model head, or a
-// classification head (pool the positions, then a linear layer to n_classes).
-typedef enum MambaHead { MAMBA_HEAD_LM, MAMBA_HEAD_CLASSIFY, MAMBA_HEAD_FORECAST } MambaHead;
+// What sits on top of the blocks (docs/DESIGN.md#task-heads): the tied language-model head, a
+// classification head (pool the positions, then a linear layer to n_classes), a forecasting
+// head (series values in through a linear input projection, the last position out to
+// horizon x n_features values), or DLinear, the linear forecasting baseline, which has no
+// Mamba blocks at all (n_layer 0).
+typedef enum MambaHead { MAMBA_HEAD_LM, MAMBA_HEAD_CLASSIFY, MAMBA_HEAD_FORECAST, MAMBA_HEAD_DLINEAR } MambaHead;
+
+// DLinear's moving-average window (Zeng et al. 2023, "Are Transformers Effective for Time
+// Series Forecasting?"): 25 steps, the ends padded by repeating the first and last value.
+#define MAMBA_DLINEAR_KERNEL 25
+
+// Whether the head reads series values (forecast, dlinear) instead of token ids.
+static inline int mamba_head_reads_values(MambaHead head) {
+    return head == MAMBA_HEAD_FORECAST || head == MAMBA_HEAD_DLINEAR;
+}
 typedef enum MambaPool { MAMBA_POOL_MEAN, MAMBA_POOL_LAST } MambaPool;
 
 typedef struct MambaConfig {
@@ -26,6 +38,9 @@ typedef struct MambaConfig {
     MambaHead head;               // lm by default
     int n_classes;                // classify: the number of labels (>= 2)
     MambaPool pool;               // classify: how the positions become one row
+    int n_features;               // forecast, dlinear: values per time step, in and out (F)
+    int horizon;                  // forecast, dlinear: time steps predicted (H)
+    int input_len;                // dlinear: time steps of the input window (its maps are H x input_len)
     // Derived by mamba_config_finish():
     int d_inner;                  // D = expand * d_model
     int vocab_padded;             // V, vocab_size rounded up to pad_vocab_size_multiple

@@ -25,8 +25,14 @@ void mamba_model_create(MambaModel *model, const MambaConfig *config) {
     const MambaConfig *c = config;
     int d = c->d_model, D = c->d_inner, N = c->d_state, K = c->d_conv, R = c->dt_rank, V = c->vocab_padded;
     model->layers = xcalloc((size_t)c->n_layer, sizeof(MambaLayer));
-    model->params = xcalloc((size_t)(4 + 10 * c->n_layer), sizeof(NamedParam));
-    add_param(model, &model->embedding, 2, (int[]){V, d}, "backbone.embeddings.weight", 0);
+    model->params = xcalloc((size_t)(6 + 10 * c->n_layer), sizeof(NamedParam));
+    const int F = c->n_features, H = c->horizon;
+    if (c->head == MAMBA_HEAD_FORECAST) {  // heads.h: series values in, no embedding
+        add_param(model, &model->input_weight, 2, (int[]){d, F}, "input_proj.weight", 0);
+        add_param(model, &model->input_bias, 1, (int[]){d}, "input_proj.bias", 0);
+    } else if (c->head != MAMBA_HEAD_DLINEAR) {
+        add_param(model, &model->embedding, 2, (int[]){V, d}, "backbone.embeddings.weight", 0);
+    }
     for (int i = 0; i < c->n_layer; i++) {
         MambaLayer *l = &model->layers[i];
         add_param(model, &l->norm_weight, 1, (int[]){d}, "backbone.layers.%d.norm.weight", i);
@@ -44,6 +50,16 @@ void mamba_model_create(MambaModel *model, const MambaConfig *config) {
     if (c->head == MAMBA_HEAD_CLASSIFY) {  // heads.h
         add_param(model, &model->head_weight, 2, (int[]){c->n_classes, d}, "head.weight", 0);
         add_param(model, &model->head_bias, 1, (int[]){c->n_classes}, "head.bias", 0);
+    }
+    if (c->head == MAMBA_HEAD_FORECAST) {
+        add_param(model, &model->head_weight, 2, (int[]){H * F, d}, "head.weight", 0);
+        add_param(model, &model->head_bias, 1, (int[]){H * F}, "head.bias", 0);
+    }
+    if (c->head == MAMBA_HEAD_DLINEAR) {
+        add_param(model, &model->head_weight, 2, (int[]){H, c->input_len}, "head.seasonal.weight", 0);
+        add_param(model, &model->head_bias, 1, (int[]){H}, "head.seasonal.bias", 0);
+        add_param(model, &model->trend_weight, 2, (int[]){H, c->input_len}, "head.trend.weight", 0);
+        add_param(model, &model->trend_bias, 1, (int[]){H}, "head.trend.bias", 0);
     }
 }
 
@@ -96,6 +112,10 @@ void mamba_model_init_random(MambaModel *model, Rng *rng) {
     const MambaConfig *c = &model->config;
     int d = c->d_model, D = c->d_inner, N = c->d_state, K = c->d_conv, R = c->dt_rank;
     for (size_t i = 0; i < model->embedding.size; i++) model->embedding.data[i] = 0.02f * rng_normal(rng);
+    if (c->head == MAMBA_HEAD_FORECAST) {  // a Linear layer from n_features: U(±1/sqrt(F))
+        fill_uniform(&model->input_weight, rng, 1.0f / sqrtf((float)c->n_features));
+        fill_uniform(&model->input_bias, rng, 1.0f / sqrtf((float)c->n_features));
+    }
     for (int i = 0; i < c->n_layer; i++) {
         MambaLayer *l = &model->layers[i];
         fill_constant(&l->norm_weight, 1.0f);
@@ -116,9 +136,16 @@ void mamba_model_init_random(MambaModel *model, Rng *rng) {
         fill_uniform(&l->out_proj_weight, rng, 1.0f / sqrtf((float)D) / sqrtf((float)c->n_layer));
     }
     fill_constant(&model->norm_f_weight, 1.0f);
-    if (c->head == MAMBA_HEAD_CLASSIFY) {  // a Linear layer: U(±1/sqrt(d)), bias too
+    if (c->head == MAMBA_HEAD_CLASSIFY || c->head == MAMBA_HEAD_FORECAST) {  // a Linear layer: U(±1/sqrt(d)), bias too
         fill_uniform(&model->head_weight, rng, 1.0f / sqrtf((float)d));
         fill_uniform(&model->head_bias, rng, 1.0f / sqrtf((float)d));
+    }
+    if (c->head == MAMBA_HEAD_DLINEAR) {  // two Linear layers from input_len: U(±1/sqrt(input_len))
+        float bound = 1.0f / sqrtf((float)c->input_len);
+        fill_uniform(&model->head_weight, rng, bound);
+        fill_uniform(&model->head_bias, rng, bound);
+        fill_uniform(&model->trend_weight, rng, bound);
+        fill_uniform(&model->trend_bias, rng, bound);
     }
 }
 
@@ -186,6 +213,21 @@ Tensor *mamba_forward_traced(Tape *tape, MambaModel *model, const int32_t *token
     }
     if (c->head == MAMBA_HEAD_CLASSIFY) return heads_classify(tape, model, x, targets, batch, seqlen, logits_out);
     return mamba_head(tape, model, x, targets, T, logits_out);
+}
+
+Tensor *mamba_embed_values(Tape *tape, MambaModel *model, const float *values, int T) {
+    Tensor *v = tensor_view(tape, (float *)values, 2, (int[]){T, model->config.n_features});  // (T, F), constant
+    return op_add_bias(tape, op_matmul(tape, v, &model->input_weight), &model->input_bias);  // (T, d)
+}
+
+Tensor *mamba_forward_values(Tape *tape, MambaModel *model, const float *values, const float *future, int batch,
+                             int seqlen, float *pred_out, MambaBlockTrace *traces) {
+    const MambaConfig *c = &model->config;
+    if (c->head == MAMBA_HEAD_DLINEAR) return heads_dlinear(tape, model, values, future, batch, seqlen, pred_out);
+    Tensor *x = mamba_embed_values(tape, model, values, batch * seqlen);
+    for (int i = 0; i < c->n_layer; i++)
+        x = mamba_block_forward(tape, c, &model->layers[i], x, batch, seqlen, traces ? &traces[i] : NULL);
+    return heads_forecast(tape, model, x, future, batch, seqlen, pred_out);
 }
 
 Tensor *mamba_forward(Tape *tape, MambaModel *model, const int32_t *tokens, const int32_t *targets, int batch,

@@ -35,6 +35,11 @@ typedef struct MambaModel {
     Tensor norm_f_weight;     // (d)
     Tensor head_weight;       // classify: (n_classes, d), "head.weight" (heads.h); unused by lm
     Tensor head_bias;         // classify: (n_classes), "head.bias"
+                              // forecast: (H*F, d) and (H*F); dlinear: "head.seasonal.weight" (H, input_len), (H)
+    Tensor input_weight;      // forecast: (d, F) "input_proj.weight", the values into the residual stream
+    Tensor input_bias;        // forecast: (d) "input_proj.bias"
+    Tensor trend_weight;      // dlinear: (H, input_len) "head.trend.weight"
+    Tensor trend_bias;        // dlinear: (H) "head.trend.bias"
     NamedParam *params;       // every parameter, in a fixed order
     int n_params;
     size_t n_elements;        // total number of parameter floats
@@ -77,6 +82,15 @@ Tensor *mamba_embed(Tape *tape, MambaModel *model, const int32_t *tokens, int T)
 Tensor *mamba_block_forward(Tape *tape, const MambaConfig *config, MambaLayer *layer, Tensor *x, int batch,
                             int seqlen, MambaBlockTrace *trace);
 Tensor *mamba_head(Tape *tape, MambaModel *model, Tensor *x, const int32_t *targets, int T, Tensor **logits_out);
+
+// The forecasting heads (heads.h): values (batch, seqlen, F) in; future (batch, H, F) the
+// values to predict, or NULL. Returns the mean squared error over every predicted value
+// (NULL without future); pred_out, when not NULL, receives the (batch, H, F) predictions.
+// traces as for mamba_forward_traced (NULL, or n_layer entries).
+Tensor *mamba_forward_values(Tape *tape, MambaModel *model, const float *values, const float *future, int batch,
+                             int seqlen, float *pred_out, MambaBlockTrace *traces);
+// The input projection of the forecast head: values (T, F) -> the residual stream (T, d).
+Tensor *mamba_embed_values(Tape *tape, MambaModel *model, const float *values, int T);
 
 // mamba_forward that also fills traces[i] for every block i (traces has n_layer entries).
 Tensor *mamba_forward_traced(Tape *tape, MambaModel *model, const int32_t *tokens, const int32_t *targets,

@@ -86,17 +86,28 @@ int iterative_init(IterativePruner *p, const PruneOptions *o, const PruneStabili
     if (p->stability_enabled) {
         const int B = o->batch_size, L = o->seqlen, n = stability->batches;
         size_t batch = (size_t)B * (size_t)L;
-        p->calibration_tokens = xmalloc(sizeof(int32_t) * batch * (size_t)n);
-        int32_t *targets = xmalloc(sizeof(int32_t) * batch);
-        for (int k = 0; k < n; k++)
-            data_train_batch(data, CALIBRATION_BATCH_INDEX + k, B, L, p->calibration_tokens + (size_t)k * batch, targets);
-        free(targets);
+        if (data_is_series(data)) {  // heads.h: the forecasting model reads values
+            const size_t F = (size_t)data_n_features(data);
+            p->calibration_values = xmalloc(sizeof(float) * batch * F * (size_t)n);
+            float *future = xmalloc(sizeof(float) * (size_t)B * (size_t)data_horizon(data) * F);
+            for (int k = 0; k < n; k++)
+                data_train_values(data, CALIBRATION_BATCH_INDEX + k, B, L, p->calibration_values + (size_t)k * batch * F,
+                                  future);
+            free(future);
+        } else {
+            p->calibration_tokens = xmalloc(sizeof(int32_t) * batch * (size_t)n);
+            int32_t *targets = xmalloc(sizeof(int32_t) * batch);
+            for (int k = 0; k < n; k++)
+                data_train_batch(data, CALIBRATION_BATCH_INDEX + k, B, L, p->calibration_tokens + (size_t)k * batch, targets);
+            free(targets);
+        }
         p->stability = (StabilityOptions){
             .epsilon = stability->epsilon,
             .batch_size = B,
             .seqlen = L,
             .n_batches = n,
             .tokens = p->calibration_tokens,
+            .values = p->calibration_values,
         };
     }
     return 0;
@@ -113,6 +124,7 @@ void iterative_free(IterativePruner *p) {
     free(p->new_keep);
     free(p->keep_views);
     free(p->calibration_tokens);
+    free(p->calibration_values);
     free(p->layer_violations);
     free(p->layer_corrected);
     memset(p, 0, sizeof *p);

@@ -73,6 +73,7 @@ typedef struct IterativePruner {
     bool stability_enabled;
     StabilityOptions stability;
     int32_t *calibration_tokens;
+    float *calibration_values;  // a series (data_is_series): its windows instead of tokens (owned)
 
     // Totals over the run.
     long updates;             // mask updates that pruned something

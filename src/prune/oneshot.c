@@ -70,6 +70,7 @@ typedef struct Oneshot {
     PruneMasks *masks;
     int nsamples, seqlen, batch;
     int32_t *tokens, *targets;    // (nsamples, seqlen)
+    float *values;                // a series (heads.h): (nsamples, seqlen, n_features) instead of tokens
     float *x, *x_next;            // (nsamples * seqlen, d_model): the inputs of the current block, and its outputs
     Tape tape;
     PruneTarget target;
@@ -135,6 +136,9 @@ static int calibration_check(const PruneOptions *o, const Dataset *data, const M
     if (data->kind == DATA_ASSOCIATIVE_RECALL && L < 3 * data->n_memorize)
         return error_set(err, "prune.calib_seqlen: %d is too short for associative recall with data.n_memorize = %d "
                               "(needs >= %d)", L, data->n_memorize, 3 * data->n_memorize);
+    if (data_is_series(data) && data->train_rows < (long)L + data->horizon)
+        return error_set(err, "prune.calib_seqlen: %d + data.horizon %d is more than the %ld training rows of %s", L,
+                         data->horizon, data->train_rows, data->path ? data->path : "the series");
     if ((data->kind == DATA_TEXT || data->kind == DATA_TOKENS) && data->n_train < (long)L + 1)
         return error_set(err, "prune.calib_seqlen: %d needs %d training tokens, and %s has %ld", L, L + 1, data->path,
                          data->n_train);
@@ -158,7 +162,15 @@ static void oneshot_init(Oneshot *s, const PruneOptions *o, const Dataset *data,
         size_t tokens = (size_t)s->nsamples * s->seqlen;
         s->tokens = xmalloc(tokens * sizeof(int32_t));
         s->targets = xmalloc(tokens * sizeof(int32_t));
-        data_train_batch(data, ONESHOT_CALIB_BATCH, s->nsamples, s->seqlen, s->tokens, s->targets);
+        if (data_is_series(data)) {  // heads.h: the forecasting model reads values
+            const size_t F = (size_t)data_n_features(data);
+            s->values = xmalloc(tokens * F * sizeof(float));
+            float *future = xmalloc((size_t)s->nsamples * (size_t)data_horizon(data) * F * sizeof(float));
+            data_train_values(data, ONESHOT_CALIB_BATCH, s->nsamples, s->seqlen, s->values, future);
+            free(future);
+        } else {
+            data_train_batch(data, ONESHOT_CALIB_BATCH, s->nsamples, s->seqlen, s->tokens, s->targets);
+        }
     }
     tape_init(&s->tape, 64u << 20);
     s->tape.recording = false;
@@ -167,6 +179,7 @@ static void oneshot_init(Oneshot *s, const PruneOptions *o, const Dataset *data,
 static void oneshot_free(Oneshot *s) {
     free(s->tokens);
     free(s->targets);
+    free(s->values);
     free(s->x);
     free(s->x_next);
     free(s->time_weights);
@@ -176,14 +189,20 @@ static void oneshot_free(Oneshot *s) {
     tape_free(&s->tape);
 }
 
-// X_0: the embedding of every window.
+// X_0: the embedding of every window (a series: its input projection).
 static void embed_windows(Oneshot *s) {
     double start = now_seconds();
     int d = s->model->config.d_model;
     size_t rows = (size_t)s->nsamples * s->seqlen;
     if (!s->x) s->x = xmalloc(rows * d * sizeof(float));
     if (!s->x_next) s->x_next = xmalloc(rows * d * sizeof(float));
-    for (size_t t = 0; t < rows; t++)
+    if (s->values) {
+        tape_reset(&s->tape);
+        Tensor *x = mamba_embed_values(&s->tape, s->model, s->values, (int)rows);
+        memcpy(s->x, x->data, rows * d * sizeof(float));
+        tape_reset(&s->tape);
+    }
+    for (size_t t = 0; t < rows && !s->values; t++)
         memcpy(s->x + t * d, s->model->embedding.data + (size_t)s->tokens[t] * d, (size_t)d * sizeof(float));
     s->forward_s += now_seconds() - start;
 }
@@ -679,6 +698,11 @@ int oneshot_prune(const PruneOptions *o, const Dataset *data, MambaModel *model,
             if (prune_target_check(&target, v.cols, v.name, err)) return -1;
         }
     }
+    // The methods that build a smaller model copy the LM and classification heads only.
+    if (mamba_head_reads_values(model->config.head) &&
+        (method == PRUNE_METHOD_SHEDDER || (method == PRUNE_METHOD_SPARSESSM && o->sparsessm_structured)))
+        return error_set(err, "prune.method: %s%s is not implemented for the forecasting heads (model.head forecast, "
+                         "dlinear); the masking methods are", name, method == PRUNE_METHOD_SPARSESSM ? " with sparsessm_structured" : "");
     bool calibrates = method != PRUNE_METHOD_MAGNITUDE;
     if (calibrates && calibration_check(o, data, model, err)) return -1;
 

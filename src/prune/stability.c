@@ -51,6 +51,8 @@ static int check_options(const MambaModel *model, const StabilityOptions *o, Err
     if (o->batch_size < 1 || o->seqlen < 1 || o->n_batches < 1)
         return error_set(err, "stability: batch_size, seqlen and n_batches must be at least 1, got %d, %d and %d",
                          o->batch_size, o->seqlen, o->n_batches);
+    if (mamba_head_reads_values(model->config.head))  // heads.h: the forecasting model reads values
+        return o->values ? 0 : error_set(err, "stability: no calibration values for the forecasting model");
     if (!o->tokens) return error_set(err, "stability: no calibration tokens");
     long n = (long)o->n_batches * o->batch_size * o->seqlen;
     for (long i = 0; i < n; i++)
@@ -84,7 +86,8 @@ static void calibrate(MambaModel *model, Tape *tape, const StabilityOptions *o, 
     tape->recording = false;
     for (int b = 0; b < o->n_batches; b++) {
         tape_reset(tape);
-        Tensor *x = mamba_embed(tape, model, o->tokens + (long)b * T, T);    // (T, d)
+        Tensor *x = o->values ? mamba_embed_values(tape, model, o->values + (long)b * T * c->n_features, T)
+                              : mamba_embed(tape, model, o->tokens + (long)b * T, T);    // (T, d)
         for (int l = 0; l < n_layer; l++) {
             MambaBlockTrace trace;
             x = mamba_block_forward(tape, c, &model->layers[l], x, o->batch_size, o->seqlen, &trace);

@@ -23,6 +23,8 @@ typedef struct StabilityOptions {
     int batch_size, seqlen;   // the shape of one calibration batch
     int n_batches;            // calibration batches in tokens
     const int32_t *tokens;    // n_batches * batch_size * seqlen calibration tokens
+    const float *values;      // a forecasting model (heads.h): n_batches * batch_size * seqlen * n_features
+                              // calibration values instead of tokens
 } StabilityOptions;
 
 typedef struct StabilityReport {

@@ -16,6 +16,9 @@ int data_parallel_check(const RunConfig *c, Error *err) {
     if (c->train.batch_size % P != 0)
         return error_set(err, "train.batch_size: %d sequences do not split over %d processes (it must be a multiple of "
                               "the process count)", c->train.batch_size, P);
+    if (c->model.head == CFG_HEAD_FORECAST || c->model.head == CFG_HEAD_DLINEAR)
+        return error_set(err, "model.head: data-parallel training of a forecaster over %d processes is not implemented "
+                              "(run it as one process)", P);
     return 0;
 }
 

@@ -1,5 +1,6 @@
 // Evaluation of a model on the validation batches of a dataset (docs/DESIGN.md#evaluation): mean NLL per
-// target, perplexity, and argmax accuracy. Used at the end of training and by `eval`.
+// target, perplexity, and argmax accuracy; for a forecasting series, MSE and MAE on the
+// standardised scale. Used at the end of training and by `eval`.
 #ifndef MP_RUN_EVALUATE_H
 #define MP_RUN_EVALUATE_H
 
@@ -15,12 +16,18 @@ typedef struct Evaluation {
     double nll;               // mean negative log-likelihood per counted target
     double perplexity;        // exp(nll)
     double accuracy;          // argmax accuracy over counted targets
-    long tokens;              // targets counted
+    long tokens;              // targets counted (a series: windows)
+    // A series (data_is_series): over every predicted value of every held-out window, on the
+    // standardised scale; nll is the MSE, perplexity and accuracy 0. The repeat-the-last-value
+    // forecast of the same windows is the naive baseline beside it.
+    bool series;
+    double mse, mae;
+    double repeat_last_mse, repeat_last_mae;
 } Evaluation;
 
 // Runs the first max_batches validation batches of B x L (all when max_batches <= 0).
 // tokens and targets are caller buffers of B*L. show_progress prints an updating line on
-// stderr for long evaluations.
+// stderr for long evaluations. A series reads into buffers of its own (tokens and targets unused).
 Evaluation evaluate_model(MambaModel *model, const Dataset *data, Tape *tape, int B, int L, long max_batches,
                           int32_t *tokens, int32_t *targets, bool show_progress);
 

@@ -37,6 +37,11 @@ int infer_load(const char *path, bool force_dense, InferModel *model, Error *err
     }
     MambaModel dense;
     if (model_load(path, &dense, err) != 0) return -1;
+    if (mamba_head_reads_values(dense.config.head)) {  // heads.h: no tokens in or out
+        mamba_model_free(&dense);
+        return error_set(err, "%s: a forecaster (model.head forecast or dlinear) has no token head; the inference model, "
+                         "generate and export --sparse are not implemented for it (eval is)", path);
+    }
     if (mamba_model_check_finite(&dense, err) != 0) {
         mamba_model_free(&dense);
         return error_prefix(err, "%s", path);

@@ -111,7 +111,10 @@ static int checkpoint_data(const char *model_path, RunConfig *run, DataOptions *
 
 int model_eval(const ModelEvalOptions *o, ModelEvalResult *r, Error *err) {
     memset(r, 0, sizeof *r);
-    if (packed_file_detect(o->model_path)) return eval_packed(o, r, err);
+    if (packed_file_detect(o->model_path)) {
+        if (o->split) return error_set(err, "--split: a packed model file is evaluated on the whole --data file");
+        return eval_packed(o, r, err);
+    }
     MambaModel model = {0};
     if (model_load(o->model_path, &model, err) != 0 ||
         (mamba_model_check_finite(&model, err) != 0 &&
@@ -123,14 +126,21 @@ int model_eval(const ModelEvalOptions *o, ModelEvalResult *r, Error *err) {
     DataOptions options;
     RunConfig run;
     char tokens_path[4096];
-    int rc;
-    if (o->data_path) {
+    int rc = 0;
+    bool series = mamba_head_reads_values(model.config.head);  // a forecaster: the data section of its run, always
+    if (o->data_path && !series && o->split) {
+        config_defaults(&run);
+        rc = error_set(err, "--split: --data %s is evaluated whole (--split reads the held-out splits of a checkpoint's "
+                       "own data)", o->data_path);
+    } else if (o->data_path && !series) {
         config_defaults(&run);
         rc = file_data(o, &model, &options, tokens_path, sizeof tokens_path, err);
         snprintf(r->data, sizeof r->data, "%s", o->data_path);
     } else {
         rc = checkpoint_data(o->model_path, &run, &options, err);
         if (rc == 0) {
+            if (o->data_path) options.path = o->data_path, options.kind = DATA_TIMESERIES;  // another CSV, the same protocol
+            if (o->split) options.split = strcmp(o->split, "test") == 0 ? DATA_SPLIT_TEST : DATA_SPLIT_VALIDATION;
             if (seqlen == 0) seqlen = run.train.seqlen;
             if (batch == 0) batch = run.train.batch_size;  // the run's own batches: its numbers exactly
             snprintf(r->data, sizeof r->data, "%s", options.path ? options.path : data_kind_name(options.kind));
@@ -144,6 +154,18 @@ int model_eval(const ModelEvalOptions *o, ModelEvalResult *r, Error *err) {
     config_free(&run);
     bool opened = rc == 0;
     if (rc == 0) rc = check_vocab(&data, r->data, &model.config, err);
+    const MambaConfig *mc = &model.config;
+    if (rc == 0 && series &&
+        (mc->n_features != data_n_features(&data) || mc->horizon != data_horizon(&data) ||
+         (mc->head == MAMBA_HEAD_DLINEAR && mc->input_len != seqlen)))
+        rc = error_set(err, "%s forecasts %d steps of %d values (input length %d), but %s has %d values per step, "
+                       "data.horizon %d, --seqlen %ld", o->model_path, mc->horizon, mc->n_features, mc->input_len, r->data,
+                       data_n_features(&data), data_horizon(&data), seqlen);
+    if (rc == 0 && series) {
+        r->test_split = data.split == DATA_SPLIT_TEST;
+        r->horizon = data_horizon(&data);
+        r->n_features = data_n_features(&data);
+    }
     uint64_t memory = memory_physical_bytes();
     char what[256];
     snprintf(what, sizeof what, "evaluating batches of %ld x %ld tokens", batch, seqlen);

@@ -4,6 +4,8 @@
 #ifndef MP_RUN_MODEL_EVAL_H
 #define MP_RUN_MODEL_EVAL_H
 
+#include <stdbool.h>
+
 #include "core/error.h"
 #include "run/evaluate.h"   // defines: Evaluation
 
@@ -12,6 +14,7 @@ typedef struct ModelEvalOptions {
     const char *data_path;    // NULL: the checkpoint's own data (not for folders and packed files)
     long seqlen, batch;       // 0: the checkpoint run's, else 256 and 8
     long max_batches;         // 0: all validation batches
+    const char *split;        // "val" or "test": a checkpoint's own held-out split; NULL: validation
 } ModelEvalOptions;
 
 typedef struct ModelEvalResult {
@@ -19,6 +22,9 @@ typedef struct ModelEvalResult {
     char data[4096];          // what was evaluated: the data file, or the checkpoint's data (path or kind)
     long seqlen;              // the window length used
     double seconds;           // the evaluation
+    // A forecaster (evaluation.series): the split, the horizon and the values per step.
+    bool test_split;
+    int horizon, n_features;
 } ModelEvalResult;
 
 // Loads the model (refusing a non-finite weight), opens the data (text through the model's

@@ -33,7 +33,9 @@ static int load_checkpoint(const char *path, MambaModel *model, Error *err) {
     MambaConfig config;
     if (rc == 0) {
         config_to_mamba(&run, &config);
-        if (config.vocab_size == 0) rc = error_set(err, "%s: /config has no model.vocab_size", path);
+        bool values = mamba_head_reads_values(config.head);  // a forecaster has no vocabulary but its n_features
+        if (!values && config.vocab_size == 0) rc = error_set(err, "%s: /config has no model.vocab_size", path);
+        if (values && config.n_features == 0) rc = error_set(err, "%s: /config has no model.n_features", path);
     }
     config_free(&run);
     if (rc != 0) return -1;

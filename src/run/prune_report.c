@@ -54,7 +54,8 @@ cJSON *prune_report_build(const RunConfig *c, const Evaluation *dense, const Eva
     cJSON *quality = cJSON_AddObjectToObject(report, "quality");
     cJSON_AddItemToObject(quality, "dense", evaluation_json_add(cJSON_CreateObject(), dense));
     cJSON_AddItemToObject(quality, "pruned", evaluation_json_add(cJSON_CreateObject(), final));
-    cJSON_AddNumberToObject(quality, "perplexity_ratio", dense->perplexity > 0 ? final->perplexity / dense->perplexity : 0.0);
+    if (final->series) cJSON_AddNumberToObject(quality, "mse_ratio", dense->mse > 0 ? final->mse / dense->mse : 0.0);
+    else cJSON_AddNumberToObject(quality, "perplexity_ratio", dense->perplexity > 0 ? final->perplexity / dense->perplexity : 0.0);
 
     cJSON_AddItemToObject(report, "sparsity", prune_sparsity_report(model, masks));
     if (pruner) {
@@ -108,9 +109,16 @@ int prune_report_write(const cJSON *report, const char *run_dir, Error *err) {
     return rc;
 }
 
+// Forecasting reports MSE and MAE (evaluate.h), the other tasks perplexity and accuracy.
+static bool is_series(const cJSON *quality) { return item(item(quality, "dense"), "val_mse") != NULL; }
+
 static void quality_row(FILE *out, const char *name, const cJSON *q) {
-    fprintf(out, "| %s | %.4f | %.4f | %.4f |\n", name, number(q, "val_loss"), number(q, "val_perplexity"),
-            number(q, "val_accuracy"));
+    if (item(q, "val_mse"))
+        fprintf(out, "| %s | %.4f | %.4f | %.4f |\n", name, number(q, "val_mse"), number(q, "val_mae"),
+                number(q, "val_repeat_last_mse"));
+    else
+        fprintf(out, "| %s | %.4f | %.4f | %.4f |\n", name, number(q, "val_loss"), number(q, "val_perplexity"),
+                number(q, "val_accuracy"));
 }
 
 void prune_report_markdown(const cJSON *report, FILE *out) {
@@ -128,10 +136,14 @@ void prune_report_markdown(const cJSON *report, FILE *out) {
         fprintf(out, "Method `%s` (one-shot) %s, then %d fine-tuning steps with the masks held.\n\n",
                 text(run, "method"), text(run, "target"), (int)number(run, "steps"));
 
-    fprintf(out, "## Quality (validation)\n\n| model | loss | perplexity | accuracy |\n|---|---|---|---|\n");
+    if (is_series(quality))
+        fprintf(out, "## Quality (held-out split)\n\n| model | MSE | MAE | repeat-last MSE |\n|---|---|---|---|\n");
+    else
+        fprintf(out, "## Quality (validation)\n\n| model | loss | perplexity | accuracy |\n|---|---|---|---|\n");
     quality_row(out, "dense", item(quality, "dense"));
     quality_row(out, "pruned", item(quality, "pruned"));
-    fprintf(out, "\nPerplexity pruned / dense: %.4f\n\n", number(quality, "perplexity_ratio"));
+    if (is_series(quality)) fprintf(out, "\nMSE pruned / dense: %.4f\n\n", number(quality, "mse_ratio"));
+    else fprintf(out, "\nPerplexity pruned / dense: %.4f\n\n", number(quality, "perplexity_ratio"));
 
     fprintf(out, "## Sparsity\n\n%.0f of %.0f prunable weights pruned (%.2f%%). Zeros per layer and component:\n\n",
             number(sparsity, "pruned"), number(sparsity, "prunable"), 100.0 * number(sparsity, "sparsity"));
@@ -178,11 +190,17 @@ void prune_report_brief(const cJSON *report, FILE *out) {
         if (number(component, "total") > 0) fprintf(out, " %s %.1f%%", component->string, 100.0 * number(component, "sparsity"));
     fprintf(out, ")\n");
     const cJSON *dense = item(quality, "dense"), *pruned = item(quality, "pruned");
-    fprintf(out, "  dense  val loss %.4f, perplexity %.3f, accuracy %.4f\n", number(dense, "val_loss"),
-            number(dense, "val_perplexity"), number(dense, "val_accuracy"));
-    fprintf(out, "  pruned val loss %.4f, perplexity %.3f, accuracy %.4f (perplexity x%.4f)\n",
-            number(pruned, "val_loss"), number(pruned, "val_perplexity"), number(pruned, "val_accuracy"),
-            number(quality, "perplexity_ratio"));
+    if (is_series(quality)) {
+        fprintf(out, "  dense  MSE %.4f, MAE %.4f\n", number(dense, "val_mse"), number(dense, "val_mae"));
+        fprintf(out, "  pruned MSE %.4f, MAE %.4f (MSE x%.4f)\n", number(pruned, "val_mse"), number(pruned, "val_mae"),
+                number(quality, "mse_ratio"));
+    } else {
+        fprintf(out, "  dense  val loss %.4f, perplexity %.3f, accuracy %.4f\n", number(dense, "val_loss"),
+                number(dense, "val_perplexity"), number(dense, "val_accuracy"));
+        fprintf(out, "  pruned val loss %.4f, perplexity %.3f, accuracy %.4f (perplexity x%.4f)\n",
+                number(pruned, "val_loss"), number(pruned, "val_perplexity"), number(pruned, "val_accuracy"),
+                number(quality, "perplexity_ratio"));
+    }
     if (cJSON_IsTrue(item(stability, "enabled")))
         fprintf(out, "  stability: %.0f violations, %.0f weights given back (%.0f A_log, %.0f dt_proj), %.0f left\n",
                 number(stability, "violations"), number(stability, "corrected"), number(stability, "corrected_a_log"),

@@ -9,6 +9,8 @@ static DataKind data_kind_of(CfgDataKind kind) {
     case CFG_DATA_TOKENS: return DATA_TOKENS;
     case CFG_DATA_LISTOPS: return DATA_LISTOPS;                           // classification (heads.h)
     case CFG_DATA_TEXT_CLASSIFICATION: return DATA_TEXT_CLASSIFICATION;
+    case CFG_DATA_TIMESERIES: return DATA_TIMESERIES;                     // forecasting (heads.h)
+    case CFG_DATA_SEASONAL: return DATA_SEASONAL;
     }
     return DATA_SELECTIVE_COPYING;
 }
@@ -27,4 +29,11 @@ void run_data_options(const RunConfig *c, DataOptions *o) {
     o->min_len = c->data.min_len;  // classification (heads.h)
     o->max_len = c->data.max_len;
     o->split = c->data.split == CFG_SPLIT_TEST ? DATA_SPLIT_TEST : DATA_SPLIT_VALIDATION;
+    o->horizon = c->data.horizon;  // forecasting (data.h)
+    o->target_only = c->data.features == CFG_FEATURES_S;
+    o->train_rows = c->data.train_rows;
+    o->val_rows = c->data.val_rows;
+    o->test_rows = c->data.test_rows;
+    o->n_series = c->data.n_series;
+    if (c->data.kind == CFG_DATA_SEASONAL) o->path = NULL;  // generated: no file
 }

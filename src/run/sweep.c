@@ -36,11 +36,12 @@ static void folder_name(const char *label, char *out, size_t size) {
 
 // The columns of the summary table after the swept keys: a heading, the member of the
 // summary (its CSV heading is the member's key in metrics.jsonl) and its format.
-static const struct {
+typedef struct Column {
     const char *heading;
     size_t offset;
     const char *format;
-} columns[] = {
+} Column;
+static const Column token_columns[] = {
     {"dense loss", SUMMARY_DOUBLE(dense_val_loss), "%.4f"},
     {"dense ppl", SUMMARY_DOUBLE(dense_val_perplexity), "%.3f"},
     {"dense acc", SUMMARY_DOUBLE(dense_val_accuracy), "%.4f"},
@@ -51,7 +52,28 @@ static const struct {
     {"prune s", SUMMARY_DOUBLE(prune_seconds), "%.1f"},
     {"wall s", SUMMARY_DOUBLE(wall_s), "%.1f"},
 };
-enum { N_COLUMNS = sizeof columns / sizeof columns[0] };
+// Forecasting (docs/DESIGN.md#forecasting): MSE and MAE instead of perplexity and accuracy.
+static const Column series_columns[] = {
+    {"dense mse", SUMMARY_DOUBLE(dense_val_mse), "%.4f"},
+    {"dense mae", SUMMARY_DOUBLE(dense_val_mae), "%.4f"},
+    {"mse", SUMMARY_DOUBLE(val_mse), "%.4f"},
+    {"mae", SUMMARY_DOUBLE(val_mae), "%.4f"},
+    {"repeat-last mse", SUMMARY_DOUBLE(val_repeat_last_mse), "%.4f"},
+    {"sparsity", SUMMARY_DOUBLE(sparsity), "%.4f"},
+    {"prune s", SUMMARY_DOUBLE(prune_seconds), "%.1f"},
+    {"wall s", SUMMARY_DOUBLE(wall_s), "%.1f"},
+};
+
+static bool is_forecasting(const RunConfig *c) {
+    return c->model.head == CFG_HEAD_FORECAST || c->model.head == CFG_HEAD_DLINEAR;
+}
+
+// The table's columns for the sweep's task, and their number.
+static const Column *columns_of(const RunConfig *c, int *n) {
+    *n = is_forecasting(c) ? (int)(sizeof series_columns / sizeof series_columns[0])
+                           : (int)(sizeof token_columns / sizeof token_columns[0]);
+    return is_forecasting(c) ? series_columns : token_columns;
+}
 
 // The double member at offset of a run's summary, NaN for a run without one.
 static double summary_value(const TrainSummary *s, size_t offset) {
@@ -67,6 +89,8 @@ static void write_value_name(FILE *md, const char *value);
 
 static void write_markdown(FILE *md, const RunConfig *base, const char *const *values, int n_runs,
                            const TrainSummary *const *summaries) {
+    int N_COLUMNS;
+    const Column *columns = columns_of(base, &N_COLUMNS);
     int A = base->n_sweep;
     fputs("|", md);
     for (int a = 0; a < A; a++) fprintf(md, " %s |", base->sweep[a].key);
@@ -165,9 +189,11 @@ static void write_settings(FILE *md, const RunConfig *base, const char *const *v
         if (seed_like(base->sweep[a].key)) seeds++;
         else last = a, n_setting_axes++;
     }
-    size_t metric_offset = reports_accuracy(base) ? SUMMARY_DOUBLE(val_accuracy) : SUMMARY_DOUBLE(val_perplexity);
+    size_t metric_offset = is_forecasting(base)     ? SUMMARY_DOUBLE(val_mse)
+                           : reports_accuracy(base) ? SUMMARY_DOUBLE(val_accuracy)
+                                                    : SUMMARY_DOUBLE(val_perplexity);
     const char *metric = train_summary_key(metric_offset);
-    const char *format = reports_accuracy(base) ? "%.4f" : "%.3f";
+    const char *format = reports_accuracy(base) || is_forecasting(base) ? "%.4f" : "%.3f";
     int *first = malloc(sizeof(int) * (size_t)(n_runs > 0 ? n_runs : 1));
     if (seeds > 0) {
         int n = first_of_settings(base, values, n_runs, -1, first);
@@ -230,6 +256,8 @@ static void write_settings(FILE *md, const RunConfig *base, const char *const *v
 
 static void write_csv(FILE *csv, const RunConfig *base, const char *const *values, int n_runs,
                       const TrainSummary *const *summaries) {
+    int N_COLUMNS;
+    const Column *columns = columns_of(base, &N_COLUMNS);
     int A = base->n_sweep;
     for (int a = 0; a < A; a++) fprintf(csv, "%s,", base->sweep[a].key);
     for (int k = 0; k < N_COLUMNS; k++) fprintf(csv, "%s,", train_summary_key(columns[k].offset));
@@ -257,11 +285,15 @@ static void write_csv(FILE *csv, const RunConfig *base, const char *const *value
 // of the other keys; the dense model's mean quality as a dashed line.
 static void write_plot(FILE *out, const RunConfig *base, const char *const *values, int n_runs,
                        const TrainSummary *const *summaries) {
-    // Accuracy (higher is better) for the synthetic tasks and classification, else perplexity (lower).
+    // Accuracy (higher is better) for the synthetic tasks and classification, MSE (lower) for
+    // forecasting, else perplexity (lower).
     bool synthetic = base->data.kind == CFG_DATA_SELECTIVE_COPYING || base->data.kind == CFG_DATA_ASSOCIATIVE_RECALL ||
                      base->model.head == CFG_HEAD_CLASSIFY;
-    size_t metric = synthetic ? SUMMARY_DOUBLE(val_accuracy) : SUMMARY_DOUBLE(val_perplexity);
-    size_t dense_metric = synthetic ? SUMMARY_DOUBLE(dense_val_accuracy) : SUMMARY_DOUBLE(dense_val_perplexity);
+    bool forecasting = is_forecasting(base);
+    size_t metric = forecasting ? SUMMARY_DOUBLE(val_mse) : synthetic ? SUMMARY_DOUBLE(val_accuracy) : SUMMARY_DOUBLE(val_perplexity);
+    size_t dense_metric = forecasting ? SUMMARY_DOUBLE(dense_val_mse)
+                          : synthetic ? SUMMARY_DOUBLE(dense_val_accuracy)
+                                      : SUMMARY_DOUBLE(dense_val_perplexity);
     int A = base->n_sweep, per_series = base->sweep[0].n_values, n_series = n_runs / per_series;
     // x: numbers when every value of the first key reads as one, else categories.
     bool numeric = true;
@@ -298,7 +330,9 @@ static void write_plot(FILE *out, const RunConfig *base, const char *const *valu
     Plot plot = {
         .title = title,
         .x_label = base->sweep[0].key,
-        .y_label = synthetic ? "validation accuracy (higher is better)" : "validation perplexity (lower is better)",
+        .y_label = forecasting ? "held-out MSE, standardised (lower is better)"
+                   : synthetic ? "validation accuracy (higher is better)"
+                               : "validation perplexity (lower is better)",
         .x_categories = numeric ? NULL : (const char *const *)base->sweep[0].values,
         .n_categories = numeric ? 0 : per_series,
         .reference_y = dense_count ? dense_sum / dense_count : NAN,

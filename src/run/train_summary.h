@@ -4,6 +4,7 @@
 #ifndef MP_RUN_TRAIN_SUMMARY_H
 #define MP_RUN_TRAIN_SUMMARY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <cjson/cJSON.h>
@@ -20,6 +21,11 @@ typedef struct TrainSummary {
     // The same evaluation of the model before any pruning (a pruning run: before the first
     // mask update that prunes, or before the one-shot pass); the final numbers otherwise.
     double dense_val_loss, dense_val_perplexity, dense_val_accuracy;
+    // Forecasting (series): val_loss and dense_val_loss are the MSE; the line then holds
+    // these instead of perplexity and accuracy (docs/DESIGN.md#forecasting).
+    bool series;
+    double val_mse, val_mae, val_repeat_last_mse, val_repeat_last_mae;
+    double dense_val_mse, dense_val_mae;
     double sparsity;          // pruned / prunable weights at the end (0 without pruning)
     double tokens_per_s;      // training throughput: tokens / train_seconds
     double wall_s;            // this process, start to end
@@ -33,7 +39,8 @@ typedef struct TrainSummary {
 } TrainSummary;
 
 // The summary line: {"step", "val_loss", "val_perplexity", "val_accuracy", "val_tokens",
-// "summary": true, "dense_val_loss", ..., "parameters"}.
+// "summary": true, "dense_val_loss", ..., "parameters"}; a forecaster's has the keys of its
+// evaluation line ("val_mse", "val_mae", ...) and "dense_val_mse", "dense_val_mae".
 cJSON *train_summary_json(const TrainSummary *s);
 
 // The summary of a finished run: the last summary line of run_dir/metrics.jsonl. 1 and *s

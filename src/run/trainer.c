@@ -41,6 +41,7 @@
 #include "run/run_limits.h"
 #include "run/run_signals.h"
 #include "run/run_state.h"
+#include "run/task_batch.h"
 #include "run/text_tokens.h"
 
 typedef struct Trainer {
@@ -54,7 +55,7 @@ typedef struct Trainer {
     AdamW optimizer;
     Tape tape;
     Tape recompute_tape;         // train.recompute: the scratch tape of each block's recomputation
-    int32_t *tokens, *targets;   // one batch, (B, L)
+    TaskBatch batch;             // one batch, (B, L) tokens or series windows
     MetricsLog metrics;
     Progress progress;
     RunLock lock;                // the run folder, held for the whole run
@@ -102,6 +103,7 @@ static int open_model(Trainer *tr, const RunConfig *c, const char *resume_path, 
         config_to_mamba(c, &model_config);
         if (model_config.vocab_size == 0) model_config.vocab_size = data_vocab_size(&tr->data);
         if (model_config.n_classes == 0) model_config.n_classes = data_n_classes(&tr->data);  // heads.h
+        if (model_config.n_features == 0) model_config.n_features = data_n_features(&tr->data);
         if (mamba_config_finish(&model_config, err) != 0) return -1;
         if (run_check_memory(c, &model_config, err) != 0) return -1;  // hardening: refuse before allocating
         mamba_model_create(&tr->model, &model_config);
@@ -178,14 +180,21 @@ static int open_session(Trainer *tr, const char *resume_path, Error *err) {
         return error_set(err, "model.n_classes: the model has %d classes but the data has labels up to %d",
                          tr->model.config.n_classes, data_n_classes(&tr->data) - 1);  // heads.h
 
-    size_t T = (size_t)c->train.batch_size * (size_t)c->train.seqlen;
+    const MambaConfig *m = &tr->model.config;  // heads.h: a forecaster reads the data's series as it was trained
+    if (mamba_head_reads_values(m->head) &&
+        (m->n_features != data_n_features(&tr->data) || m->horizon != data_horizon(&tr->data) ||
+         (m->head == MAMBA_HEAD_DLINEAR && m->input_len != c->train.seqlen)))
+        return error_set(err, "model.n_features, data.horizon: the model forecasts %d steps of %d values%s, but the data "
+                         "has %d values per step and data.horizon %d (train.seqlen %d)", m->horizon, m->n_features,
+                         m->head == MAMBA_HEAD_DLINEAR ? " from its input length" : "", data_n_features(&tr->data),
+                         data_horizon(&tr->data), c->train.seqlen);
+
     tape_init(&tr->tape, 64u << 20);
     if (c->train.recompute) {
         tape_init(&tr->recompute_tape, 64u << 20);
         tr->tape.recompute = &tr->recompute_tape;
     }
-    tr->tokens = xmalloc(sizeof(int32_t) * T);
-    tr->targets = xmalloc(sizeof(int32_t) * T);
+    task_batch_init(&tr->batch, &tr->data, c->train.batch_size, c->train.seqlen);
 
     config_prune_options(c, &tr->prune);
     config_stability_options(c, &tr->stability);
@@ -238,8 +247,7 @@ static void trainer_close(Trainer *tr) {
     metrics_close(&tr->metrics);
     if (tr->iterative) iterative_free(&tr->pruner);
     if (tr->masks.tensors) prune_masks_free(&tr->masks);
-    free(tr->tokens);
-    free(tr->targets);
+    task_batch_free(&tr->batch);
     tape_free(&tr->tape);
     if (tr->recompute_tape.nodes) tape_free(&tr->recompute_tape);
     adamw_free(&tr->optimizer);
@@ -251,7 +259,7 @@ static void trainer_close(Trainer *tr) {
 
 static Evaluation evaluate(Trainer *tr, int max_batches) {
     return evaluate_model(&tr->model, &tr->data, &tr->tape, tr->config->train.batch_size, tr->config->train.seqlen,
-                          max_batches, tr->tokens, tr->targets, false);
+                          max_batches, tr->batch.tokens, tr->batch.targets, false);
 }
 
 // The final evaluation's settings, also used for the dense model before pruning.
@@ -269,8 +277,11 @@ static void evaluate_dense(Trainer *tr, long step) {
     cJSON *o = evaluation_json(step, &s->dense);
     cJSON_AddBoolToObject(o, "dense", 1);
     metrics_write(&tr->metrics, o);
-    progress_message(&tr->progress, "dense model at step %ld: validation loss %.4f, perplexity %.3f, accuracy %.4f",
-                     step, s->dense.nll, s->dense.perplexity, s->dense.accuracy);
+    if (s->dense.series)
+        progress_message(&tr->progress, "dense model at step %ld: MSE %.4f, MAE %.4f", step, s->dense.mse, s->dense.mae);
+    else
+        progress_message(&tr->progress, "dense model at step %ld: validation loss %.4f, perplexity %.3f, accuracy %.4f",
+                         step, s->dense.nll, s->dense.perplexity, s->dense.accuracy);
 }
 
 // Pruned weights stay exactly zero, and so do their AdamW moments.
@@ -316,16 +327,28 @@ static int read_oneshot_report(Trainer *tr, Error *err) {
     return 0;
 }
 
+// Forward and backward of training batch `index`; the loss. Token batches go through
+// data_parallel_step (the batch split over the processes of an MPI run); series windows
+// run on one process (data_parallel_check refuses more).
+static float forward_backward(Trainer *tr, long index) {
+    const int B = tr->config->train.batch_size, L = tr->config->train.seqlen;
+    tape_reset(&tr->tape);
+    mamba_model_zero_grad(&tr->model);
+    if (data_is_series(&tr->data)) {
+        Tensor *loss = task_batch_train_loss(&tr->batch, &tr->data, index, &tr->tape, &tr->model);
+        tape_backward(&tr->tape, loss);
+        return loss->data[0];
+    }
+    data_train_batch(&tr->data, index, B, L, tr->batch.tokens, tr->batch.targets);
+    return data_parallel_step(&tr->tape, &tr->model, tr->batch.tokens, tr->batch.targets, B, L);
+}
+
 // Gradients for an update at step 0, before any training step has made some: the first
 // grad_accum_batches training batches (the ones steps 0, 1, ... will see), forward and backward.
 static void measure_gradients(Trainer *tr) {
-    const int B = tr->config->train.batch_size, L = tr->config->train.seqlen;
     double start = now_seconds(), accumulated = tr->pruner.times.accumulate;
     for (int k = 0; k < tr->config->prune.grad_accum_batches; k++) {
-        data_train_batch(&tr->data, k, B, L, tr->tokens, tr->targets);
-        tape_reset(&tr->tape);
-        mamba_model_zero_grad(&tr->model);
-        data_parallel_step(&tr->tape, &tr->model, tr->tokens, tr->targets, B, L);
+        forward_backward(tr, k);
         iterative_accumulate(&tr->pruner);
     }
     tape_reset(&tr->tape);
@@ -435,10 +458,17 @@ static int resume_from(Trainer *tr, const char *path, Error *err) {
 
 static void announce_run(Trainer *tr) {
     const RunConfig *c = tr->config;
-    progress_message(&tr->progress, "training %.2f M parameters (d_model %d, %d layers, vocab %d) on %s, %d steps of %d x %d tokens -> %s",
-                     tr->model.n_elements / 1e6, tr->model.config.d_model, tr->model.config.n_layer,
-                     tr->model.config.vocab_padded, tr->data.path ? tr->data.path : data_kind_name(tr->data.kind),
-                     c->train.steps, c->train.batch_size, c->train.seqlen, tr->run_dir);
+    const MambaConfig *m = &tr->model.config;
+    const char *source = tr->data.path ? tr->data.path : data_kind_name(tr->data.kind);
+    if (mamba_head_reads_values(m->head))  // heads.h
+        progress_message(&tr->progress, "training %.2f M parameters (d_model %d, %d layers, %d features, horizon %d) on %s, "
+                         "%d steps of %d windows of %d steps -> %s", tr->model.n_elements / 1e6, m->d_model, m->n_layer,
+                         m->n_features, m->horizon, source, c->train.steps, c->train.batch_size, c->train.seqlen,
+                         tr->run_dir);
+    else
+        progress_message(&tr->progress, "training %.2f M parameters (d_model %d, %d layers, vocab %d) on %s, %d steps of %d x %d tokens -> %s",
+                         tr->model.n_elements / 1e6, m->d_model, m->n_layer, m->vocab_padded, source,
+                         c->train.steps, c->train.batch_size, c->train.seqlen, tr->run_dir);
     if (!tr->iterative) return;
     const SparsitySchedule *s = &tr->pruner.schedule;
     progress_message(&tr->progress,
@@ -499,13 +529,9 @@ static int trainer_setup(Trainer *tr, const RunConfig *c, const char *run_dir, c
 // with the scheduled learning rate, the masks held.
 static int train_step(Trainer *tr, long step, Error *err) {
     const RunConfig *c = tr->config;
-    const int B = c->train.batch_size, L = c->train.seqlen;
     RunState *s = &tr->state;
     double step_start = now_seconds();
-    data_train_batch(&tr->data, step, B, L, tr->tokens, tr->targets);
-    tape_reset(&tr->tape);
-    mamba_model_zero_grad(&tr->model);
-    float loss_value = data_parallel_step(&tr->tape, &tr->model, tr->tokens, tr->targets, B, L);
+    float loss_value = forward_backward(tr, step);
     if (!isfinite(loss_value))
         return error_set(err, "step %ld: the loss is %f; stopping (try a lower optim.lr or optim.grad_clip)", step,
                          loss_value);
@@ -552,7 +578,8 @@ static void log_step(Trainer *tr, long done) {
 // Validation during training: a metrics line, and the figures on the progress line.
 static void evaluate_step(Trainer *tr, long done) {
     Evaluation e = evaluate(tr, tr->config->train.eval_batches);
-    snprintf(tr->extra, sizeof tr->extra, "val loss %.4f acc %.3f", e.nll, e.accuracy);
+    if (e.series) snprintf(tr->extra, sizeof tr->extra, "val mse %.4f mae %.4f", e.mse, e.mae);
+    else snprintf(tr->extra, sizeof tr->extra, "val loss %.4f acc %.3f", e.nll, e.accuracy);
     metrics_write(&tr->metrics, evaluation_json(done, &e));
     tr->interval_start = now_seconds();  // evaluation time is not training throughput
 }
@@ -594,6 +621,13 @@ static TrainSummary summarize(const Trainer *tr, const Evaluation *e) {
         .dense_val_loss = s->dense.nll,
         .dense_val_perplexity = s->dense.perplexity,
         .dense_val_accuracy = s->dense.accuracy,
+        .series = e->series,  // forecasting: val_loss is the MSE
+        .val_mse = e->mse,
+        .val_mae = e->mae,
+        .val_repeat_last_mse = e->repeat_last_mse,
+        .val_repeat_last_mae = e->repeat_last_mae,
+        .dense_val_mse = s->dense.mse,
+        .dense_val_mae = s->dense.mae,
         .sparsity = sparsity_now(tr),
         .tokens_per_s = s->train_seconds > 0 ? (double)steps * c->train.batch_size * c->train.seqlen / s->train_seconds : 0.0,
         .wall_s = now_seconds() - tr->run_start,
