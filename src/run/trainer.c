@@ -572,6 +572,9 @@ static cJSON *build_report(Trainer *tr, Evaluation final, const TrainSummary *s,
     cJSON_AddStringToObject(run, "strategy", prune_strategy_names[c->prune.strategy]);
     cJSON_AddStringToObject(run, "schedule", prune_schedule_names[c->prune.schedule]);
     cJSON_AddNumberToObject(run, "alpha", c->prune.alpha);
+    cJSON_AddStringToObject(run, "grad_stat", prune_grad_stat_names[c->prune.grad_stat]);
+    cJSON_AddStringToObject(run, "score_norm", prune_score_norm_names[c->prune.score_norm]);
+    cJSON_AddNumberToObject(run, "a_log_sparsity", c->prune.a_log_sparsity);
     cJSON_AddNumberToObject(run, "final_sparsity", c->prune.final_sparsity);
     cJSON_AddNumberToObject(run, "start_step", c->prune.start_step);
     cJSON_AddNumberToObject(run, "end_step", config_prune_end_step(c));
