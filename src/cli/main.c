@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "run/evaluate.h"
 #include "run/model_source.h"
+#include "run/reference.h"
 #include "run/sweep.h"
 #include "run/text_tokens.h"
 #include "run/trainer.h"
@@ -84,6 +85,7 @@ static int command_train(int argc, char **argv) {
     }
     TrainSummary summary;
     rc = train_run(&config, run_dir, resume, &summary, &err);
+    if (rc == 0) rc = reference_attach(&config, run_dir, &err);
     if (rc != 0) {
         fprintf(stderr, "mambaprune: %s\n", err.message);
         config_free(&config);

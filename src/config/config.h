@@ -48,6 +48,7 @@ typedef enum CfgShedderTarget { CFG_SHEDDER_BLOCK, CFG_SHEDDER_SSM } CfgShedderT
 typedef enum CfgMagnitudeScope { CFG_MAGNITUDE_TENSOR, CFG_MAGNITUDE_GLOBAL } CfgMagnitudeScope;
 typedef enum CfgGradStat { CFG_GRAD_MEAN, CFG_GRAD_ABS_MEAN, CFG_GRAD_RMS } CfgGradStat;
 typedef enum CfgScoreNorm { CFG_NORM_NONE, CFG_NORM_MEAN, CFG_NORM_MEDIAN } CfgScoreNorm;
+typedef enum CfgReference { CFG_REFERENCE_NONE, CFG_REFERENCE_FINETUNED } CfgReference;
 
 typedef struct StringList {
     char **items;             // count owned strings
@@ -111,6 +112,7 @@ typedef struct RunConfig {
         double alpha;
         CfgGradStat grad_stat;
         CfgScoreNorm score_norm;
+        CfgReference reference;       // the dense fine-tuned reference (run/reference.h)
         CfgSchedule schedule;
         double exp_k, initial_sparsity, final_sparsity;
         int start_step;

@@ -42,8 +42,10 @@ static const char *const head_names[] = {"lm", "classify", "forecast"};
 static const char *const pool_names[] = {"mean", "last"};
 static const char *const split_names[] = {"validation", "test"};
 static const char *const matmul_names[] = {"openblas", "onednn"};
+static const char *const reference_names[] = {"none", "finetuned"};
 static const char *const component_names[] = {"in_proj", "conv1d", "x_proj", "dt_proj", "A_log", "out_proj"};
 
+_Static_assert(COUNT(reference_names) == CFG_REFERENCE_FINETUNED + 1, "reference_names");
 _Static_assert(COUNT(data_kind_names) == CFG_DATA_TEXT_CLASSIFICATION + 1, "data_kind_names");
 _Static_assert(COUNT(head_names) == CFG_HEAD_FORECAST + 1 && COUNT(pool_names) == CFG_POOL_LAST + 1 &&
                    COUNT(split_names) == CFG_SPLIT_TEST + 1,
@@ -62,7 +64,7 @@ _Static_assert(sizeof(CfgDataKind) == sizeof(int) && sizeof(CfgMatmul) == sizeof
                    sizeof(CfgPruneMethod) == sizeof(int) && sizeof(CfgSchedule) == sizeof(int) &&
                    sizeof(CfgStrategy) == sizeof(int) && sizeof(CfgWeighting) == sizeof(int) &&
                    sizeof(CfgShedderTarget) == sizeof(int) && sizeof(CfgMagnitudeScope) == sizeof(int) &&
-                   sizeof(CfgGradStat) == sizeof(int) && sizeof(CfgScoreNorm) == sizeof(int) &&
+                   sizeof(CfgGradStat) == sizeof(int) && sizeof(CfgReference) == sizeof(int) && sizeof(CfgScoreNorm) == sizeof(int) &&
                    sizeof(CfgHead) == sizeof(int) && sizeof(CfgPool) == sizeof(int) && sizeof(CfgSplit) == sizeof(int),
                "enum fields are read and written as int");
 
@@ -162,6 +164,11 @@ const ConfigKey config_keys[] = {
     ENUM(prune, strategy, CfgStrategy, prune_strategy_names, "global",
          "global = one threshold over all prunable weights; layerwise = the same sparsity in every tensor; "
          "component = a target per component from component_sparsity"),
+    ENUM(prune, reference, CfgReference, reference_names, "none",
+         "finetuned = a pruning run also reports the dense model trained the same steps, schedule, data and seed "
+         "unpruned (trained once per dense model and configuration in log.dir/references/<key>/, then reused; "
+         "docs/DESIGN.md#fair-reference), and its headline ratio is pruned / dense fine-tuned; none = only the dense "
+         "model before pruning"),
     FLOAT(prune, a_log_sparsity, "-1", IN_CLOSED_OPEN(-1, 1),
           "gradient method, strategy global: A_log's own final sparsity, selected apart from the other weights, "
           "which get the sparsity that keeps the total at final_sparsity (docs/DESIGN.md#a_log); -1 = A_log is "

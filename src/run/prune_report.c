@@ -67,7 +67,13 @@ void prune_report_markdown(const cJSON *report, FILE *out) {
     fprintf(out, "## Quality (validation)\n\n| model | loss | perplexity | accuracy |\n|---|---|---|---|\n");
     quality_row(out, "dense", item(quality, "dense"));
     quality_row(out, "pruned", item(quality, "pruned"));
-    fprintf(out, "\nPerplexity pruned / dense: %.4f\n\n", number(quality, "perplexity_ratio"));
+    const cJSON *finetuned = item(quality, "dense_finetuned");
+    if (finetuned) quality_row(out, "dense fine-tuned (same steps, unpruned)", finetuned);
+    fprintf(out, "\nPerplexity pruned / dense: %.4f\n", number(quality, "perplexity_ratio"));
+    if (finetuned)
+        fprintf(out, "Perplexity pruned / dense fine-tuned: **%.4f** (reference %s, key %s)\n",
+                number(quality, "perplexity_ratio_finetuned"), text(finetuned, "run_dir"), text(finetuned, "key"));
+    fputc('\n', out);
 
     fprintf(out, "## Sparsity\n\n%.0f of %.0f prunable weights pruned (%.2f%%). Zeros per layer and component:\n\n",
             number(sparsity, "pruned"), number(sparsity, "prunable"), 100.0 * number(sparsity, "sparsity"));

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "run/plot.h"
+#include "run/reference.h"
 #include "run/trainer.h"
 #include "run/run_signals.h"
 #include "core/timer.h"
@@ -218,6 +219,7 @@ int sweep_run(const RunConfig *base, const char *sweep_dir, Error *err) {
             fprintf(stderr, "sweep %d/%d %s -> %s\n", r + 1, n_runs, label, run_dir);
             TrainSummary summary;
             rc = train_run(&run, run_dir, "latest", &summary, &run_err);
+            if (rc == 0) rc = reference_attach(&run, run_dir, &run_err);
             if (rc == 0) summaries[r] = sweep_read_summary(run_dir);
         }
         if (rc != 0) {
