@@ -19,7 +19,18 @@ grid="$tmp/runs/grid"
 check "sweep exits 0" test $? -eq 0
 check "one folder per run (6)" test "$(ls -d "$grid"/optim.lr=* | wc -l)" -eq 6
 check "every run finished with a summary" test "$(cat "$grid"/*/metrics.jsonl | grep -c '"summary":true')" -eq 6
-check "Markdown table: header, rule and 6 rows" test "$(grep -c '^|' "$grid/summary.md")" -eq 8
+check "Markdown tables: header, rule and 6 rows; over seeds header, rule and 3 rows" \
+    test "$(grep -c '^|' "$grid/summary.md")" -eq 13
+# The table over seeds against mean and sample sd computed here from the CSV's perplexities.
+ppl_col=$(head -1 "$grid/summary.csv" | tr ',' '\n' | grep -n '^val_perplexity$' | cut -d: -f1)
+for lr in 1.0e-3 3.0e-3 1.0e-2; do
+    expected=$(grep "^\"$lr\"," "$grid/summary.csv" | cut -d, -f"$ppl_col" |
+        awk '{ s += $1; q += $1 * $1; n++ } END { m = s / n; printf "%.4f ± %.4f", m, sqrt((q - n * m * m) / (n - 1)) }')
+    row=$(sed -n "/^Over seeds/,\$p" "$grid/summary.md" | grep "^| $lr | 2 |")
+    got=$(cut -d'|' -f5 <<<"$row" | sed 's/^ *//; s/ *$//')
+    check "over seeds, lr $lr: 2 runs, perplexity $got = $expected" test "$got" = "$expected"
+done
+check "over seeds: the seed key is named" grep -q '^Over seeds (train.seed)' "$grid/summary.md"
 check "CSV: header and 6 rows" test "$(wc -l <"$grid/summary.csv")" -eq 7
 check "CSV rows name their values" grep -q '^"1.0e-2","2",' "$grid/summary.csv"
 check "plot: one line per seed" test "$(grep -c '<polyline' "$grid/summary.svg")" -eq 2

@@ -10,6 +10,7 @@
 
 #include "run/plot.h"
 #include "run/reference.h"
+#include "run/sweep_seeds.h"
 #include "run/trainer.h"
 #include "run/run_signals.h"
 #include "core/timer.h"
@@ -236,11 +237,13 @@ int sweep_run(const RunConfig *base, const char *sweep_dir, Error *err) {
     FILE *svg = csv ? open_output(sweep_dir, "summary.svg", path, sizeof path, err) : NULL;
     if (svg) {
         write_markdown(md, base, values, n_runs, summaries);
+        sweep_write_seed_table(md, base, values, n_runs, summaries);
         write_csv(csv, base, values, n_runs, summaries);
         write_plot(svg, base, values, n_runs, summaries);
         fprintf(stderr, "\nsweep of %d runs in %.0f s (%s/summary.md, summary.csv, summary.svg):\n\n", n_runs,
                 now_seconds() - start, sweep_dir);
         write_markdown(stderr, base, values, n_runs, summaries);
+        sweep_write_seed_table(stderr, base, values, n_runs, summaries);
     } else {
         rc = -1;
     }
