@@ -120,6 +120,7 @@ typedef struct RunConfig {
         int prune_every, grad_accum_batches;
         CfgStrategy strategy;
         double a_log_sparsity;        // < 0 = A_log in the global pool
+        double distill_weight, distill_temperature;  // run/distill.h; weight 0 = off
         FloatMap component_sparsity;  // component -> final sparsity (strategy component)
         StringList include, exclude;  // parameter name patterns (config_param_prunable)
         int nsamples, calib_seqlen;

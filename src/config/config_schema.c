@@ -169,6 +169,10 @@ const ConfigKey config_keys[] = {
          "unpruned (trained once per dense model and configuration in log.dir/references/<key>/, then reused; "
          "docs/DESIGN.md#fair-reference), and its headline ratio is pruned / dense fine-tuned; none = only the dense "
          "model before pruning"),
+    FLOAT(prune, distill_weight, "0", IN_CLOSED_OPEN(0, 1),
+          "fine-tune against the dense teacher (model.init): the loss is (1 - w) cross-entropy + w T^2 KL(teacher || "
+          "student) at temperature T (docs/DESIGN.md#distillation); 0 = off"),
+    FLOAT(prune, distill_temperature, "2", ABOVE(0), "distillation: the temperature T of both softmaxes"),
     FLOAT(prune, a_log_sparsity, "-1", IN_CLOSED_OPEN(-1, 1),
           "gradient method, strategy global: A_log's own final sparsity, selected apart from the other weights, "
           "which get the sparsity that keeps the total at final_sparsity (docs/DESIGN.md#a_log); -1 = A_log is "

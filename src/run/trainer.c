@@ -19,6 +19,7 @@
 #include "autograd/ops.h"
 #include "run/evaluate.h"
 #include "run/metrics.h"
+#include "run/distill.h"
 #include "run/model_source.h"
 #include "run/progress.h"
 #include "run/prune_report.h"
@@ -63,6 +64,7 @@ typedef struct Trainer {
     double oneshot_seconds;      // the one-shot pass
     cJSON *oneshot_report;       // the one-shot method's report (owned), NULL until made or read back
     RunLock lock;                // the run folder, held for the whole run
+    Distiller distill;           // the dense teacher (run/distill.h), off unless prune.distill_weight > 0
 } Trainer;
 
 // The one-shot method's report in the run folder, read back by a resumed run.
@@ -210,6 +212,7 @@ static int trainer_open(Trainer *tr, const RunConfig *c, const char *run_dir, co
 
     size_t T = (size_t)c->train.batch_size * (size_t)c->train.seqlen;
     tape_init(&tr->tape, 64u << 20);
+    if (distill_init(&tr->distill, c, &tr->model, err) != 0) return -1;
     tr->tokens = xmalloc(sizeof(int32_t) * T);
     tr->targets = xmalloc(sizeof(int32_t) * T);
 
@@ -266,6 +269,7 @@ static void trainer_close(Trainer *tr) {
     free(tr->tokens);
     free(tr->targets);
     tape_free(&tr->tape);
+    distill_free(&tr->distill);
     adamw_free(&tr->optimizer);
     mamba_model_free(&tr->model);
     data_close(&tr->data);
@@ -531,7 +535,7 @@ static void measure_gradients(Trainer *tr) {
         data_train_batch(&tr->data, k, B, L, tr->tokens, tr->targets);
         tape_reset(&tr->tape);
         mamba_model_zero_grad(&tr->model);
-        Tensor *loss = mamba_forward(&tr->tape, &tr->model, tr->tokens, tr->targets, B, L, NULL);
+        Tensor *loss = distill_loss(&tr->distill, &tr->tape, &tr->model, tr->tokens, tr->targets, B, L);
         tape_backward(&tr->tape, loss);
         iterative_accumulate(&tr->pruner);
     }
@@ -704,7 +708,7 @@ int train_run(const RunConfig *c, const char *run_dir, const char *resume, Train
         data_train_batch(&tr.data, step, B, L, tr.tokens, tr.targets);
         tape_reset(&tr.tape);
         mamba_model_zero_grad(&tr.model);
-        Tensor *loss = mamba_forward(&tr.tape, &tr.model, tr.tokens, tr.targets, B, L, NULL);
+        Tensor *loss = distill_loss(&tr.distill, &tr.tape, &tr.model, tr.tokens, tr.targets, B, L);
         float loss_value = loss->data[0];
         if (!isfinite(loss_value)) {
             rc = error_set(err, "step %ld: the loss is %f; stopping (try a lower optim.lr or optim.grad_clip)", step,
