@@ -33,6 +33,7 @@
 #include "prune/masks.h"
 #include "prune/oneshot.h"
 #include "run/data_parallel.h"
+#include "run/distill.h"
 #include "run/evaluate.h"
 #include "run/metrics.h"
 #include "run/model_source.h"
@@ -75,6 +76,7 @@ typedef struct Trainer {
     IterativePruner pruner;
     size_t pruned;               // weights pruned under the masks now
     cJSON *oneshot_report;       // the one-shot method's report (owned), NULL until made or read back
+    Distiller distill;           // the dense teacher (run/distill.h), off unless prune.distill_weight > 0
 } Trainer;
 
 // The one-shot method's report in the run folder, read back by a resumed run.
@@ -184,6 +186,7 @@ static int open_session(Trainer *tr, const char *resume_path, Error *err) {
         tape_init(&tr->recompute_tape, 64u << 20);
         tr->tape.recompute = &tr->recompute_tape;
     }
+    if (distill_init(&tr->distill, c, &tr->model, err) != 0) return -1;
     tr->tokens = xmalloc(sizeof(int32_t) * T);
     tr->targets = xmalloc(sizeof(int32_t) * T);
 
@@ -242,6 +245,7 @@ static void trainer_close(Trainer *tr) {
     free(tr->targets);
     tape_free(&tr->tape);
     if (tr->recompute_tape.nodes) tape_free(&tr->recompute_tape);
+    distill_free(&tr->distill);
     adamw_free(&tr->optimizer);
     mamba_model_free(&tr->model);
     data_close(&tr->data);
@@ -325,7 +329,7 @@ static void measure_gradients(Trainer *tr) {
         data_train_batch(&tr->data, k, B, L, tr->tokens, tr->targets);
         tape_reset(&tr->tape);
         mamba_model_zero_grad(&tr->model);
-        data_parallel_step(&tr->tape, &tr->model, tr->tokens, tr->targets, B, L);
+        data_parallel_step(&tr->tape, &tr->distill, &tr->model, tr->tokens, tr->targets, B, L);
         iterative_accumulate(&tr->pruner);
     }
     tape_reset(&tr->tape);
@@ -505,7 +509,7 @@ static int train_step(Trainer *tr, long step, Error *err) {
     data_train_batch(&tr->data, step, B, L, tr->tokens, tr->targets);
     tape_reset(&tr->tape);
     mamba_model_zero_grad(&tr->model);
-    float loss_value = data_parallel_step(&tr->tape, &tr->model, tr->tokens, tr->targets, B, L);
+    float loss_value = data_parallel_step(&tr->tape, &tr->distill, &tr->model, tr->tokens, tr->targets, B, L);
     if (!isfinite(loss_value))
         return error_set(err, "step %ld: the loss is %f; stopping (try a lower optim.lr or optim.grad_clip)", step,
                          loss_value);
