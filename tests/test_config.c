@@ -58,7 +58,9 @@ static bool same_config(const RunConfig *a, const RunConfig *b, char *diff, size
     SAME(train.eval_every) SAME(train.eval_batches) SAME(train.log_every) SAME(train.matmul)
     SAME(optim.lr) SAME(optim.lr_min) SAME(optim.warmup_steps) SAME(optim.weight_decay) SAME(optim.beta1)
     SAME(optim.beta2) SAME(optim.eps) SAME(optim.grad_clip)
-    SAME(prune.method) SAME(prune.alpha) SAME(prune.schedule) SAME(prune.exp_k) SAME(prune.initial_sparsity)
+    SAME(prune.method) SAME(prune.alpha) SAME(prune.grad_stat) SAME(prune.score_norm) SAME(prune.a_log_sparsity) SAME(prune.reference)
+    SAME(prune.distill_weight) SAME(prune.distill_temperature)
+    SAME(prune.schedule) SAME(prune.exp_k) SAME(prune.initial_sparsity)
     SAME(prune.final_sparsity) SAME(prune.start_step) SAME(prune.end_step) SAME(prune.prune_every)
     SAME(prune.grad_accum_batches) SAME(prune.strategy) SAME(prune.nsamples) SAME(prune.calib_seqlen)
     SAME(prune.percdamp) SAME(prune.blocksize) SAME(prune.nm_n) SAME(prune.nm_m) SAME(prune.magnitude_scope)
@@ -101,9 +103,10 @@ static const char *const all_keys[] = {
     "train.eval_batches", "train.log_every", "train.matmul", "train.recompute", "train.max_memory_gb",
     "optim.lr", "optim.lr_min", "optim.warmup_steps", "optim.weight_decay", "optim.beta1", "optim.beta2",
     "optim.eps", "optim.grad_clip",
-    "prune.method", "prune.alpha", "prune.schedule", "prune.exp_k", "prune.initial_sparsity",
+    "prune.method", "prune.alpha", "prune.grad_stat", "prune.score_norm", "prune.schedule", "prune.exp_k", "prune.initial_sparsity",
     "prune.final_sparsity", "prune.start_step", "prune.end_step", "prune.prune_every", "prune.grad_accum_batches",
-    "prune.strategy", "prune.component_sparsity", "prune.include", "prune.exclude", "prune.nsamples",
+    "prune.strategy", "prune.reference", "prune.distill_weight", "prune.distill_temperature",
+    "prune.a_log_sparsity", "prune.component_sparsity", "prune.include", "prune.exclude", "prune.nsamples",
     "prune.calib_seqlen", "prune.percdamp", "prune.blocksize", "prune.nm_n", "prune.nm_m", "prune.magnitude_scope",
     "prune.sparsessm_weighting", "prune.sparsessm_gamma", "prune.sparsessm_alpha", "prune.sparsessm_structured",
     "prune.shedder_steps",

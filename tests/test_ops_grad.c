@@ -1,5 +1,7 @@
 // Every op's backward against central finite differences on small random inputs; and
 // the model's gradients with each block recomputed (op_recompute) against the plain tape.
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "autograd/ops.h"
@@ -27,6 +29,20 @@ static Tensor *build_slice(Tape *tape, Tensor **in, void *ctx) {
 }
 static Tensor *build_cross_entropy(Tape *tape, Tensor **in, void *ctx) {
     return op_cross_entropy(tape, in[0], ctx, T);
+}
+// Distillation: the KL at temperature 2 against fixed teacher logits, rows with target < 0
+// left out, mixed with the cross-entropy of the same logits.
+static float teacher_logits[T * V];
+static Tensor *build_kl(Tape *tape, Tensor **in, void *ctx) {
+    return op_kl_distill(tape, in[0], teacher_logits, ctx, T, 2.0f);
+}
+static Tensor *build_kl_all(Tape *tape, Tensor **in, void *ctx) {
+    (void)ctx;
+    return op_kl_distill(tape, in[0], teacher_logits, NULL, T, 0.5f);
+}
+static Tensor *build_distill_mix(Tape *tape, Tensor **in, void *ctx) {
+    Tensor *ce = op_cross_entropy(tape, in[0], ctx, T);
+    return op_mix_scalars(tape, ce, op_kl_distill(tape, in[0], teacher_logits, ctx, T, 3.0f), 0.25f, 0.75f);
 }
 // The same tensor feeding two ops: gradients must add up.
 static Tensor *build_shared(Tape *tape, Tensor **in, void *ctx) {
@@ -125,6 +141,38 @@ int main(void) {
     int32_t targets[T] = {1, -1, 6, 0, -1, 2};  // two ignored positions
     GradcheckInput ce[] = {{"logits", logits, 2, {T, V}}};
     failures += gradcheck("cross_entropy", build_cross_entropy, ce, 1, targets, 1, 1e-2f, 1e-2f);
+    fill_normal(teacher_logits, T * V, &rng, 2.0f);
+    failures += gradcheck("kl_distill (T 2, ignored rows)", build_kl, ce, 1, targets, 1, 1e-2f, 1e-2f);
+    failures += gradcheck("kl_distill (T 0.5, every row)", build_kl_all, ce, 1, NULL, 1, 1e-2f, 1e-2f);
+    failures += gradcheck("0.25 cross_entropy + 0.75 kl_distill (T 3)", build_distill_mix, ce, 1, targets, 1, 1e-2f,
+                          1e-2f);
+    {  // The KL's value against a direct computation in double; 0 when student = teacher.
+        Tape tape;
+        tape_init(&tape, 1u << 20);
+        Tensor *x = tensor_view(&tape, logits, 2, (int[]){T, V});
+        float value = op_kl_distill(&tape, x, teacher_logits, targets, T, 2.0f)->data[0];
+        double total = 0;
+        int counted = 0;
+        for (int t = 0; t < T; t++) {
+            if (targets[t] < 0) continue;
+            double zs = 0, zt = 0, kl = 0;
+            for (int v = 0; v < V; v++) zs += exp(logits[t * V + v] / 2.0), zt += exp(teacher_logits[t * V + v] / 2.0);
+            for (int v = 0; v < V; v++) {
+                double p = exp(teacher_logits[t * V + v] / 2.0) / zt, q = exp(logits[t * V + v] / 2.0) / zs;
+                kl += p * log(p / q);
+            }
+            total += kl;
+            counted++;
+        }
+        double direct = 4.0 * total / counted;
+        float same = op_kl_distill(&tape, tensor_view(&tape, teacher_logits, 2, (int[]){T, V}), teacher_logits,
+                                   targets, T, 2.0f)->data[0];
+        bool ok = fabs(value - direct) < 1e-5 * direct && fabs(same) < 1e-6;
+        printf("%s kl_distill value %.7g, direct %.7g; against itself %.2g\n", ok ? "OK    " : "NOT OK", value, direct,
+               same);
+        failures += !ok;
+        tape_free(&tape);
+    }
 
     // recompute: the gradient of x through a block run twice, by finite differences.
     Tensor w_param;

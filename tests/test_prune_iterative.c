@@ -2,8 +2,10 @@
 // which steps feed the accumulator (the last grad_accum_batches before an update, never
 // reaching back past the previous one); the accumulator is the sum of those raw gradients
 // and the update scores with their mean (the masks equal a sort of |w| |mean g|^alpha);
-// exact counts for the global, layer-wise and per-component strategies, with and without the
-// stability check; masks only grow; pruned weights and moments are 0; the pruner's state
+// the gradient statistics (|mean g|, mean |g|, sqrt(mean g^2)) and the per-tensor score
+// normalisations against a direct computation of the masks; exact counts for the global
+// (also with A_log apart at its own sparsity), layer-wise and per-component strategies, with
+// and without the stability check; the allocations that cannot hold are refused; masks only grow; pruned weights and moments are 0; the pruner's state
 // survives a checkpoint round trip.
 #include <math.h>
 #include <stdio.h>
@@ -170,12 +172,40 @@ static int by_rank(const void *a, const void *b) {
     return (x->position > y->position) - (x->position < y->position);
 }
 
-static void check_accumulator_and_scores(double alpha, const char *label) {
-    char alpha_setting[64];
+static int compare_floats(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+// The divisor of one tensor's scores under score_norm, computed directly: the mean (in
+// double, in order) or the lower middle of the sorted finite scores of the kept weights.
+static float reference_divisor(const float *scores, const uint8_t *keep, size_t n, CfgScoreNorm norm) {
+    if (norm == CFG_NORM_NONE) return 1.0f;
+    float *kept = malloc(sizeof(float) * (n ? n : 1));
+    size_t m = 0;
+    double sum = 0;
+    for (size_t j = 0; j < n; j++)
+        if (keep[j] && isfinite(scores[j])) sum += scores[j], kept[m++] = scores[j];
+    double c = 0;
+    if (m > 0 && norm == CFG_NORM_MEAN) c = sum / (double)m;
+    if (m > 0 && norm == CFG_NORM_MEDIAN) {
+        qsort(kept, m, sizeof(float), compare_floats);
+        c = kept[(m - 1) / 2];
+    }
+    free(kept);
+    return c > 0 && isfinite(c) ? (float)c : 1.0f;
+}
+
+static void check_accumulator_and_scores(double alpha, const char *stat_name, const char *norm_name) {
+    char alpha_setting[64], stat_setting[64], norm_setting[64], label[96];
     snprintf(alpha_setting, sizeof alpha_setting, "prune.alpha=%g", alpha);
-    const char *settings[] = {alpha_setting, "stability.enabled=false"};
+    snprintf(stat_setting, sizeof stat_setting, "prune.grad_stat=%s", stat_name);
+    snprintf(norm_setting, sizeof norm_setting, "prune.score_norm=%s", norm_name);
+    snprintf(label, sizeof label, "%g, %s, norm %s", alpha, stat_name, norm_name);
+    const char *settings[] = {alpha_setting, "stability.enabled=false", stat_setting, norm_setting};
     Setup s;
-    setup_create(&s, settings, 2);
+    setup_create(&s, settings, 4);
+    const CfgGradStat stat = s.config.prune.grad_stat;
     size_t total = s.masks.total;
     // An earlier update so that some weights are already pruned.
     for (long step = 0; step < 10; step++) {
@@ -195,7 +225,11 @@ static void check_accumulator_and_scores(double alpha, const char *label) {
         size_t offset = 0;
         for (int i = 0; i < s.masks.n; i++) {
             const Tensor *t = s.masks.tensors[i].tensor;
-            for (size_t j = 0; j < t->size; j++) sum[offset + j] += t->grad[j], fsum[offset + j] += t->grad[j];
+            for (size_t j = 0; j < t->size; j++) {
+                float g = t->grad[j];
+                float term = stat == CFG_GRAD_MEAN ? g : stat == CFG_GRAD_ABS_MEAN ? fabsf(g) : g * g;
+                sum[offset + j] += term, fsum[offset + j] += term;
+            }
             offset += t->size;
         }
     }
@@ -203,22 +237,29 @@ static void check_accumulator_and_scores(double alpha, const char *label) {
     for (size_t k = 0; alpha != 0.0 && k < total; k++) worst = fmax(worst, fabs(s.pruner.grad_sum[k] - sum[k]));
     if (alpha != 0.0)
         check(count == 4 && s.pruner.grad_count == 4 && worst < 1e-7,
-              "alpha %s: the accumulator holds the 4 raw gradients before the update (%d, max difference %.1e)", label,
+              "alpha %s: the accumulator holds the 4 raw gradients' terms before the update (%d, max difference %.1e)", label,
               s.pruner.grad_count, worst);
 
     Ranked *ranked = malloc(sizeof(Ranked) * total);
     size_t offset = 0, pruned_before = 0;
+    float *raw = malloc(sizeof(float) * total);
     for (int i = 0; i < s.masks.n; i++) {
         const MaskedTensor *m = &s.masks.tensors[i];
         for (size_t j = 0; j < m->tensor->size; j++) {
             // In float like the pruner, so that near-equal scores rank the same.
-            float g = fabsf(fsum[offset + j] / (float)count);
+            float mean = fsum[offset + j] / (float)count;
+            float g = stat == CFG_GRAD_MEAN ? fabsf(mean) : stat == CFG_GRAD_ABS_MEAN ? mean : sqrtf(mean);
             float power = alpha == 0.0 ? 1.0f : alpha == 0.5 ? sqrtf(g) : alpha == 1.0 ? g : g * g;
-            ranked[offset + j] = (Ranked){!m->keep[j], fabsf(m->tensor->data[j]) * power, offset + j};
+            raw[offset + j] = fabsf(m->tensor->data[j]) * power;
+        }
+        float divisor = reference_divisor(raw + offset, m->keep, m->tensor->size, s.config.prune.score_norm);
+        for (size_t j = 0; j < m->tensor->size; j++) {
+            ranked[offset + j] = (Ranked){!m->keep[j], raw[offset + j] / divisor, offset + j};
             pruned_before += !m->keep[j];
         }
         offset += m->tensor->size;
     }
+    free(raw);
     qsort(ranked, total, sizeof(Ranked), by_rank);
     size_t target = sparsity_count(sparsity_at(&s.pruner.schedule, 20), total);
     uint8_t *expected = malloc(total);
@@ -229,7 +270,7 @@ static void check_accumulator_and_scores(double alpha, const char *label) {
     size_t differ = 0;
     for (size_t k = 0; k < total; k++) differ += got[k] != expected[k];
     check(differ == 0 && target > pruned_before,
-          "alpha %s: the update prunes the %zu lowest |w| |mean g|^alpha, already pruned first (%zu differ)", label,
+          "alpha %s: the update prunes the %zu lowest normalised |w| G^alpha, already pruned first (%zu differ)", label,
           target, differ);
     check(s.pruner.grad_count == 0, "alpha %s: the accumulator is empty after the update", label);
     free(got);
@@ -264,7 +305,23 @@ static void check_strategy(const char *label, const char *const *settings, int n
         free(before);
         // The counts, group by group.
         const RunConfig *c = &s.config;
-        if (c->prune.strategy == CFG_STRATEGY_GLOBAL) {
+        if (c->prune.strategy == CFG_STRATEGY_GLOBAL && c->prune.a_log_sparsity >= 0) {
+            // A_log on its own schedule to a_log_sparsity; the rest to the sparsity that
+            // keeps the total at final_sparsity.
+            size_t zeros[2] = {0, 0}, size[2] = {0, 0};
+            for (int i = 0; i < s.masks.n; i++) {
+                int a = s.masks.tensors[i].component == PRUNE_A_LOG;
+                zeros[a] += zeros_of(s.masks.tensors[i].keep, s.masks.tensors[i].tensor->size);
+                size[a] += s.masks.tensors[i].tensor->size;
+            }
+            SparsitySchedule own = s.pruner.schedule, rest = s.pruner.schedule;
+            own.final = c->prune.a_log_sparsity;
+            rest.final = (c->prune.final_sparsity * (double)(size[0] + size[1]) - own.final * (double)size[1]) /
+                         (double)size[0];
+            if (own.initial > own.final) own.initial = own.final;
+            exact = exact && size[1] > 0 && zeros[1] == sparsity_count(sparsity_at(&own, t), size[1]) &&
+                    zeros[0] == sparsity_count(sparsity_at(&rest, t), size[0]);
+        } else if (c->prune.strategy == CFG_STRATEGY_GLOBAL) {
             size_t want = sparsity_count(sparsity_at(&s.pruner.schedule, t), s.masks.total);
             exact = exact && prune_masks_pruned(&s.masks) == want;
         } else if (c->prune.strategy == CFG_STRATEGY_LAYERWISE) {
@@ -289,10 +346,48 @@ static void check_strategy(const char *label, const char *const *settings, int n
     check(updates == 8 && exact, "%s: exact counts after each of the %d updates", label, updates);
     check(grew, "%s: masks only grow", label);
     check(zero, "%s: pruned weights and their moments exactly 0", label);
-    if (s.config.prune.strategy == CFG_STRATEGY_GLOBAL)
+    if (s.config.prune.strategy == CFG_STRATEGY_GLOBAL && s.config.prune.a_log_sparsity < 0)
         check(prune_masks_pruned(&s.masks) == sparsity_count(s.config.prune.final_sparsity, s.masks.total),
               "%s: the final sparsity exactly (%zu of %zu)", label, prune_masks_pruned(&s.masks), s.masks.total);
     setup_free(&s);
+}
+
+// Allocations that cannot hold: A_log alone prunable; A_log so sparse the rest would need
+// a negative sparsity.
+static void check_a_log_errors(void) {
+    const char *settings[][3] = {
+        {"prune.a_log_sparsity=0.3", "prune.include=[mixer.A_log]", "is the only prunable tensor"},
+        {"prune.a_log_sparsity=0.9", "prune.final_sparsity=0.01", "expected one in [0, 1)"},
+        {"prune.a_log_sparsity=0.3", "prune.exclude=[A_log]", "no A_log tensor is prunable"},
+    };
+    for (int k = 0; k < 3; k++) {
+        RunConfig c;
+        config_defaults(&c);
+        Error err;
+        const char *set[] = {"prune.method=gradient", settings[k][0], settings[k][1]};
+        for (int i = 0; i < 3; i++)
+            if (config_set(&c, set[i], &err) != 0) fprintf(stderr, "%s\n", err.message), exit(1);
+        MambaModel model;
+        tiny_model_create(&model, 2, 21);
+        bool *prunable = calloc((size_t)model.n_params, sizeof(bool));
+        for (int i = 0; i < model.n_params; i++) prunable[i] = config_param_prunable(&c, model.params[i].name);
+        PruneMasks masks;
+        prune_masks_create(&masks, &model, prunable);
+        free(prunable);
+        PruneOptions o;
+        PruneStabilityOptions stability;
+        config_prune_options(&c, &o);
+        config_stability_options(&c, &stability);
+        stability.enabled = false;
+        IterativePruner p;
+        int rc = masks.n > 0 ? iterative_init(&p, &o, &stability, NULL, &model, &masks, &err) : -1;
+        check(rc != 0 && masks.n > 0 && strstr(err.message, settings[k][2]) && strstr(err.message, "prune.a_log_sparsity"),
+              "%s, %s: refused (%s)", settings[k][0], settings[k][1], rc ? err.message : "accepted");
+        if (rc == 0) iterative_free(&p);
+        prune_masks_free(&masks);
+        mamba_model_free(&model);
+        config_free(&c);
+    }
 }
 
 static void check_checkpoint(void) {
@@ -362,10 +457,15 @@ static void check_checkpoint(void) {
 
 int main(void) {
     check_window();
-    check_accumulator_and_scores(0.0, "0");
-    check_accumulator_and_scores(0.5, "0.5");
-    check_accumulator_and_scores(1.0, "1");
-    check_accumulator_and_scores(2.0, "2");
+    check_accumulator_and_scores(0.0, "mean", "none");
+    check_accumulator_and_scores(0.5, "mean", "none");
+    check_accumulator_and_scores(1.0, "mean", "none");
+    check_accumulator_and_scores(2.0, "mean", "none");
+    check_accumulator_and_scores(1.0, "abs_mean", "none");
+    check_accumulator_and_scores(1.0, "rms", "none");
+    check_accumulator_and_scores(2.0, "rms", "median");
+    check_accumulator_and_scores(1.0, "abs_mean", "mean");
+    check_accumulator_and_scores(0.0, "mean", "median");
 
     // Updates at 0 (nothing), 10, ..., 70, 75: 8 of them prune.
     const char *global[] = {"stability.enabled=false"};
@@ -383,6 +483,12 @@ int main(void) {
                                       "stability.enabled=true", "prune.initial_sparsity=0.1",
                                       "prune.schedule=exponential"};
     check_strategy("component from 10%, exponential, stability check on", component_stable, 5);
+
+    const char *a_log_apart[] = {"prune.a_log_sparsity=0.3", "stability.enabled=false"};
+    check_strategy("global, A_log apart at 30%", a_log_apart, 2);
+    const char *a_log_apart_stable[] = {"prune.a_log_sparsity=0.2", "stability.enabled=true", "prune.final_sparsity=0.6"};
+    check_strategy("global to 60%, A_log apart at 20%, stability check on", a_log_apart_stable, 3);
+    check_a_log_errors();
 
     check_checkpoint();
     return check_summary("iterative pruner");

@@ -21,6 +21,17 @@ check "one folder per run (6)" test "$(ls -d "$grid"/optim.lr=* | wc -l)" -eq 6
 check "every run finished with a summary" test "$(cat "$grid"/*/metrics.jsonl | grep -c '"summary":true')" -eq 6
 check "Markdown table: header, rule and 6 rows" test "$(sed '/^$/q' "$grid/summary.md" | grep -c '^|')" -eq 8
 check "seed means: one row per learning rate, over 2 seeds" test "$(sed -n '/^Mean/,$p' "$grid/summary.md" | grep -c '^| [0-9.e-]* | 2 | ')" -eq 3
+# The seed means against mean and sample sd computed here from the CSV's accuracies (a
+# synthetic task: the table reports accuracy, with 4 decimals).
+check "seed means: the accuracy column" grep -q '^| optim.lr | runs | val_accuracy | prune s |' "$grid/summary.md"
+acc_col=$(head -1 "$grid/summary.csv" | tr ',' '\n' | grep -n '^val_accuracy$' | cut -d: -f1)
+for lr in 1.0e-3 3.0e-3 1.0e-2; do
+    expected=$(grep "^\"$lr\"," "$grid/summary.csv" | cut -d, -f"$acc_col" |
+        awk '{ s += $1; q += $1 * $1; n++ } END { m = s / n; printf "%.4f ± %.4f", m, sqrt((q - n * m * m) / (n - 1)) }')
+    row=$(sed -n '/^Mean/,$p' "$grid/summary.md" | grep "^| $lr | 2 |")
+    got=$(cut -d'|' -f4 <<<"$row" | sed 's/^ *//; s/ *$//')
+    check "seed means, lr $lr: 2 runs, accuracy $got = $expected" test "$got" = "$expected"
+done
 check "CSV: header and 6 rows" test "$(wc -l <"$grid/summary.csv")" -eq 7
 check "CSV rows name their values" grep -q '^"1.0e-2","2",' "$grid/summary.csv"
 check "plot: one line per seed" test "$(grep -c '<polyline' "$grid/summary.svg")" -eq 2

@@ -66,6 +66,15 @@ Tensor *op_selective_scan(Tape *tape, Tensor *x, Tensor *dt, Tensor *dt_bias, Te
 // Returns a 1-element tensor; 0 when every target is ignored.
 Tensor *op_cross_entropy(Tape *tape, Tensor *logits, const int32_t *targets, int T);
 
+// ---- distillation (docs/DESIGN.md#distillation) ----
+// temperature² · mean over the rows with target >= 0 (every row when targets is NULL) of
+// KL(softmax(teacher / temperature) || softmax(logits / temperature)); teacher_logits (T, V)
+// are constants. Returns a 1-element tensor; 0 when no row counts.
+Tensor *op_kl_distill(Tape *tape, Tensor *logits, const float *teacher_logits, const int32_t *targets, int T,
+                      float temperature);
+// wa · a + wb · b of two 1-element tensors.
+Tensor *op_mix_scalars(Tape *tape, Tensor *a, Tensor *b, float wa, float wb);
+
 // ---- pooling of the positions of B sequences of length L (the classification head) ----
 // x (B*L, C) -> out (B, C): row b is the mean of positions [0, ends[b]] of sequence b
 // (mean), or position ends[b] alone (last); a row with ends[b] < 0 is zeros.

@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "run/model_eval.h"
 #include "run/model_source.h"
+#include "run/reference.h"
 #include "run/sweep.h"
 #include "core/dist.h"
 #include "run/text_tokens.h"
@@ -82,6 +83,7 @@ static int command_train(int argc, char **argv) {
     }
     TrainSummary summary;
     rc = train_run(&config, run_dir, resume, &summary, &err);
+    if (rc == 0) rc = reference_attach(&config, run_dir, &err);
     if (rc != 0) {
         if (dist_size() > 1) fprintf(stderr, "mambaprune (rank %d of %d): %s\n", dist_rank(), dist_size(), err.message);
         else fprintf(stderr, "mambaprune: %s\n", err.message);

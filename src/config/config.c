@@ -565,6 +565,15 @@ int config_check(const RunConfig *c, Error *err) {
         return check_fail(c, "prune.initial_sparsity", "prune.initial_sparsity", err,
                           "must be <= prune.final_sparsity (%g): sparsity only grows, got %g",
                           c->prune.final_sparsity, c->prune.initial_sparsity);
+    if (c->prune.a_log_sparsity >= 0 && c->prune.strategy != CFG_STRATEGY_GLOBAL)
+        return check_fail(c, "prune.a_log_sparsity", "prune.a_log_sparsity", err,
+                          "is an allocation of the global strategy, got prune.strategy %s (layerwise prunes A_log "
+                          "like every tensor; component takes component_sparsity: {A_log: %g})",
+                          prune_strategy_names[c->prune.strategy], c->prune.a_log_sparsity);
+    if (c->prune.a_log_sparsity < 0 && c->prune.a_log_sparsity != -1)
+        return check_fail(c, "prune.a_log_sparsity", "prune.a_log_sparsity", err,
+                          "expected -1 (A_log in the global pool) or a sparsity in [0, 1), got %g",
+                          c->prune.a_log_sparsity);
     // A pretrained model's n_layer is known only once it is loaded; the shedder checks it then.
     if (c->prune.method == CFG_PRUNE_SHEDDER && strcmp(c->model.init, "random") == 0 &&
         c->prune.shedder_steps >= c->model.n_layer)
@@ -706,6 +715,7 @@ void config_write_reference_markdown(FILE *out) {
           "- `prune.nm_n` and `prune.nm_m` are both 0 or both > 0, and then `nm_n` < `nm_m`.\n"
           "- `prune.initial_sparsity` <= `prune.final_sparsity`.\n"
           "- `prune.component_sparsity` only with `prune.strategy: component`.\n"
+          "- `prune.a_log_sparsity` is -1 or in [0, 1), and >= 0 only with `prune.strategy: global`.\n"
           "- With `prune.method: gradient`, the schedule ends (`prune.end_step`, 0 = train.steps * 3 / 4)\n"
           "  after `prune.start_step`.\n"
           "- `model.init` is not empty.\n",
@@ -821,6 +831,12 @@ _Static_assert((int)CFG_STRATEGY_GLOBAL == PRUNE_STRATEGY_GLOBAL &&
                "prune.strategy");
 _Static_assert((int)CFG_MAGNITUDE_TENSOR == PRUNE_MAGNITUDE_TENSOR && (int)CFG_MAGNITUDE_GLOBAL == PRUNE_MAGNITUDE_GLOBAL,
                "prune.magnitude_scope");
+_Static_assert((int)CFG_GRAD_MEAN == PRUNE_GRAD_MEAN && (int)CFG_GRAD_ABS_MEAN == PRUNE_GRAD_ABS_MEAN &&
+                   (int)CFG_GRAD_RMS == PRUNE_GRAD_RMS,
+               "prune.grad_stat");
+_Static_assert((int)CFG_NORM_NONE == PRUNE_NORM_NONE && (int)CFG_NORM_MEAN == PRUNE_NORM_MEAN &&
+                   (int)CFG_NORM_MEDIAN == PRUNE_NORM_MEDIAN,
+               "prune.score_norm");
 _Static_assert((int)CFG_WEIGHTING_HARMONIC == SPARSESSM_HARMONIC && (int)CFG_WEIGHTING_UNIFORM == SPARSESSM_UNIFORM &&
                    (int)CFG_WEIGHTING_GEOMETRIC == SPARSESSM_GEOMETRIC && (int)CFG_WEIGHTING_WINDOW == SPARSESSM_WINDOW,
                "prune.sparsessm_weighting");
@@ -830,6 +846,9 @@ void config_prune_options(const RunConfig *c, PruneOptions *o) {
     *o = (PruneOptions){
         .method = (PruneMethod)c->prune.method,
         .alpha = c->prune.alpha,
+        .grad_stat = (PruneGradStat)c->prune.grad_stat,
+        .score_norm = (PruneScoreNorm)c->prune.score_norm,
+        .a_log_sparsity = c->prune.a_log_sparsity,
         .schedule = (PruneSchedule)c->prune.schedule,
         .exp_k = c->prune.exp_k,
         .initial_sparsity = c->prune.initial_sparsity,

@@ -49,6 +49,9 @@ typedef enum CfgWeighting {
 } CfgWeighting;
 typedef enum CfgShedderTarget { CFG_SHEDDER_BLOCK, CFG_SHEDDER_SSM } CfgShedderTarget;
 typedef enum CfgMagnitudeScope { CFG_MAGNITUDE_TENSOR, CFG_MAGNITUDE_GLOBAL } CfgMagnitudeScope;
+typedef enum CfgGradStat { CFG_GRAD_MEAN, CFG_GRAD_ABS_MEAN, CFG_GRAD_RMS } CfgGradStat;
+typedef enum CfgScoreNorm { CFG_NORM_NONE, CFG_NORM_MEAN, CFG_NORM_MEDIAN } CfgScoreNorm;
+typedef enum CfgReference { CFG_REFERENCE_NONE, CFG_REFERENCE_FINETUNED } CfgReference;
 
 typedef struct StringList {
     char **items;             // count owned strings
@@ -116,12 +119,17 @@ typedef struct RunConfig {
     struct {
         CfgPruneMethod method;
         double alpha;
+        CfgGradStat grad_stat;
+        CfgScoreNorm score_norm;
+        CfgReference reference;       // the dense fine-tuned reference (run/reference.h)
         CfgSchedule schedule;
         double exp_k, initial_sparsity, final_sparsity;
         int start_step;
         int end_step;                 // 0 = train.steps * 3 / 4 (config_prune_end_step)
         int prune_every, grad_accum_batches;
         CfgStrategy strategy;
+        double a_log_sparsity;        // < 0 = A_log in the global pool
+        double distill_weight, distill_temperature;  // run/distill.h; weight 0 = off
         FloatMap component_sparsity;  // component -> final sparsity (strategy component)
         StringList include, exclude;  // parameter name patterns (config_param_prunable)
         int nsamples, calib_seqlen;

@@ -43,8 +43,10 @@ static const char *const features_names[] = {"M", "S"};
 static const char *const pool_names[] = {"mean", "last"};
 static const char *const split_names[] = {"validation", "test"};
 static const char *const matmul_names[] = {"openblas", "onednn"};
+static const char *const reference_names[] = {"none", "finetuned"};
 static const char *const component_names[] = {"in_proj", "conv1d", "x_proj", "dt_proj", "A_log", "out_proj"};
 
+_Static_assert(COUNT(reference_names) == CFG_REFERENCE_FINETUNED + 1, "reference_names");
 _Static_assert(COUNT(data_kind_names) == CFG_DATA_SEASONAL + 1, "data_kind_names");
 _Static_assert(COUNT(features_names) == CFG_FEATURES_S + 1, "features_names");
 _Static_assert(COUNT(head_names) == CFG_HEAD_DLINEAR + 1 && COUNT(pool_names) == CFG_POOL_LAST + 1 &&
@@ -57,11 +59,14 @@ _Static_assert(COUNT(prune_strategy_names) == CFG_STRATEGY_COMPONENT + 1, "prune
 _Static_assert(COUNT(prune_weighting_names) == CFG_WEIGHTING_WINDOW + 1, "prune_weighting_names");
 _Static_assert(COUNT(prune_shedder_target_names) == CFG_SHEDDER_SSM + 1, "prune_shedder_target_names");
 _Static_assert(COUNT(prune_magnitude_scope_names) == CFG_MAGNITUDE_GLOBAL + 1, "prune_magnitude_scope_names");
+_Static_assert(COUNT(prune_grad_stat_names) == CFG_GRAD_RMS + 1, "prune_grad_stat_names");
+_Static_assert(COUNT(prune_score_norm_names) == CFG_NORM_MEDIAN + 1, "prune_score_norm_names");
 // The table reads and writes enum fields as int.
 _Static_assert(sizeof(CfgDataKind) == sizeof(int) && sizeof(CfgMatmul) == sizeof(int) &&
                    sizeof(CfgPruneMethod) == sizeof(int) && sizeof(CfgSchedule) == sizeof(int) &&
                    sizeof(CfgStrategy) == sizeof(int) && sizeof(CfgWeighting) == sizeof(int) &&
                    sizeof(CfgShedderTarget) == sizeof(int) && sizeof(CfgMagnitudeScope) == sizeof(int) &&
+                   sizeof(CfgGradStat) == sizeof(int) && sizeof(CfgReference) == sizeof(int) && sizeof(CfgScoreNorm) == sizeof(int) &&
                    sizeof(CfgHead) == sizeof(int) && sizeof(CfgPool) == sizeof(int) && sizeof(CfgSplit) == sizeof(int),
                "enum fields are read and written as int");
 
@@ -160,6 +165,12 @@ const ConfigKey config_keys[] = {
          "none = dense training; gradient = iterative gradient-aware pruning during training (docs/DESIGN.md#iterative-pruning); "
          "magnitude, wanda, sparsegpt, sparsessm, shedder = one-shot methods (docs/DESIGN.md#one-shot-methods)"),
     FLOAT(prune, alpha, "1.0", AT_LEAST(0), "exponent of the gradient in the score |w| * |g|^alpha; 0 = magnitude"),
+    ENUM(prune, grad_stat, CfgGradStat, prune_grad_stat_names, "mean",
+         "the gradient statistic |g| of the score over the grad_accum_batches steps (docs/DESIGN.md#gradient-statistics): "
+         "mean = |mean g|, abs_mean = mean |g|, rms = sqrt(mean g^2) (empirical Fisher / Optimal Brain Damage)"),
+    ENUM(prune, score_norm, CfgScoreNorm, prune_score_norm_names, "none",
+         "gradient method: each tensor's scores divided by the mean or the median of its kept weights' scores "
+         "before the selection (docs/DESIGN.md#gradient-statistics); none = raw scores"),
     ENUM(prune, schedule, CfgSchedule, prune_schedule_names, "cubic", "shape of the sparsity ramp from start_step to end_step"),
     FLOAT(prune, exp_k, "5.0", ABOVE(0), "rate k of the exponential schedule"),
     FLOAT(prune, initial_sparsity, "0", IN_CLOSED_OPEN(0, 1), "sparsity s_0 up to start_step"),
@@ -173,6 +184,19 @@ const ConfigKey config_keys[] = {
     ENUM(prune, strategy, CfgStrategy, prune_strategy_names, "global",
          "global = one threshold over all prunable weights; layerwise = the same sparsity in every tensor; "
          "component = a target per component from component_sparsity"),
+    ENUM(prune, reference, CfgReference, reference_names, "none",
+         "finetuned = a pruning run also reports the dense model trained the same steps, schedule, data and seed "
+         "unpruned (trained once per dense model and configuration in log.dir/references/<key>/, then reused; "
+         "docs/DESIGN.md#fair-reference), and its headline ratio is pruned / dense fine-tuned; none = only the dense "
+         "model before pruning"),
+    FLOAT(prune, distill_weight, "0", IN_CLOSED_OPEN(0, 1),
+          "fine-tune against the dense teacher (model.init): the loss is (1 - w) cross-entropy + w T^2 KL(teacher || "
+          "student) at temperature T (docs/DESIGN.md#distillation); 0 = off"),
+    FLOAT(prune, distill_temperature, "2", ABOVE(0), "distillation: the temperature T of both softmaxes"),
+    FLOAT(prune, a_log_sparsity, "-1", IN_CLOSED_OPEN(-1, 1),
+          "gradient method, strategy global: A_log's own final sparsity, selected apart from the other weights, "
+          "which get the sparsity that keeps the total at final_sparsity (docs/DESIGN.md#a_log); -1 = A_log is "
+          "in the one global pool"),
     FLOATMAP(prune, component_sparsity, component_names, "{}", IN_CLOSED_OPEN(0, 1),
              "strategy component: final sparsity of each component named (a component not named gets "
              "final_sparsity); unused by the other strategies"),

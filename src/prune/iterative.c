@@ -18,7 +18,10 @@
 
 double prune_times_total(const PruneTimes *t) { return t->accumulate + t->score + t->select + t->stability + t->apply; }
 
-static void make_groups(IterativePruner *p, const PruneOptions *o) {
+// Groups of the selection: one (global), one per tensor (layerwise), one per component;
+// global with a_log_sparsity >= 0 has two, A_log (group 1, its own sparsity) and the rest
+// (group 0, the sparsity that keeps the total at final_sparsity).
+static int make_groups(IterativePruner *p, const PruneOptions *o, Error *err) {
     const PruneMasks *masks = p->masks;
     p->group = xcalloc((size_t)(masks->n > 0 ? masks->n : 1), sizeof(int));
     switch (p->strategy) {
@@ -27,6 +30,8 @@ static void make_groups(IterativePruner *p, const PruneOptions *o) {
     case PRUNE_STRATEGY_COMPONENT: p->n_groups = PRUNE_N_COMPONENTS; break;
     }
     if (p->n_groups < 1) p->n_groups = 1;
+    const bool a_log_apart = p->strategy == PRUNE_STRATEGY_GLOBAL && o->a_log_sparsity >= 0;
+    if (a_log_apart) p->n_groups = 2;
     p->group_final = xcalloc((size_t)p->n_groups, sizeof(double));
     p->group_total = xcalloc((size_t)p->n_groups, sizeof(size_t));
     p->group_pruned = xcalloc((size_t)p->n_groups, sizeof(size_t));
@@ -36,9 +41,24 @@ static void make_groups(IterativePruner *p, const PruneOptions *o) {
     }
     for (int i = 0; i < masks->n; i++) {
         const MaskedTensor *m = &masks->tensors[i];
-        p->group[i] = p->strategy == PRUNE_STRATEGY_GLOBAL ? 0 : p->strategy == PRUNE_STRATEGY_LAYERWISE ? i : (int)m->component;
+        p->group[i] = p->strategy == PRUNE_STRATEGY_GLOBAL ? (a_log_apart && m->component == PRUNE_A_LOG)
+                                                             : p->strategy == PRUNE_STRATEGY_LAYERWISE ? i : (int)m->component;
         p->group_total[p->group[i]] += m->tensor->size;
     }
+    if (!a_log_apart) return 0;
+    double n_a_log = (double)p->group_total[1], n_rest = (double)p->group_total[0];
+    if (n_a_log == 0 || n_rest == 0)
+        return error_set(err, "prune.a_log_sparsity: %s, so A_log cannot have its own allocation",
+                         n_a_log == 0 ? "no A_log tensor is prunable" : "A_log is the only prunable tensor");
+    double rest = (o->final_sparsity * (n_a_log + n_rest) - o->a_log_sparsity * n_a_log) / n_rest;
+    if (rest < 0 || rest >= 1)
+        return error_set(err,
+                         "prune.a_log_sparsity: %g on the %.0f A_log entries leaves the other %.0f weights a sparsity "
+                         "of %g to reach prune.final_sparsity %g; expected one in [0, 1)",
+                         o->a_log_sparsity, n_a_log, n_rest, rest, o->final_sparsity);
+    p->group_final[0] = rest;
+    p->group_final[1] = o->a_log_sparsity;
+    return 0;
 }
 
 // Pruned weights of each group under the current masks.
@@ -61,9 +81,14 @@ int iterative_init(IterativePruner *p, const PruneOptions *o, const PruneStabili
     p->masks = masks;
     sparsity_schedule_from_options(&p->schedule, o);
     p->alpha = o->alpha;
+    p->grad_stat = o->grad_stat;
+    p->score_norm = o->score_norm;
     p->strategy = o->strategy;
     p->grad_accum_batches = o->grad_accum_batches;
-    make_groups(p, o);
+    if (make_groups(p, o, err) != 0) {
+        iterative_free(p);
+        return -1;
+    }
     count_groups(p);
 
     size_t total = masks->total;
@@ -72,12 +97,16 @@ int iterative_init(IterativePruner *p, const PruneOptions *o, const PruneStabili
     p->new_keep = xmalloc(total);
     p->score_views = xmalloc(sizeof(float *) * (size_t)masks->n);
     p->keep_views = xmalloc(sizeof(uint8_t *) * (size_t)masks->n);
-    size_t offset = 0;
+    p->norm_divisors = xmalloc(sizeof(double) * (size_t)masks->n);
+    size_t offset = 0, largest = 0;
     for (int i = 0; i < masks->n; i++) {
         p->score_views[i] = p->scores + offset;
         p->keep_views[i] = p->new_keep + offset;
+        p->norm_divisors[i] = 1.0;
         offset += masks->tensors[i].tensor->size;
+        if (masks->tensors[i].tensor->size > largest) largest = masks->tensors[i].tensor->size;
     }
+    if (p->score_norm == PRUNE_NORM_MEDIAN) p->norm_work = xmalloc(sizeof(float) * largest);
 
     p->n_layer = model->config.n_layer;
     p->layer_violations = xcalloc((size_t)p->n_layer, sizeof(float));
@@ -123,6 +152,8 @@ void iterative_free(IterativePruner *p) {
     free(p->score_views);
     free(p->new_keep);
     free(p->keep_views);
+    free(p->norm_work);
+    free(p->norm_divisors);
     free(p->calibration_tokens);
     free(p->calibration_values);
     free(p->layer_violations);
@@ -151,9 +182,13 @@ void iterative_accumulate(IterativePruner *p) {
         const Tensor *t = p->masks->tensors[i].tensor;
         const float *g = t->grad;
         size_t n = t->size;
-        if (g) {
+        if (g && p->grad_stat == PRUNE_GRAD_MEAN) {
 #pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
             for (size_t j = 0; j < n; j++) sum[j] += g[j];
+        } else if (g) {
+            const PruneGradStat stat = p->grad_stat;
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
+            for (size_t j = 0; j < n; j++) sum[j] += prune_grad_term(stat, g[j]);
         }
         sum += n;
     }
@@ -194,8 +229,10 @@ static void compute_scores(IterativePruner *p) {
     size_t offset = 0;
     for (int i = 0; i < p->masks->n; i++) {
         const Tensor *t = p->masks->tensors[i].tensor;
-        prune_scores(t->data, p->grad_sum ? p->grad_sum + offset : NULL, p->grad_count, p->alpha, t->size,
-                     p->scores + offset);
+        prune_scores(t->data, p->grad_sum ? p->grad_sum + offset : NULL, p->grad_count, p->alpha, p->grad_stat,
+                     t->size, p->scores + offset);
+        p->norm_divisors[i] = prune_normalize_scores(p->scores + offset, p->masks->tensors[i].keep, t->size,
+                                                     p->score_norm, p->norm_work);
         offset += t->size;
     }
 }

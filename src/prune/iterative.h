@@ -3,8 +3,9 @@
 // before a mask update (no extra forward passes), and after the optimizer steps that the
 // schedule names it recomputes the masks:
 //
-//   scores     S = |w| * |g|^alpha, g the mean of the accumulated gradients
-//   selection  per group (global: all masked tensors; layerwise: each tensor; component:
+//   scores     S = |w| * G^alpha, G the grad_stat statistic of the accumulated gradients,
+//              then each tensor's scores normalised by score_norm (docs/DESIGN.md#gradient-statistics)
+//   selection  per group (global: all masked tensors, or A_log apart with a_log_sparsity; layerwise: each tensor; component:
 //              each component), round(s_t * group size) weights pruned, already pruned
 //              ones first, then the lowest scores (ties by position): masks only grow
 //   stability  stability_correct on fixed calibration batches (docs/DESIGN.md#stability-check), keeping the counts
@@ -48,6 +49,8 @@ typedef struct IterativePruner {
     PruneMasks *masks;        // the masks it updates (not owned)
     SparsitySchedule schedule;
     double alpha;
+    PruneGradStat grad_stat;
+    PruneScoreNorm score_norm;
     PruneStrategy strategy;
     int grad_accum_batches;
 
@@ -58,8 +61,9 @@ typedef struct IterativePruner {
     size_t *group_total;      // weights of each group
     size_t *group_pruned;     // pruned weights of each group under the current masks
 
-    // The gradient accumulator: the sum of the raw gradients of grad_count steps, the masked
-    // tensors one after the other (masks->total floats; NULL when alpha = 0).
+    // The gradient accumulator: the sum over grad_count steps of the raw gradients' terms
+    // (prune_grad_term: g, |g| or g^2 by grad_stat), the masked tensors one after the other
+    // (masks->total floats; NULL when alpha = 0).
     float *grad_sum;
     int grad_count;
 
@@ -68,6 +72,8 @@ typedef struct IterativePruner {
     float **score_views;
     uint8_t *new_keep;
     uint8_t **keep_views;
+    float *norm_work;         // the median's copy of the largest tensor (score_norm median)
+    double *norm_divisors;    // the last update's divisor of each tensor's scores (1 = none)
 
     // The stability check: on when enabled, with its fixed calibration tokens (owned).
     bool stability_enabled;

@@ -9,6 +9,8 @@ const char *const prune_method_names[PRUNE_METHOD_COUNT] = {"none",      "gradie
 const char *const prune_schedule_names[PRUNE_SCHEDULE_COUNT] = {"cubic", "linear", "exponential"};
 const char *const prune_strategy_names[PRUNE_STRATEGY_COUNT] = {"global", "layerwise", "component"};
 const char *const prune_magnitude_scope_names[PRUNE_MAGNITUDE_COUNT] = {"tensor", "global"};
+const char *const prune_grad_stat_names[PRUNE_GRAD_STAT_COUNT] = {"mean", "abs_mean", "rms"};
+const char *const prune_score_norm_names[PRUNE_SCORE_NORM_COUNT] = {"none", "mean", "median"};
 const char *const prune_weighting_names[SPARSESSM_WINDOW + 1] = {"harmonic", "uniform", "geometric", "window"};
 const char *const prune_shedder_target_names[SHEDDER_SSM + 1] = {"block", "ssm"};
 

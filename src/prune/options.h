@@ -23,16 +23,24 @@ typedef enum PruneMethod {
 typedef enum PruneSchedule { PRUNE_SCHEDULE_CUBIC, PRUNE_SCHEDULE_LINEAR, PRUNE_SCHEDULE_EXPONENTIAL } PruneSchedule;
 typedef enum PruneStrategy { PRUNE_STRATEGY_GLOBAL, PRUNE_STRATEGY_LAYERWISE, PRUNE_STRATEGY_COMPONENT } PruneStrategy;
 typedef enum PruneMagnitudeScope { PRUNE_MAGNITUDE_TENSOR, PRUNE_MAGNITUDE_GLOBAL } PruneMagnitudeScope;
+// The gradient statistic g of the score |w| * g^alpha over the window (docs/DESIGN.md#gradient-statistics).
+typedef enum PruneGradStat { PRUNE_GRAD_MEAN, PRUNE_GRAD_ABS_MEAN, PRUNE_GRAD_RMS } PruneGradStat;
+// The per-tensor normalisation of the scores before the selection (docs/DESIGN.md#gradient-statistics).
+typedef enum PruneScoreNorm { PRUNE_NORM_NONE, PRUNE_NORM_MEAN, PRUNE_NORM_MEDIAN } PruneScoreNorm;
 #define PRUNE_METHOD_COUNT (PRUNE_METHOD_SHEDDER + 1)
 #define PRUNE_SCHEDULE_COUNT (PRUNE_SCHEDULE_EXPONENTIAL + 1)
 #define PRUNE_STRATEGY_COUNT (PRUNE_STRATEGY_COMPONENT + 1)
 #define PRUNE_MAGNITUDE_COUNT (PRUNE_MAGNITUDE_GLOBAL + 1)
+#define PRUNE_GRAD_STAT_COUNT (PRUNE_GRAD_RMS + 1)
+#define PRUNE_SCORE_NORM_COUNT (PRUNE_NORM_MEDIAN + 1)
 
 // The spelling of each value, in enum order (also the YAML values of the configuration).
 extern const char *const prune_method_names[PRUNE_METHOD_COUNT];
 extern const char *const prune_schedule_names[PRUNE_SCHEDULE_COUNT];
 extern const char *const prune_strategy_names[PRUNE_STRATEGY_COUNT];
 extern const char *const prune_magnitude_scope_names[PRUNE_MAGNITUDE_COUNT];
+extern const char *const prune_grad_stat_names[PRUNE_GRAD_STAT_COUNT];
+extern const char *const prune_score_norm_names[PRUNE_SCORE_NORM_COUNT];
 extern const char *const prune_weighting_names[SPARSESSM_WINDOW + 1];
 extern const char *const prune_shedder_target_names[SHEDDER_SSM + 1];
 
@@ -41,13 +49,19 @@ bool prune_method_is_oneshot(PruneMethod method);
 
 typedef struct PruneOptions {
     PruneMethod method;
-    double alpha;                     // S = |w| * |g|^alpha
+    double alpha;                     // S = |w| * g^alpha
+    PruneGradStat grad_stat;          // g: |mean grad|, mean |grad| or sqrt(mean grad^2)
+    PruneScoreNorm score_norm;        // each tensor's scores divided by their mean or median
     PruneSchedule schedule;
     double exp_k, initial_sparsity, final_sparsity;
     int start_step;
     int end_step;                     // resolved: never 0 here
     int prune_every, grad_accum_batches;
     PruneStrategy strategy;
+    // Strategy global: A_log's own final sparsity (its own selection group), the other
+    // weights then get the sparsity that keeps the total at final_sparsity; < 0 = A_log is
+    // in the one global pool.
+    double a_log_sparsity;
     // The final sparsity of each component under strategy component: the configured one,
     // or final_sparsity for a component not named (and for PRUNE_OTHER).
     double component_sparsity[PRUNE_N_COMPONENTS];

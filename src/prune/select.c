@@ -18,7 +18,8 @@
 // Below this many weights a pass is not worth starting threads for.
 #define PARALLEL_MIN ((size_t)1 << 15)
 
-void prune_scores(const float *w, const float *grad_sum, int grad_count, double alpha, size_t n, float *scores) {
+void prune_scores(const float *w, const float *grad_sum, int grad_count, double alpha, PruneGradStat stat, size_t n,
+                  float *scores) {
     const float count = (float)(grad_count > 0 ? grad_count : 1);
     const float a = (float)alpha;
     // The common exponents get their exact expressions; powf for the rest.
@@ -29,7 +30,8 @@ void prune_scores(const float *w, const float *grad_sum, int grad_count, double 
         if (alpha == 0.0) {
             s = magnitude;
         } else {
-            float g = fabsf(grad_sum[j] / count);
+            float mean = grad_sum[j] / count;
+            float g = stat == PRUNE_GRAD_MEAN ? fabsf(mean) : stat == PRUNE_GRAD_ABS_MEAN ? mean : sqrtf(mean);
             if (alpha == 1.0) s = magnitude * g;
             else if (alpha == 2.0) s = magnitude * (g * g);
             else if (alpha == 0.5) s = magnitude * sqrtf(g);
@@ -37,6 +39,38 @@ void prune_scores(const float *w, const float *grad_sum, int grad_count, double 
         }
         scores[j] = isnan(s) ? INFINITY : s;
     }
+}
+
+static int compare_floats(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+double prune_normalize_scores(float *scores, const uint8_t *keep, size_t n, PruneScoreNorm norm, float *work) {
+    if (norm == PRUNE_NORM_NONE) return 1.0;
+    double c = 0.0;
+    size_t m = 0;
+    if (norm == PRUNE_NORM_MEAN) {
+        double sum = 0.0;
+        for (size_t j = 0; j < n; j++)
+            if (keep[j] && isfinite(scores[j])) {
+                sum += scores[j];
+                m++;
+            }
+        if (m > 0) c = sum / (double)m;
+    } else {
+        for (size_t j = 0; j < n; j++)
+            if (keep[j] && isfinite(scores[j])) work[m++] = scores[j];
+        if (m > 0) {
+            qsort(work, m, sizeof(float), compare_floats);
+            c = work[(m - 1) / 2];
+        }
+    }
+    if (!(c > 0.0) || !isfinite(c)) return 1.0;
+    const float divisor = (float)c;
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
+    for (size_t j = 0; j < n; j++) scores[j] /= divisor;
+    return c;
 }
 
 static inline uint32_t score_bits(float score) {

@@ -8,11 +8,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// scores[j] = |w[j]| * |g[j]|^alpha with g[j] = grad_sum[j] / grad_count, the mean of the
-// accumulated gradients. alpha = 0 is magnitude, |w|, and then grad_sum is not read (may
+#include "prune/options.h"   // defines: PruneGradStat, PruneScoreNorm
+
+// What the gradient accumulator adds for one step's gradient g under a statistic
+// (docs/DESIGN.md#gradient-statistics): g (mean), |g| (abs_mean) or g^2 (rms).
+static inline float prune_grad_term(PruneGradStat stat, float g) {
+    return stat == PRUNE_GRAD_MEAN ? g : stat == PRUNE_GRAD_ABS_MEAN ? (g < 0 ? -g : g) : g * g;
+}
+
+// scores[j] = |w[j]| * G[j]^alpha with G from the accumulated sum of grad_count steps'
+// terms (prune_grad_term): |sum / count| (mean), sum / count (abs_mean) or
+// sqrt(sum / count) (rms). alpha = 0 is magnitude, |w|, and then grad_sum is not read (may
 // be NULL): 0^0 counts as 1. A NaN score (a non-finite gradient) becomes +inf, so that a
 // weight whose importance is unknown is kept rather than pruned. n weights.
-void prune_scores(const float *w, const float *grad_sum, int grad_count, double alpha, size_t n, float *scores);
+void prune_scores(const float *w, const float *grad_sum, int grad_count, double alpha, PruneGradStat stat, size_t n,
+                  float *scores);
+
+// The per-tensor normalisation (docs/DESIGN.md#gradient-statistics): scores[j] /= c, c the
+// mean or the median (the lower middle one for an even count) of the finite scores of the
+// kept weights (keep[j] != 0); nothing changes when c is 0, not finite or there is no
+// such score, or for PRUNE_NORM_NONE. work holds n floats (the median's copy). Returns c
+// (1 when nothing was divided).
+double prune_normalize_scores(float *scores, const uint8_t *keep, size_t n, PruneScoreNorm norm, float *work);
 
 // A piece of a selection group: one tensor's keep mask (1 = kept) and its scores.
 typedef struct PruneSlice {

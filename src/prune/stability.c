@@ -12,6 +12,9 @@
 // move δ itself: a re-measure after each round finds what they did, a second round corrects
 // it, and what a last re-measure still finds is report->remaining. So a call costs two
 // forwards per batch when nothing violates, three when one round fixes everything, four at most.
+// A re-measure after a round starts at the first layer whose weights the round changed: the
+// blocks before it see the same inputs and weights, so their Δ and their outputs (the input
+// of that layer, kept from the last pass) are those of the last pass, to the bit.
 // Each pass resets the caller's tape before every batch and once at the end.
 #include "prune/stability.h"
 
@@ -72,24 +75,36 @@ static void column_min(const float *x, int T, int D, float *min) {
     }
 }
 
-// The calibration pass over the model as it is: min_delta (n_layer, D) receives min_t Δ of
-// every channel; delta_rows (n_layer, T_total, R), when not NULL, every token's δ row.
+// The calibration pass over the model as it is, from layer `first` on: min_delta (n_layer,
+// D) receives min_t Δ of every channel of those layers; delta_rows (n_layer, T_total, R),
+// when not NULL, every token's δ row. inputs (n_layer, T_total, d), when not NULL, keeps the
+// input of every block; with first > 0 the pass starts from the kept input of block
+// `first`, which must come from a pass over the same weights of the blocks before it.
 static void calibrate(MambaModel *model, Tape *tape, const StabilityOptions *o, double *min_delta,
-                      float *delta_rows) {
+                      float *delta_rows, float *inputs, int first) {
     const MambaConfig *c = &model->config;
-    int n_layer = c->n_layer, D = c->d_inner, R = c->dt_rank;
+    int n_layer = c->n_layer, D = c->d_inner, R = c->dt_rank, d_model = c->d_model;
     int T = o->batch_size * o->seqlen;
     long total = (long)T * o->n_batches;
+    if (!inputs) first = 0;
     float *min_dt = xmalloc(sizeof(float) * (size_t)n_layer * D);
     for (long k = 0; k < (long)n_layer * D; k++) min_dt[k] = INFINITY;
     bool recording = tape->recording;
     tape->recording = false;
-    for (int b = 0; b < o->n_batches; b++) {
+    for (int b = 0; b < o->n_batches && first < n_layer; b++) {
         tape_reset(tape);
-        Tensor *x = o->values ? mamba_embed_values(tape, model, o->values + (long)b * T * c->n_features, T)
-                              : mamba_embed(tape, model, o->tokens + (long)b * T, T);    // (T, d)
-        for (int l = 0; l < n_layer; l++) {
+        Tensor *x;
+        if (first == 0) {
+            x = o->values ? mamba_embed_values(tape, model, o->values + (long)b * T * c->n_features, T)
+                          : mamba_embed(tape, model, o->tokens + (long)b * T, T);    // (T, d)
+        } else {
+            x = tensor_new_2d(tape, T, d_model);
+            memcpy(x->data, inputs + ((long)first * total + (long)b * T) * d_model, sizeof(float) * (size_t)T * d_model);
+        }
+        for (int l = first; l < n_layer; l++) {
             MambaBlockTrace trace;
+            if (inputs)
+                memcpy(inputs + ((long)l * total + (long)b * T) * d_model, x->data, sizeof(float) * (size_t)T * d_model);
             x = mamba_block_forward(tape, c, &model->layers[l], x, o->batch_size, o->seqlen, &trace);
             column_min(trace.dt->data, T, D, min_dt + (long)l * D);
             if (delta_rows)
@@ -100,7 +115,7 @@ static void calibrate(MambaModel *model, Tape *tape, const StabilityOptions *o, 
     tape->recording = recording;
     tape_reset(tape);
     // softplus is increasing: the smallest Δ comes from the smallest dt.
-    for (int l = 0; l < n_layer; l++)
+    for (int l = first; l < n_layer; l++)
         for (int d = 0; d < D; d++)
             min_delta[(long)l * D + d] =
                 softplus((double)min_dt[(long)l * D + d] + (double)model->layers[l].dt_proj_bias.data[d]);
@@ -113,7 +128,7 @@ int stability_measure(MambaModel *model, Tape *tape, const StabilityOptions *opt
     const MambaConfig *c = &model->config;
     int n_layer = c->n_layer, D = c->d_inner, N = c->d_state;
     double *min_delta = xmalloc(sizeof(double) * (size_t)n_layer * D);
-    calibrate(model, tape, options, min_delta, NULL);
+    calibrate(model, tape, options, min_delta, NULL, NULL, 0);
     for (int l = 0; l < n_layer; l++) {
         const float *a_log = model->layers[l].A_log.data;
         for (int d = 0; d < D; d++)
@@ -139,6 +154,8 @@ typedef struct Check {
     double *ref_s;            // (n_layer, D, N): min Δ · A of the model as it was given
     double *min_delta;        // (n_layer, D): min Δ of the model as it is now
     float *delta_rows;        // (n_layer, T, R): dt_proj's input at every token, from the last pass
+    float *inputs;            // (n_layer, T, d): every block's input, from the last pass
+    int dirty_from;           // the first layer whose weights changed since the last pass
     uint8_t *seen;            // (n_layer, D, N): entries found violating in some round
     uint8_t *guarded;         // (n_layer, D): corrected channels, whose rows the rebalance leaves alone
     int *a_log_of, *dt_proj_of;  // per layer: the index of its A_log / dt_proj mask, or -1
@@ -164,6 +181,8 @@ static void touch(Check *c, int i) {
 // Sets weight j of tensor i kept (its old value back) or pruned (zero), in new_keep and in
 // the model. Tensor i must have been touched.
 static void set_kept(Check *c, int i, size_t j, bool kept) {
+    int layer = c->masks->tensors[i].layer < 0 ? 0 : c->masks->tensors[i].layer;
+    if (layer < c->dirty_from) c->dirty_from = layer;
     c->new_keep[i][j] = kept;
     c->masks->tensors[i].tensor->data[j] = kept ? c->original[i][j] : 0.0f;
 }
@@ -495,7 +514,7 @@ int stability_correct(MambaModel *model, Tape *tape, const PruneMasks *masks, ui
     int status = check_setup(&c, group, err);
     if (status == 0) {
         // The reference: the model as it was given, under the old masks.
-        calibrate(model, tape, options, c.min_delta, NULL);
+        calibrate(model, tape, options, c.min_delta, NULL, NULL, 0);
         for (int l = 0; l < c.n_layer; l++)
             for (int d = 0; d < c.D; d++)
                 for (int n = 0; n < c.N; n++)
@@ -512,8 +531,11 @@ int stability_correct(MambaModel *model, Tape *tape, const PruneMasks *masks, ui
                     set_kept(&c, i, j, false);
                 }
         c.delta_rows = xmalloc(sizeof(float) * (size_t)(c.n_layer * c.T * c.R));
+        c.inputs = xmalloc(sizeof(float) * (size_t)c.n_layer * (size_t)c.T * (size_t)cfg->d_model);
         for (int round = 0;; round++) {
-            calibrate(model, tape, options, c.min_delta, c.delta_rows);
+            // The first pass over the new masks is whole; a re-measure starts where the round changed weights.
+            calibrate(model, tape, options, c.min_delta, c.delta_rows, c.inputs, round == 0 ? 0 : c.dirty_from);
+            c.dirty_from = c.n_layer;
             long n_channels;
             long count = find_violations(&c, report, channels, &n_channels);
             if (count == 0 || round == CORRECTION_ROUNDS) {
@@ -544,6 +566,7 @@ int stability_correct(MambaModel *model, Tape *tape, const PruneMasks *masks, ui
     free(c.guarded);
     free(c.seen);
     free(c.delta_rows);
+    free(c.inputs);
     free(c.min_delta);
     free(c.ref_s);
     free(c.keep_before);

@@ -28,16 +28,17 @@ static long counted_targets(const int32_t *targets, size_t n) {
     return counted;
 }
 
-float data_parallel_step(Tape *tape, MambaModel *model, const int32_t *tokens, const int32_t *targets, int B, int L) {
+float data_parallel_step(Tape *tape, Distiller *distill, MambaModel *model, const int32_t *tokens,
+                         const int32_t *targets, int B, int L) {
     const int P = dist_size();
     if (P == 1) {
-        Tensor *loss = mamba_forward(tape, model, tokens, targets, B, L, NULL);
+        Tensor *loss = distill_loss(distill, tape, model, tokens, targets, B, L);
         tape_backward(tape, loss);
         return loss->data[0];
     }
     const int share = B / P;  // data_parallel_check: B is a multiple of P
     const size_t first = (size_t)dist_rank() * (size_t)share * (size_t)L, n = (size_t)share * (size_t)L;
-    Tensor *loss = mamba_forward(tape, model, tokens + first, targets + first, share, L, NULL);
+    Tensor *loss = distill_loss(distill, tape, model, tokens + first, targets + first, share, L);
     // [c_r loss_r, c_r] summed: the global batch's nll sum and count.
     long counted = counted_targets(targets + first, n);
     double sums[2] = {counted ? (double)counted * (double)loss->data[0] : 0.0, (double)counted};

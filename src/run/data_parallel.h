@@ -15,6 +15,7 @@
 #include "mamba/model.h"
 #include "optim/adamw.h"
 #include "prune/masks.h"
+#include "run/distill.h"
 
 // Refuses what cannot be split over dist_size() processes: train.batch_size must be a
 // multiple of it.
@@ -23,8 +24,11 @@ int data_parallel_check(const RunConfig *c, Error *err);
 // Forward and backward of the global batch tokens, targets (B, L): this process computes
 // its B / dist_size() consecutive sequences, and on return every process holds the
 // gradient of the global batch's mean loss (the mean over all counted targets), which it
-// returns (a non-finite loss, which the caller checks, leaves non-finite gradients).
-float data_parallel_step(Tape *tape, MambaModel *model, const int32_t *tokens, const int32_t *targets, int B, int L);
+// returns (a non-finite loss, which the caller checks, leaves non-finite gradients). The
+// loss is distill_loss's: the cross-entropy, or its mix with the teacher's KL when distill
+// is on.
+float data_parallel_step(Tape *tape, Distiller *distill, MambaModel *model, const int32_t *tokens,
+                         const int32_t *targets, int B, int L);
 
 // Rank 0's masks on every process, held on the weights and AdamW moments (opt may be NULL).
 void data_parallel_share_masks(PruneMasks *masks, AdamW *opt);

@@ -44,6 +44,9 @@ cJSON *prune_report_build(const RunConfig *c, const Evaluation *dense, const Eva
     cJSON_AddStringToObject(run, "strategy", prune_strategy_names[c->prune.strategy]);
     cJSON_AddStringToObject(run, "schedule", prune_schedule_names[c->prune.schedule]);
     cJSON_AddNumberToObject(run, "alpha", c->prune.alpha);
+    cJSON_AddStringToObject(run, "grad_stat", prune_grad_stat_names[c->prune.grad_stat]);
+    cJSON_AddStringToObject(run, "score_norm", prune_score_norm_names[c->prune.score_norm]);
+    cJSON_AddNumberToObject(run, "a_log_sparsity", c->prune.a_log_sparsity);
     cJSON_AddNumberToObject(run, "final_sparsity", c->prune.final_sparsity);
     cJSON_AddNumberToObject(run, "start_step", c->prune.start_step);
     cJSON_AddNumberToObject(run, "end_step", config_prune_end_step(c));
@@ -142,8 +145,14 @@ void prune_report_markdown(const cJSON *report, FILE *out) {
         fprintf(out, "## Quality (validation)\n\n| model | loss | perplexity | accuracy |\n|---|---|---|---|\n");
     quality_row(out, "dense", item(quality, "dense"));
     quality_row(out, "pruned", item(quality, "pruned"));
-    if (is_series(quality)) fprintf(out, "\nMSE pruned / dense: %.4f\n\n", number(quality, "mse_ratio"));
-    else fprintf(out, "\nPerplexity pruned / dense: %.4f\n\n", number(quality, "perplexity_ratio"));
+    const cJSON *finetuned = item(quality, "dense_finetuned");
+    if (finetuned) quality_row(out, "dense fine-tuned (same steps, unpruned)", finetuned);
+    if (is_series(quality)) fprintf(out, "\nMSE pruned / dense: %.4f\n", number(quality, "mse_ratio"));
+    else fprintf(out, "\nPerplexity pruned / dense: %.4f\n", number(quality, "perplexity_ratio"));
+    if (finetuned && !is_series(quality))
+        fprintf(out, "Perplexity pruned / dense fine-tuned: **%.4f** (reference %s, key %s)\n",
+                number(quality, "perplexity_ratio_finetuned"), text(finetuned, "run_dir"), text(finetuned, "key"));
+    fputc('\n', out);
 
     fprintf(out, "## Sparsity\n\n%.0f of %.0f prunable weights pruned (%.2f%%). Zeros per layer and component:\n\n",
             number(sparsity, "pruned"), number(sparsity, "prunable"), 100.0 * number(sparsity, "sparsity"));

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "run/plot.h"
+#include "run/reference.h"
 #include "run/train_summary.h"
 #include "run/trainer.h"
 #include "run/run_signals.h"
@@ -386,6 +387,7 @@ int sweep_run(const RunConfig *base, const char *sweep_dir, Error *err) {
         } else if (rc == 0) {
             fprintf(stderr, "sweep %d/%d %s -> %s\n", r + 1, n_runs, label, run_dir);
             rc = train_run(&run, run_dir, "latest", &finished[r], &run_err);
+            if (rc == 0) rc = reference_attach(&run, run_dir, &run_err);
         }
         if (rc == 0) summaries[r] = &finished[r];
         if (rc != 0) {

@@ -33,6 +33,7 @@
 #include "prune/masks.h"
 #include "prune/oneshot.h"
 #include "run/data_parallel.h"
+#include "run/distill.h"
 #include "run/evaluate.h"
 #include "run/metrics.h"
 #include "run/model_source.h"
@@ -76,6 +77,7 @@ typedef struct Trainer {
     IterativePruner pruner;
     size_t pruned;               // weights pruned under the masks now
     cJSON *oneshot_report;       // the one-shot method's report (owned), NULL until made or read back
+    Distiller distill;           // the dense teacher (run/distill.h), off unless prune.distill_weight > 0
 } Trainer;
 
 // The one-shot method's report in the run folder, read back by a resumed run.
@@ -195,6 +197,9 @@ static int open_session(Trainer *tr, const char *resume_path, Error *err) {
         tr->tape.recompute = &tr->recompute_tape;
     }
     task_batch_init(&tr->batch, &tr->data, c->train.batch_size, c->train.seqlen);
+    if (c->prune.distill_weight > 0 && data_is_series(&tr->data))
+        return error_set(err, "prune.distill_weight: distillation of a forecaster is not implemented");
+    if (distill_init(&tr->distill, c, &tr->model, err) != 0) return -1;
 
     config_prune_options(c, &tr->prune);
     config_stability_options(c, &tr->stability);
@@ -250,6 +255,7 @@ static void trainer_close(Trainer *tr) {
     task_batch_free(&tr->batch);
     tape_free(&tr->tape);
     if (tr->recompute_tape.nodes) tape_free(&tr->recompute_tape);
+    distill_free(&tr->distill);
     adamw_free(&tr->optimizer);
     mamba_model_free(&tr->model);
     data_close(&tr->data);
@@ -340,7 +346,7 @@ static float forward_backward(Trainer *tr, long index) {
         return loss->data[0];
     }
     data_train_batch(&tr->data, index, B, L, tr->batch.tokens, tr->batch.targets);
-    return data_parallel_step(&tr->tape, &tr->model, tr->batch.tokens, tr->batch.targets, B, L);
+    return data_parallel_step(&tr->tape, &tr->distill, &tr->model, tr->batch.tokens, tr->batch.targets, B, L);
 }
 
 // Gradients for an update at step 0, before any training step has made some: the first

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""The table of README "Gradient statistics, A_log and the fair reference": reads the runs'
+summaries (NAME.summary.json, the last metrics.jsonl line) and reports (NAME.report.json)
+from a folder, NAME = CORPUS_VARIANT_seedSEED (scripts/gradprune_jobs.py), and prints per
+corpus and variant the validation perplexity as mean ± sd over the seeds, the ratio to the
+dense fine-tuned reference (the dft runs of the same seeds), the A_log / dt_proj / x_proj
+sparsity, the stability corrections and the share of pruning time in the check.
+
+    python3 scripts/gradprune_table.py docs/results/gradprune
+"""
+import glob
+import json
+import os
+import statistics
+import sys
+
+folder = sys.argv[1] if len(sys.argv) > 1 else "docs/results/gradprune"
+runs = {}
+for path in sorted(glob.glob(os.path.join(folder, "*.summary.json"))):
+    name = os.path.basename(path)[: -len(".summary.json")]
+    key, seed = name.rsplit("_seed", 1)
+    corpus, variant = key.split("_", 1)
+    with open(path) as f:
+        summary = json.load(f)
+    report_path = os.path.join(folder, name + ".report.json")
+    report = json.load(open(report_path)) if os.path.exists(report_path) else None
+    runs.setdefault(corpus, {}).setdefault(variant, {})[seed] = (summary, report)
+
+
+def mean_sd(values):
+    m = statistics.mean(values)
+    sd = statistics.stdev(values) if len(values) > 1 else float("nan")
+    return m, sd
+
+
+NAMES = {"dft": "dense fine-tuned", "s0.5_mag": "alpha 0 (magnitude)", "s0.5_a1": "alpha 1, mean (today)",
+         "s0.5_rmsmedA": "alpha 1, rms, median, A_log 30%"}
+print("| corpus | run | perplexity (mean ± sd, n) | vs dense fine-tuned (paired) | better than magnitude "
+      "| A_log | dt_proj | x_proj | corrected (A_log) | check / prune time |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for corpus in sorted(runs):
+    variants = runs[corpus]
+    dft = {seed: s["val_perplexity"] for seed, (s, _) in variants.get("dft", {}).items()}
+    mag = {seed: s["val_perplexity"] for seed, (s, _) in variants.get("s0.5_mag", {}).items()}
+    dense = next((s["dense_val_perplexity"] for v, r in variants.items() if v != "dft" for s, _ in r.values()), None)
+    print(f"| {corpus} | dense before fine-tuning | {dense:.4f} | | | | | | | |")
+    for variant in ["dft", "s0.5_mag", "s0.5_a1", "s0.5_rmsmedA"]:
+        if variant not in variants:
+            continue
+        seeds = sorted(variants[variant])
+        ppl = [variants[variant][s][0]["val_perplexity"] for s in seeds]
+        m, sd = mean_sd(ppl)
+        ratios = [variants[variant][s][0]["val_perplexity"] / dft[s] for s in seeds if s in dft]
+        rm, rsd = mean_sd(ratios)
+        wins = sum(variants[variant][s][0]["val_perplexity"] < mag[s] for s in seeds if s in mag)
+        cells = [f"{m:.4f} ± {sd:.4f} ({len(ppl)})", f"{100 * (rm - 1):+.2f}% ± {100 * rsd:.2f}" if variant != "dft" else "",
+                 f"{wins} of {len(seeds)} seeds" if variant not in ("dft", "s0.5_mag") else ""]
+        reports = [variants[variant][s][1] for s in seeds if variants[variant][s][1]]
+        if reports:
+            comp = lambda c: statistics.mean(r["sparsity"]["components"][c]["sparsity"] for r in reports)
+            corrected = statistics.mean(r["stability"]["corrected"] for r in reports)
+            corrected_a = statistics.mean(r["stability"]["corrected_a_log"] for r in reports)
+            share = statistics.mean(r["time"]["stability"] / r["time"]["prune_seconds"] for r in reports)
+            cells += [f"{100 * comp('A_log'):.1f}%", f"{100 * comp('dt_proj'):.1f}%", f"{100 * comp('x_proj'):.1f}%",
+                      f"{corrected:.0f} ({corrected_a:.0f})", f"{100 * share:.0f}%"]
+        else:
+            cells += [""] * 5
+        print(f"| {corpus} | {NAMES[variant]} | " + " | ".join(cells) + " |")
