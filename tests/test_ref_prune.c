@@ -7,46 +7,8 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "ref_fixture.h"
 #include "prune/linear_prune.h"
-
-enum { MAX_ARRAYS = 16 };
-
-typedef struct Array {
-    char name[64];
-    int rows, cols;
-    double *v;
-} Array;
-
-typedef struct Fixture {
-    Array a[MAX_ARRAYS];
-    int n;
-} Fixture;
-
-static int load_fixture(const char *path, Fixture *f) {
-    FILE *in = fopen(path, "r");
-    if (!in) return -1;
-    f->n = 0;
-    Array a;
-    while (f->n < MAX_ARRAYS && fscanf(in, "%63s %d %d", a.name, &a.rows, &a.cols) == 3) {
-        size_t n = (size_t)a.rows * a.cols;
-        a.v = malloc(n * sizeof(double));
-        for (size_t i = 0; i < n; i++)
-            if (fscanf(in, "%lf", &a.v[i]) != 1) {
-                free(a.v);
-                fclose(in);
-                return -1;
-            }
-        f->a[f->n++] = a;
-    }
-    fclose(in);
-    return f->n > 0 ? 0 : -1;
-}
-
-static const Array *find(const Fixture *f, const char *name) {
-    for (int i = 0; i < f->n; i++)
-        if (strcmp(f->a[i].name, name) == 0) return &f->a[i];
-    return NULL;
-}
 
 // ||W X^T - W' X^T||_F for W, W' (rows, cols) and X (T, cols).
 static double recon_error(const double *W, const float *Wp, const double *X, int rows, int cols, int T) {
@@ -127,6 +89,6 @@ int main(void) {
     // The point of SparseGPT: a lower reconstruction error than Wanda's at the same sparsity.
     check(find(&f, "sparsegpt_unstructured_recon")->v[0] < find(&f, "wanda_unstructured_recon")->v[0],
           "reference: SparseGPT's reconstruction error below Wanda's (unstructured)");
-    for (int i = 0; i < f.n; i++) free(f.a[i].v);
+    free_fixture(&f);
     return check_summary("test_ref_prune");
 }

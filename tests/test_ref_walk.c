@@ -18,46 +18,9 @@
 
 #include "autograd/ops.h"
 #include "check.h"
+#include "ref_fixture.h"
 #include "prune/oneshot.h"
 
-enum { MAX_ARRAYS = 256 };
-
-typedef struct Array {
-    char name[96];
-    int rows, cols;
-    double *v;
-} Array;
-
-typedef struct Fixture {
-    Array a[MAX_ARRAYS];
-    int n;
-} Fixture;
-
-static int load_fixture(const char *path, Fixture *f) {
-    FILE *in = fopen(path, "r");
-    if (!in) return -1;
-    f->n = 0;
-    Array a;
-    while (f->n < MAX_ARRAYS && fscanf(in, "%95s %d %d", a.name, &a.rows, &a.cols) == 3) {
-        size_t n = (size_t)a.rows * a.cols;
-        a.v = malloc(n * sizeof(double));
-        for (size_t i = 0; i < n; i++)
-            if (fscanf(in, "%lf", &a.v[i]) != 1) {
-                free(a.v);
-                fclose(in);
-                return -1;
-            }
-        f->a[f->n++] = a;
-    }
-    fclose(in);
-    return f->n > 0 ? 0 : -1;
-}
-
-static const Array *find(const Fixture *f, const char *name) {
-    for (int i = 0; i < f->n; i++)
-        if (strcmp(f->a[i].name, name) == 0) return &f->a[i];
-    return NULL;
-}
 
 static const char *const linear_names[4] = {"in_proj", "x_proj", "dt_proj", "out_proj"};
 
@@ -215,6 +178,6 @@ int main(void) {
     compare_case(&f, "sparsegpt_unstructured", PRUNE_METHOD_SPARSEGPT, 0, 0);
     compare_case(&f, "wanda_unstructured", PRUNE_METHOD_WANDA, 0, 0);
     compare_case(&f, "sparsegpt_nm24", PRUNE_METHOD_SPARSEGPT, 2, 4);
-    for (int i = 0; i < f.n; i++) free(f.a[i].v);
+    free_fixture(&f);
     return check_summary("test_ref_walk");
 }
