@@ -21,7 +21,6 @@
 #include "ref_fixture.h"
 #include "prune/oneshot.h"
 
-
 static const char *const linear_names[4] = {"in_proj", "x_proj", "dt_proj", "out_proj"};
 
 static Tensor *linear_of(MambaLayer *layer, int k) {
