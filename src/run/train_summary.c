@@ -7,57 +7,53 @@
 
 #include "core/field.h"
 
-// The line's keys in order; "summary": true follows the first n_evaluation fields, which are
-// also the keys of an evaluation line. A forecaster's line has its own table.
-static const Field token_fields[] = {
-    FIELD_OF(TrainSummary, steps, "step"),
-    FIELD_OF(TrainSummary, val_loss, "val_loss"),
-    FIELD_OF(TrainSummary, val_perplexity, "val_perplexity"),
-    FIELD_OF(TrainSummary, val_accuracy, "val_accuracy"),
-    FIELD_OF(TrainSummary, val_tokens, "val_tokens"),
-    FIELD_OF(TrainSummary, dense_val_loss, "dense_val_loss"),
-    FIELD_OF(TrainSummary, dense_val_perplexity, "dense_val_perplexity"),
-    FIELD_OF(TrainSummary, dense_val_accuracy, "dense_val_accuracy"),
-    FIELD_OF(TrainSummary, sparsity, "sparsity"),
-    FIELD_OF(TrainSummary, train_loss, "train_loss"),
-    FIELD_OF(TrainSummary, tokens_per_s, "tokens_per_s"),
-    FIELD_OF(TrainSummary, wall_s, "wall_s"),
-    FIELD_OF(TrainSummary, train_seconds, "train_seconds"),
-    FIELD_OF(TrainSummary, prune_seconds, "prune_seconds"),
-    FIELD_OF(TrainSummary, parameters, "parameters"),
+// The line's keys in order: the evaluation line's keys, then "summary": true, then the run's.
+// A language model's or classifier's line has the TOKENS and BOTH fields, a forecaster's
+// the SERIES and BOTH ones (docs/DESIGN.md#forecasting).
+typedef enum SummaryLine { BOTH, TOKENS, SERIES } SummaryLine;
+typedef struct SummaryField {
+    Field field;
+    SummaryLine line;
+    bool run;                 // after "summary": true
+} SummaryField;
+#define SUMMARY_FIELD(member, name, line, run) {FIELD_OF(TrainSummary, member, name), line, run}
+static const SummaryField summary_fields[] = {
+    SUMMARY_FIELD(steps, "step", BOTH, false),
+    SUMMARY_FIELD(val_loss, "val_loss", BOTH, false),
+    SUMMARY_FIELD(val_perplexity, "val_perplexity", TOKENS, false),
+    SUMMARY_FIELD(val_accuracy, "val_accuracy", TOKENS, false),
+    SUMMARY_FIELD(val_tokens, "val_tokens", TOKENS, false),
+    SUMMARY_FIELD(val_mse, "val_mse", SERIES, false),
+    SUMMARY_FIELD(val_mae, "val_mae", SERIES, false),
+    SUMMARY_FIELD(val_repeat_last_mse, "val_repeat_last_mse", SERIES, false),
+    SUMMARY_FIELD(val_repeat_last_mae, "val_repeat_last_mae", SERIES, false),
+    SUMMARY_FIELD(val_tokens, "val_windows", SERIES, false),
+    SUMMARY_FIELD(dense_val_loss, "dense_val_loss", BOTH, true),
+    SUMMARY_FIELD(dense_val_perplexity, "dense_val_perplexity", TOKENS, true),
+    SUMMARY_FIELD(dense_val_accuracy, "dense_val_accuracy", TOKENS, true),
+    SUMMARY_FIELD(dense_val_mse, "dense_val_mse", SERIES, true),
+    SUMMARY_FIELD(dense_val_mae, "dense_val_mae", SERIES, true),
+    SUMMARY_FIELD(sparsity, "sparsity", BOTH, true),
+    SUMMARY_FIELD(train_loss, "train_loss", BOTH, true),
+    SUMMARY_FIELD(tokens_per_s, "tokens_per_s", BOTH, true),
+    SUMMARY_FIELD(wall_s, "wall_s", BOTH, true),
+    SUMMARY_FIELD(train_seconds, "train_seconds", BOTH, true),
+    SUMMARY_FIELD(prune_seconds, "prune_seconds", BOTH, true),
+    SUMMARY_FIELD(parameters, "parameters", BOTH, true),
 };
-static const Field series_fields[] = {
-    FIELD_OF(TrainSummary, steps, "step"),
-    FIELD_OF(TrainSummary, val_loss, "val_loss"),
-    FIELD_OF(TrainSummary, val_mse, "val_mse"),
-    FIELD_OF(TrainSummary, val_mae, "val_mae"),
-    FIELD_OF(TrainSummary, val_repeat_last_mse, "val_repeat_last_mse"),
-    FIELD_OF(TrainSummary, val_repeat_last_mae, "val_repeat_last_mae"),
-    FIELD_OF(TrainSummary, val_tokens, "val_windows"),
-    FIELD_OF(TrainSummary, dense_val_loss, "dense_val_loss"),
-    FIELD_OF(TrainSummary, dense_val_mse, "dense_val_mse"),
-    FIELD_OF(TrainSummary, dense_val_mae, "dense_val_mae"),
-    FIELD_OF(TrainSummary, sparsity, "sparsity"),
-    FIELD_OF(TrainSummary, train_loss, "train_loss"),
-    FIELD_OF(TrainSummary, tokens_per_s, "tokens_per_s"),
-    FIELD_OF(TrainSummary, wall_s, "wall_s"),
-    FIELD_OF(TrainSummary, train_seconds, "train_seconds"),
-    FIELD_OF(TrainSummary, prune_seconds, "prune_seconds"),
-    FIELD_OF(TrainSummary, parameters, "parameters"),
-};
-typedef struct FieldTable {
-    const Field *fields;
-    int n, n_evaluation;
-} FieldTable;
-static const FieldTable token_table = {token_fields, sizeof token_fields / sizeof token_fields[0], 5};
-static const FieldTable series_table = {series_fields, sizeof series_fields / sizeof series_fields[0], 7};
+#undef SUMMARY_FIELD
+enum { N_FIELDS = sizeof summary_fields / sizeof summary_fields[0] };
+
+static bool in_line(const SummaryField *f, bool series) { return f->line == BOTH || f->line == (series ? SERIES : TOKENS); }
 
 cJSON *train_summary_json(const TrainSummary *s) {
-    const FieldTable *t = s->series ? &series_table : &token_table;
     cJSON *o = cJSON_CreateObject();
-    for (int i = 0; i < t->n; i++) {
-        if (i == t->n_evaluation) cJSON_AddBoolToObject(o, "summary", 1);
-        cJSON_AddNumberToObject(o, t->fields[i].name, field_get(&t->fields[i], s));
+    bool marked = false;
+    for (int i = 0; i < N_FIELDS; i++) {
+        const SummaryField *f = &summary_fields[i];
+        if (!in_line(f, s->series)) continue;
+        if (f->run && !marked) cJSON_AddBoolToObject(o, "summary", 1), marked = true;
+        cJSON_AddNumberToObject(o, f->field.name, field_get(&f->field, s));
     }
     return o;
 }
@@ -87,10 +83,10 @@ int train_summary_read(const char *run_dir, TrainSummary *s, Error *err) {
     if (!summary) return 0;
     *s = (TrainSummary){0};
     s->series = cJSON_GetObjectItemCaseSensitive(summary, "val_mse") != NULL;  // a forecaster's line
-    const FieldTable *t = s->series ? &series_table : &token_table;
     int rc = 1;
-    for (int i = 0; i < t->n && rc == 1; i++) {
-        const Field *f = &t->fields[i];
+    for (int i = 0; i < N_FIELDS && rc == 1; i++) {
+        if (!in_line(&summary_fields[i], s->series)) continue;
+        const Field *f = &summary_fields[i].field;
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(summary, f->name);
         if (cJSON_IsNumber(v)) field_set(f, s, v->valuedouble);
         else if (cJSON_IsNull(v) && f->type == FIELD_DOUBLE) field_set(f, s, NAN);  // cJSON writes a non-finite number as null
@@ -101,9 +97,7 @@ int train_summary_read(const char *run_dir, TrainSummary *s, Error *err) {
 }
 
 const char *train_summary_key(size_t offset) {
-    for (int i = 0; i < token_table.n; i++)
-        if (token_fields[i].offset == offset) return token_fields[i].name;
-    for (int i = 0; i < series_table.n; i++)
-        if (series_fields[i].offset == offset) return series_fields[i].name;
+    for (int i = 0; i < N_FIELDS; i++)
+        if (summary_fields[i].field.offset == offset) return summary_fields[i].field.name;
     return NULL;
 }
