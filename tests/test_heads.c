@@ -180,13 +180,19 @@ static void check_listops(void) {
 
 // ---- text_classification ----
 
-static int open_tsv(const char *text, Dataset *ds, Error *err) {
-    char path[] = "/tmp/test_heads_XXXXXX";
+// text in a new temporary file, named from the template path (ending XXXXXX).
+static int write_temp_file(char *path, const char *text, Error *err) {
     int fd = mkstemp(path);
     if (fd < 0) return error_set(err, "mkstemp failed");
     FILE *f = fdopen(fd, "w");
     fputs(text, f);
     fclose(f);
+    return 0;
+}
+
+static int open_tsv(const char *text, Dataset *ds, Error *err) {
+    char path[] = "/tmp/test_heads_XXXXXX";
+    if (write_temp_file(path, text, err) != 0) return -1;
     DataOptions o;
     data_options_defaults(&o);
     o.kind = DATA_TEXT_CLASSIFICATION;
@@ -343,11 +349,7 @@ static void check_forecast_gradients(void) {
 static int open_csv(const char *text, int target_only, long train, long val, long test, int L, int H, Dataset *ds,
                     Error *err) {
     char path[] = "/tmp/test_heads_csv_XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0) return error_set(err, "mkstemp failed");
-    FILE *f = fdopen(fd, "w");
-    fputs(text, f);
-    fclose(f);
+    if (write_temp_file(path, text, err) != 0) return -1;
     DataOptions o;
     data_options_defaults(&o);
     o.kind = DATA_TIMESERIES;
