@@ -12,9 +12,10 @@
 // move δ itself: a re-measure after each round finds what they did, a second round corrects
 // it, and what a last re-measure still finds is report->remaining. So a call costs two
 // forwards per batch when nothing violates, three when one round fixes everything, four at most.
-// A re-measure after a round starts at the first layer whose weights the round changed: the
-// blocks before it see the same inputs and weights, so their Δ and their outputs (the input
-// of that layer, kept from the last pass) are those of the last pass, to the bit.
+// Every pass after the reference starts at the first layer whose weights changed since the
+// pass before it (the update's, then a round's): the blocks before it see the same inputs and
+// weights, so their Δ, δ rows and outputs (the input of that layer, kept from the pass before)
+// are those of the pass before, to the bit. The last block of a pass runs only up to Δ.
 // Each pass resets the caller's tape before every batch and once at the end.
 #include "prune/stability.h"
 
