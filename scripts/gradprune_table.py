@@ -2,7 +2,7 @@
 """The table of README "Gradient statistics, A_log and the fair reference": reads the runs'
 summaries (NAME.summary.json, the last metrics.jsonl line) and reports (NAME.report.json)
 from a folder, NAME = CORPUS_VARIANT_seedSEED (scripts/gradprune_jobs.py), and prints per
-corpus and variant the validation perplexity as mean ± sd over the seeds, the ratio to the
+corpus, sparsity and variant the validation perplexity as mean ± sd over the seeds, the ratio to the
 dense fine-tuned reference (the dft runs of the same seeds), the A_log / dt_proj / x_proj
 sparsity, the stability corrections and the share of pruning time in the check.
 
@@ -33,28 +33,42 @@ def mean_sd(values):
     return m, sd
 
 
-NAMES = {"dft": "dense fine-tuned", "s0.5_mag": "alpha 0 (magnitude)", "s0.5_a1": "alpha 1, mean (today)",
-         "s0.5_rmsmedA": "alpha 1, rms, median, A_log 30%"}
+NAMES = {"mag": "alpha 0 (magnitude)", "a1": "alpha 1, mean", "rmsmedA": "alpha 1, rms, median, A_log 30%"}
+
+
+def row_name(variant):
+    if variant == "dft":
+        return "dense fine-tuned"
+    sparsity, name = variant[1:].split("_", 1)
+    return f"{100 * float(sparsity):.0f}%: {NAMES.get(name, name)}"
+
+
+def order(variant):  # dft first, then by sparsity, magnitude first within one
+    if variant == "dft":
+        return (0.0, 0, variant)
+    sparsity, name = variant[1:].split("_", 1)
+    return (float(sparsity), 0 if name == "mag" else 1, name)
+
+
 print("| corpus | run | perplexity (mean ± sd, n) | vs dense fine-tuned (paired) | better than magnitude "
       "| A_log | dt_proj | x_proj | corrected (A_log) | check / prune time |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for corpus in sorted(runs):
     variants = runs[corpus]
     dft = {seed: s["val_perplexity"] for seed, (s, _) in variants.get("dft", {}).items()}
-    mag = {seed: s["val_perplexity"] for seed, (s, _) in variants.get("s0.5_mag", {}).items()}
     dense = next((s["dense_val_perplexity"] for v, r in variants.items() if v != "dft" for s, _ in r.values()), None)
     print(f"| {corpus} | dense before fine-tuning | {dense:.4f} | | | | | | | |")
-    for variant in ["dft", "s0.5_mag", "s0.5_a1", "s0.5_rmsmedA"]:
-        if variant not in variants:
-            continue
+    for variant in sorted(variants, key=order):
         seeds = sorted(variants[variant])
         ppl = [variants[variant][s][0]["val_perplexity"] for s in seeds]
         m, sd = mean_sd(ppl)
         ratios = [variants[variant][s][0]["val_perplexity"] / dft[s] for s in seeds if s in dft]
-        rm, rsd = mean_sd(ratios)
+        rm, rsd = mean_sd(ratios) if ratios else (float("nan"), float("nan"))
+        mag_variant = variant.rsplit("_", 1)[0] + "_mag" if variant != "dft" else None
+        mag = {seed: s["val_perplexity"] for seed, (s, _) in variants.get(mag_variant, {}).items()}
         wins = sum(variants[variant][s][0]["val_perplexity"] < mag[s] for s in seeds if s in mag)
         cells = [f"{m:.4f} ± {sd:.4f} ({len(ppl)})", f"{100 * (rm - 1):+.2f}% ± {100 * rsd:.2f}" if variant != "dft" else "",
-                 f"{wins} of {len(seeds)} seeds" if variant not in ("dft", "s0.5_mag") else ""]
+                 f"{wins} of {len(seeds)} seeds" if variant != "dft" and variant != mag_variant else ""]
         reports = [variants[variant][s][1] for s in seeds if variants[variant][s][1]]
         if reports:
             comp = lambda c: statistics.mean(r["sparsity"]["components"][c]["sparsity"] for r in reports)
@@ -65,4 +79,4 @@ for corpus in sorted(runs):
                       f"{corrected:.0f} ({corrected_a:.0f})", f"{100 * share:.0f}%"]
         else:
             cells += [""] * 5
-        print(f"| {corpus} | {NAMES[variant]} | " + " | ".join(cells) + " |")
+        print(f"| {corpus} | {row_name(variant)} | " + " | ".join(cells) + " |")

@@ -1,8 +1,9 @@
 // The whole Mamba LM: the loss's gradient for every parameter tensor against central
 // finite differences; the recurrent one-token step against the parallel forward; and
-// steady-state memory of the training step.
+// steady-state memory of the training step; the block up to dt against the whole block.
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "autograd/ops.h"
 #include "tiny_model.h"
@@ -105,6 +106,36 @@ static int check_steady_memory(MambaModel *model, const int32_t *tokens, const i
     return !ok;
 }
 
+// mamba_block_forward_dt: the same dt as the whole block's trace, to the bit, and dt the
+// direct product of the δ rows with dt_proj's weight (dt = δ W^T, (T, R) x (D, R)).
+static int check_block_dt(MambaModel *model, const int32_t *tokens) {
+    Tape tape;
+    tape_init(&tape, 1 << 20);
+    tape.recording = false;
+    const MambaConfig *c = &model->config;
+    int T = BATCH * SEQ, D = c->d_inner, R = c->dt_rank;
+    Tensor *x = mamba_embed(&tape, model, tokens, T);
+    MambaBlockTrace whole, part;
+    mamba_block_forward(&tape, c, &model->layers[1], x, BATCH, SEQ, &whole);
+    Tensor *dt = mamba_block_forward_dt(&tape, c, &model->layers[1], x, BATCH, SEQ, &part);
+    int same = dt == part.dt && memcmp(dt->data, whole.dt->data, sizeof(float) * (size_t)T * D) == 0 &&
+               memcmp(part.delta->data, whole.delta->data, sizeof(float) * (size_t)T * R) == 0 && part.output == NULL;
+    double worst = 0.0;
+    const float *w = model->layers[1].dt_proj_weight.data;
+    for (int t = 0; t < T; t++)
+        for (int d = 0; d < D; d++) {
+            double direct = 0.0;
+            for (int r = 0; r < R; r++) direct += (double)part.delta->data[t * R + r] * w[d * R + r];
+            double err = fabs(direct - dt->data[t * D + d]) / (1.0 + fabs(direct));
+            worst = err > worst ? err : worst;
+        }
+    int ok = same && worst < 1e-5;
+    printf("%s mamba_block_forward_dt: dt and δ equal the whole block's to the bit (%s), dt = δ W^T (max rel err %.2e)\n",
+           ok ? "OK    " : "NOT OK", same ? "yes" : "no", worst);
+    tape_free(&tape);
+    return !ok;
+}
+
 int main(void) {
     MambaModel model;
     tiny_model_create(&model, 2, 42);
@@ -117,6 +148,7 @@ int main(void) {
     failures += check_gradients(&model, tokens, targets);
     failures += check_recurrent_step(&model, tokens);
     failures += check_steady_memory(&model, tokens, targets);
+    failures += check_block_dt(&model, tokens);
     mamba_model_free(&model);
     printf("%s: %d model check(s) failed\n", failures ? "FAILED" : "PASSED", failures);
     return failures ? 1 : 0;

@@ -390,8 +390,13 @@ static void check_a_case(const char *label, bool layerwise) {
 
     cJSON *json = stability_report_json(&report);
     char *text = cJSON_PrintUnformatted(json);
-    const char *want = "{\"violations\":[0,1],\"corrected\":[0,1],\"corrected_a_log\":1,\"corrected_dt_proj\":0,"
-                       "\"rebalanced\":1,\"remaining\":0}";
+    // The cost in blocks per batch: the reference pass (2), the pass over the update, which
+    // changes both layers (2), the re-measure from the layer of the rebalanced weight (layer 0
+    // in the global group: 2; the A_log of layer 1 layer-wise: 1).
+    const char *want = layerwise ? "{\"violations\":[0,1],\"corrected\":[0,1],\"corrected_a_log\":1,"
+                                   "\"corrected_dt_proj\":0,\"rebalanced\":1,\"remaining\":0,\"blocks\":5}"
+                                 : "{\"violations\":[0,1],\"corrected\":[0,1],\"corrected_a_log\":1,"
+                                   "\"corrected_dt_proj\":0,\"rebalanced\":1,\"remaining\":0,\"blocks\":6}";
     check(strcmp(text, want) == 0, "%s: report JSON %s", label, text);
     free(text);
     cJSON_Delete(json);
@@ -544,6 +549,42 @@ static void check_w_case(const char *label, bool by_component) {
     setup_free(&s);
 }
 
+// An update that changes only the last layer (the A_log entry of the A case, layer-wise
+// groups): the pass over it starts at that layer from the reference pass's kept input, and
+// finds what a whole measure finds.
+static void test_last_layer_update(void) {
+    Setup s;
+    a_case_create(&s);
+    int N = s.model.config.d_state;
+    int a = mask_index(&s, "backbone.layers.%d.mixer.A_log", A_LAYER);
+    for (int i = 0; i < s.masks.n; i++) {
+        memcpy(s.new_keep[i], s.masks.tensors[i].keep, s.masks.tensors[i].tensor->size);
+        s.group[i] = i;
+    }
+    s.new_keep[a][A_CHANNEL * N + A_STATE] = 0;
+    float *ref = measure(&s);
+    long per_layer[2];
+    long found = violations_under(&s, s.new_keep, ref, per_layer);
+    check(found == 1 && per_layer[A_LAYER] == 1, "last layer: a whole measure finds one violation in layer 1 (%ld)",
+          found);
+    StabilityReport report;
+    Error err;
+    int rc = stability_correct(&s.model, &s.tape, &s.masks, s.new_keep, (const float *const *)s.scores, s.group,
+                               &s.options, &report, &err);
+    check(rc == 0, "last layer: stability_correct succeeds (%s)", rc ? err.message : "");
+    check(rc == 0 && report.violations[0] == 0 && report.violations[1] == found && report.corrected_a_log == 1 &&
+              report.remaining == 0,
+          "last layer: the check finds and corrects the same violation");
+    check(s.new_keep[a][A_CHANNEL * N + A_STATE] == 1, "last layer: the pruned A_log entry is given back");
+    check(violations_under(&s, s.new_keep, ref, NULL) == 0, "last layer: measured again, no violation remains");
+    // The reference pass (2 blocks), the pass over the update from layer 1 (1), the re-measure
+    // after the rebalance inside layer 1's A_log (1).
+    check(rc == 0 && report.blocks == 4, "last layer: 4 blocks per batch (got %ld)", report.blocks);
+    if (rc == 0) stability_report_free(&report);
+    free(ref);
+    setup_free(&s);
+}
+
 // ---------------------------------------------------------------------------------------
 // An update with no violation, and the failures
 
@@ -566,8 +607,9 @@ static void test_no_violation(void) {
     check(unchanged(&s.model, weights), "no violation: the model is unchanged on return");
     cJSON *json = stability_report_json(&report);
     char *text = cJSON_PrintUnformatted(json);
+    // Two whole passes of 2 blocks (before and after the update), no re-measure.
     const char *want = "{\"violations\":[0,0],\"corrected\":[0,0],\"corrected_a_log\":0,\"corrected_dt_proj\":0,"
-                       "\"rebalanced\":0,\"remaining\":0}";
+                       "\"rebalanced\":0,\"remaining\":0,\"blocks\":4}";
     check(strcmp(text, want) == 0, "no violation: report all zero: %s", text);
     free(text);
     cJSON_Delete(json);
@@ -631,6 +673,7 @@ int main(void) {
     check_a_case("A_log, layer-wise groups", true);
     check_w_case("dt_proj, global group", false);
     check_w_case("dt_proj, component groups", true);
+    test_last_layer_update();
     test_no_violation();
     test_failures();
     return check_summary("stability");

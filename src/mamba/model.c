@@ -149,9 +149,9 @@ void mamba_model_init_random(MambaModel *model, Rng *rng) {
     }
 }
 
-// One residual block: x + mixer(rmsnorm(x)). x is (B*L, d).
-Tensor *mamba_block_forward(Tape *tape, const MambaConfig *c, MambaLayer *l, Tensor *x, int B, int L,
-                            MambaBlockTrace *trace) {
+// The first part of a block, up to dt_proj's output; the rest of the block reads the trace.
+Tensor *mamba_block_forward_dt(Tape *tape, const MambaConfig *c, MambaLayer *l, Tensor *x, int B, int L,
+                               MambaBlockTrace *trace) {
     int D = c->d_inner, N = c->d_state, R = c->dt_rank;
     Tensor *u = op_rmsnorm(tape, x, &l->norm_weight, c->norm_eps);
     Tensor *xz = op_matmul(tape, u, &l->in_proj_weight);                 // (T, 2D)
@@ -164,14 +164,22 @@ Tensor *mamba_block_forward(Tape *tape, const MambaConfig *c, MambaLayer *l, Ten
     Tensor *B_ssm = op_slice_cols(tape, dbc, R, N);                       // (T, N)
     Tensor *C_ssm = op_slice_cols(tape, dbc, R + N, N);                   // (T, N)
     Tensor *dt = op_matmul(tape, delta, &l->dt_proj_weight);              // (T, D), bias added in the scan
-    Tensor *y = op_selective_scan(tape, xs, dt, &l->dt_proj_bias, &l->A_log, B_ssm, C_ssm, &l->D, B, L);
-    Tensor *gated = op_mul(tape, y, op_silu(tape, z));                    // (T, D)
-    Tensor *out = op_matmul(tape, gated, &l->out_proj_weight);            // (T, d)
-    Tensor *sum = op_add(tape, x, out);
-    if (trace)
-        *trace = (MambaBlockTrace){.input = x, .u = u, .xs = xs, .delta = delta, .dt = dt, .B_ssm = B_ssm,
-                                   .C_ssm = C_ssm, .gated = gated, .output = sum};
-    return sum;
+    *trace = (MambaBlockTrace){.input = x, .u = u, .z = z, .xs = xs, .delta = delta, .dt = dt, .B_ssm = B_ssm,
+                               .C_ssm = C_ssm};
+    return dt;
+}
+
+// One residual block: x + mixer(rmsnorm(x)). x is (B*L, d).
+Tensor *mamba_block_forward(Tape *tape, const MambaConfig *c, MambaLayer *l, Tensor *x, int B, int L,
+                            MambaBlockTrace *trace) {
+    MambaBlockTrace t;
+    Tensor *dt = mamba_block_forward_dt(tape, c, l, x, B, L, &t);
+    Tensor *y = op_selective_scan(tape, t.xs, dt, &l->dt_proj_bias, &l->A_log, t.B_ssm, t.C_ssm, &l->D, B, L);
+    t.gated = op_mul(tape, y, op_silu(tape, t.z));                        // (T, D)
+    Tensor *out = op_matmul(tape, t.gated, &l->out_proj_weight);          // (T, d)
+    t.output = op_add(tape, x, out);
+    if (trace) *trace = t;
+    return t.output;
 }
 
 // One block as op_recompute calls it.

@@ -67,6 +67,7 @@ Tensor *mamba_forward(Tape *tape, MambaModel *model, const int32_t *tokens, cons
 typedef struct MambaBlockTrace {
     Tensor *input;            // (T, d) the residual stream entering the block
     Tensor *u;                // (T, d) rmsnorm(input): the input of in_proj
+    Tensor *z;                // (T, D) the gate half of in_proj's output
     Tensor *xs;               // (T, D) silu(conv): the input of x_proj and of the scan
     Tensor *delta;            // (T, R) the input of dt_proj
     Tensor *dt;               // (T, D) dt_proj's output, before dt_bias and softplus
@@ -81,6 +82,10 @@ typedef struct MambaBlockTrace {
 Tensor *mamba_embed(Tape *tape, MambaModel *model, const int32_t *tokens, int T);
 Tensor *mamba_block_forward(Tape *tape, const MambaConfig *config, MambaLayer *layer, Tensor *x, int batch,
                             int seqlen, MambaBlockTrace *trace);
+// The block up to dt (mamba_block_forward's first ops, the same to the bit): returns dt and
+// fills trace up to it (gated and output NULL). For a caller that needs Δ and not the output.
+Tensor *mamba_block_forward_dt(Tape *tape, const MambaConfig *config, MambaLayer *layer, Tensor *x, int batch,
+                               int seqlen, MambaBlockTrace *trace);
 Tensor *mamba_head(Tape *tape, MambaModel *model, Tensor *x, const int32_t *targets, int T, Tensor **logits_out);
 
 // The forecasting heads (heads.h): values (batch, seqlen, F) in; future (batch, H, F) the

@@ -12,9 +12,10 @@
 // move δ itself: a re-measure after each round finds what they did, a second round corrects
 // it, and what a last re-measure still finds is report->remaining. So a call costs two
 // forwards per batch when nothing violates, three when one round fixes everything, four at most.
-// A re-measure after a round starts at the first layer whose weights the round changed: the
-// blocks before it see the same inputs and weights, so their Δ and their outputs (the input
-// of that layer, kept from the last pass) are those of the last pass, to the bit.
+// Every pass after the reference starts at the first layer whose weights changed since the
+// pass before it (the update's, then a round's): the blocks before it see the same inputs and
+// weights, so their Δ, δ rows and outputs (the input of that layer, kept from the pass before)
+// are those of the pass before, to the bit. The last block of a pass runs only up to Δ.
 // Each pass resets the caller's tape before every batch and once at the end.
 #include "prune/stability.h"
 
@@ -43,6 +44,7 @@ cJSON *stability_report_json(const StabilityReport *report) {
     cJSON_AddNumberToObject(o, "corrected_dt_proj", (double)report->corrected_dt_proj);
     cJSON_AddNumberToObject(o, "rebalanced", (double)report->rebalanced);
     cJSON_AddNumberToObject(o, "remaining", (double)report->remaining);
+    cJSON_AddNumberToObject(o, "blocks", (double)report->blocks);
     return o;
 }
 
@@ -80,8 +82,9 @@ static void column_min(const float *x, int T, int D, float *min) {
 // when not NULL, every token's δ row. inputs (n_layer, T_total, d), when not NULL, keeps the
 // input of every block; with first > 0 the pass starts from the kept input of block
 // `first`, which must come from a pass over the same weights of the blocks before it.
-static void calibrate(MambaModel *model, Tape *tape, const StabilityOptions *o, double *min_delta,
-                      float *delta_rows, float *inputs, int first) {
+// Returns the number of blocks run per batch.
+static int calibrate(MambaModel *model, Tape *tape, const StabilityOptions *o, double *min_delta,
+                     float *delta_rows, float *inputs, int first) {
     const MambaConfig *c = &model->config;
     int n_layer = c->n_layer, D = c->d_inner, R = c->dt_rank, d_model = c->d_model;
     int T = o->batch_size * o->seqlen;
@@ -105,7 +108,9 @@ static void calibrate(MambaModel *model, Tape *tape, const StabilityOptions *o, 
             MambaBlockTrace trace;
             if (inputs)
                 memcpy(inputs + ((long)l * total + (long)b * T) * d_model, x->data, sizeof(float) * (size_t)T * d_model);
-            x = mamba_block_forward(tape, c, &model->layers[l], x, o->batch_size, o->seqlen, &trace);
+            // The last block's output feeds no Δ: it runs only up to dt.
+            if (l + 1 < n_layer) x = mamba_block_forward(tape, c, &model->layers[l], x, o->batch_size, o->seqlen, &trace);
+            else mamba_block_forward_dt(tape, c, &model->layers[l], x, o->batch_size, o->seqlen, &trace);
             column_min(trace.dt->data, T, D, min_dt + (long)l * D);
             if (delta_rows)
                 memcpy(delta_rows + ((long)l * total + (long)b * T) * R, trace.delta->data,
@@ -120,6 +125,7 @@ static void calibrate(MambaModel *model, Tape *tape, const StabilityOptions *o, 
             min_delta[(long)l * D + d] =
                 softplus((double)min_dt[(long)l * D + d] + (double)model->layers[l].dt_proj_bias.data[d]);
     free(min_dt);
+    return first < n_layer ? n_layer - first : 0;
 }
 
 int stability_measure(MambaModel *model, Tape *tape, const StabilityOptions *options, float *max_eigenvalue,
@@ -504,7 +510,6 @@ int stability_correct(MambaModel *model, Tape *tape, const PruneMasks *masks, ui
     c.keep_before = xcalloc((size_t)masks->n + 1, sizeof(uint8_t *));
     c.ref_s = xmalloc(sizeof(double) * (size_t)entries);
     c.min_delta = xmalloc(sizeof(double) * (size_t)channels_total);
-    c.delta_rows = NULL;
     c.seen = xcalloc((size_t)entries, 1);
     c.guarded = xcalloc((size_t)channels_total, 1);
     long *channels = xmalloc(sizeof(long) * (size_t)channels_total);
@@ -513,13 +518,17 @@ int stability_correct(MambaModel *model, Tape *tape, const PruneMasks *masks, ui
     report->corrected = xcalloc((size_t)c.n_layer, sizeof(long));
     int status = check_setup(&c, group, err);
     if (status == 0) {
-        // The reference: the model as it was given, under the old masks.
-        calibrate(model, tape, options, c.min_delta, NULL, NULL, 0);
+        // The reference: the model as it was given, under the old masks. Its δ rows and block
+        // inputs stay: the first pass over the new masks starts at the first layer they change.
+        c.delta_rows = xmalloc(sizeof(float) * (size_t)(c.n_layer * c.T * c.R));
+        c.inputs = xmalloc(sizeof(float) * (size_t)c.n_layer * (size_t)c.T * (size_t)cfg->d_model);
+        report->blocks += calibrate(model, tape, options, c.min_delta, c.delta_rows, c.inputs, 0);
         for (int l = 0; l < c.n_layer; l++)
             for (int d = 0; d < c.D; d++)
                 for (int n = 0; n < c.N; n++)
                     c.ref_s[((long)l * c.D + d) * c.N + n] = c.min_delta[(long)l * c.D + d] * a_of(&c, l, d, n);
         // The update, for now: its newly pruned weights zeroed (their values kept).
+        c.dirty_from = c.n_layer;
         for (int l = 0; l < c.n_layer; l++) {
             if (c.a_log_of[l] >= 0) touch(&c, c.a_log_of[l]);
             if (c.dt_proj_of[l] >= 0) touch(&c, c.dt_proj_of[l]);
@@ -530,11 +539,10 @@ int stability_correct(MambaModel *model, Tape *tape, const PruneMasks *masks, ui
                     touch(&c, i);
                     set_kept(&c, i, j, false);
                 }
-        c.delta_rows = xmalloc(sizeof(float) * (size_t)(c.n_layer * c.T * c.R));
-        c.inputs = xmalloc(sizeof(float) * (size_t)c.n_layer * (size_t)c.T * (size_t)cfg->d_model);
         for (int round = 0;; round++) {
-            // The first pass over the new masks is whole; a re-measure starts where the round changed weights.
-            calibrate(model, tape, options, c.min_delta, c.delta_rows, c.inputs, round == 0 ? 0 : c.dirty_from);
+            // Each pass starts at the first layer whose weights changed since the last one (the
+            // update's, then a round's corrections and rebalance); the layers before it keep their Δ.
+            report->blocks += calibrate(model, tape, options, c.min_delta, c.delta_rows, c.inputs, c.dirty_from);
             c.dirty_from = c.n_layer;
             long n_channels;
             long count = find_violations(&c, report, channels, &n_channels);

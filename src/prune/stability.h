@@ -34,6 +34,8 @@ typedef struct StabilityReport {
     long corrected_a_log, corrected_dt_proj;
     long rebalanced;          // weights pruned elsewhere to keep the counts exact
     long remaining;           // violations left after the correction (0 unless nothing was left to give back)
+    long blocks;              // the cost: blocks run per calibration batch over the call's passes (a whole
+                              // pass is n_layer, the last block of a pass only up to Δ)
 } StabilityReport;
 
 void stability_report_free(StabilityReport *report);
