@@ -58,6 +58,23 @@ static void print_peak_memory(void) {
     free(peak_gb);
 }
 
+// Under mpirun: the gradient sum of one step alone (every parameter tensor's, as
+// data_parallel_step sums them), median of 3, as a part of the step's time.
+static void print_gradient_sum_time(const MambaModel *model) {
+    double t[3];
+    for (int k = 0; k < 3; k++) {
+        dist_barrier();
+        double start = now_seconds();
+        for (int i = 0; i < model->n_params; i++)
+            dist_allreduce_sum(model->params[i].tensor->grad, model->params[i].tensor->size);
+        dist_barrier();
+        t[k] = now_seconds() - start;
+    }
+    qsort(t, 3, sizeof(double), compare_doubles);
+    if (dist_is_root())
+        printf("  gradient sum alone (%.0f MB a process): %.1f ms\n", 4.0 * (double)model->n_elements / 1e6, 1e3 * t[1]);
+}
+
 static void run(const BenchOptions *o, MatmulBackend backend) {
     matmul_set_backend(backend);
     MambaConfig config;
@@ -144,6 +161,7 @@ static void run(const BenchOptions *o, MatmulBackend backend) {
                    100.0 * (profile.ops[i].forward_s + profile.ops[i].backward_s) / total);
         }
     }
+    if (dist_size() > 1) print_gradient_sum_time(&model);
     print_peak_memory();
     free(seconds);
     free(tokens);

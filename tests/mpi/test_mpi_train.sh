@@ -5,7 +5,8 @@
 # largest magnitude), two -np 2 runs against each other (the same bits), a -np 2 run
 # resumed from its step-20 checkpoint (the same bits), one-shot SparseGPT with its
 # calibration split over the processes, SIGTERM and SIGINT (all processes stop after the
-# same step; exit 143 or 130; resume to the same bits), and the refusals.
+# same step; exit 143 or 130; resume to the same bits), the evaluation split over the
+# processes (the same figures as one process), and the refusals.
 set -uo pipefail
 source "$(dirname "$0")/../check.sh"
 compare=${MP_COMPARE:?set by CTest}
@@ -72,6 +73,21 @@ check "one-shot: two -np 2 runs, the same parameters and masks to the bit" test 
 flipped=$(h5diff -c "$(run_dir os1)/ckpt-00000000.h5" "$(run_dir os2a)/ckpt-00000000.h5" /masks |
           awk '/differences found/ { n += $1 } END { print n + 0 }')
 check "one-shot: -np 2 against one process, $flipped of 231424 mask entries differ (< 0.5%)" test "$flipped" -lt 1157
+
+# Evaluation split over the processes (each evaluates every second batch, the per-batch sums
+# added in batch order): from the same weights, the same figures as one process, to the
+# digit. The one-process run's trained model, 5 validation batches (an odd count).
+evaluated=(train --config "$src/configs/prune_cubic.yaml" --set train.steps=0 --set train.eval_batches=5
+           --set model.init="$(run_dir one)/ckpt-00000040.h5" --set log.progress=false)
+OMP_NUM_THREADS=1 "$bin" "${evaluated[@]}" --set log.dir="$tmp/ev1" 2>"$tmp/ev1.log"
+check "evaluation, one process, exits 0" test $? -eq 0
+"${launch[@]}" -np 2 "$bin" "${evaluated[@]}" --set log.dir="$tmp/ev2" >"$tmp/ev2.log" 2>&1
+check "evaluation, mpirun -np 2, exits 0" test $? -eq 0
+figures() { grep '"summary":true' "$1/metrics.jsonl" | grep -o '"val_[a-z]*":[^,]*'; }
+check "evaluation split over 2 processes: the same val_loss, perplexity, accuracy and count as one process" \
+    diff <(figures "$(run_dir ev1)") <(figures "$(run_dir ev2)")
+accuracy=$(json_field val_accuracy "$(grep '"summary":true' "$(run_dir ev2)/metrics.jsonl")")
+check "  (a trained model: accuracy $accuracy > 0)" awk -v a="$accuracy" 'BEGIN { exit !(a > 0) }'
 
 # SIGTERM that reaches one process of the two (as a node's signal can): both stop after the
 # same step, rank 0 writes that step's checkpoint, mpirun exits 143, and the run resumed with
