@@ -84,8 +84,9 @@ int main(int argc, char **argv) {
     }
     printf("training memory at batch %d x %d tokens, GB (1e9 bytes)\n", batch, seqlen);
     printf("| shape | parameters | params | grads | AdamW m+v | activations | total | estimate (run_limits) | "
-           "per process -np 2 | -np 4 | activations, train.recompute | total, train.recompute |\n"
-           "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+           "per process -np 2 | -np 4 | activations, train.recompute | total, train.recompute | estimate, "
+           "train.recompute |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
         const Shape *s = &shapes[k];
         if (strcmp(only, "all") != 0 && strcmp(only, s->name) != 0) continue;
@@ -98,10 +99,11 @@ int main(int argc, char **argv) {
         double fixed = 4.0 * params;  // parameters, gradients, m, v
         // Under -np P a process holds B / P sequences: the activations are linear in tokens.
         double per2 = batch % 2 == 0 ? fixed + activations / 2 : 0, per4 = batch % 4 == 0 ? fixed + activations / 4 : 0;
-        printf("| %s | %.1f M | %.2f | %.2f | %.2f | %.2f (%.0f MB a layer) | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
+        printf("| %s | %.1f M | %.2f | %.2f | %.2f | %.2f (%.0f MB a layer) | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f "
+               "| %.2f |\n",
                s->name, n / 1e6, gb(params), gb(params), gb(2 * params), gb(activations), per_layer / 1e6,
-               gb(fixed + activations), gb((double)mamba_train_bytes(&full, batch, seqlen)), gb(per2), gb(per4),
-               gb(recomputed), gb(fixed + recomputed));
+               gb(fixed + activations), gb((double)mamba_train_bytes(&full, batch, seqlen, false)), gb(per2),
+               gb(per4), gb(recomputed), gb(fixed + recomputed), gb((double)mamba_train_bytes(&full, batch, seqlen, true)));
         fflush(stdout);
     }
     return 0;

@@ -526,7 +526,8 @@ int main(int argc, char **argv) {
         }
         int rc = command_train(argc - 2, argv + 2);
         // A process that failed leaves the others waiting in a collective call: end them all.
-        if (rc != 0) dist_abort(rc);
+        // A run stopped by a signal has stopped on every process, after the same step.
+        if (rc != 0 && !run_signals_stopped()) dist_abort(rc);
         dist_finalize();
         return rc;
     }

@@ -100,12 +100,16 @@ uint64_t mamba_model_bytes(const MambaConfig *c) {
 // Floats that the forward keeps per token: per layer the norm, in_proj's output (x and
 // z), the convolution and its silu, x_proj's output, dt and its softplus, the scan's
 // output, the gating and out_proj's output and the residual; the scan's state per 64-token
-// chunk; then the logits and their softmax.
-static uint64_t activation_floats_per_token(const MambaConfig *c) {
+// chunk; then the logits and their softmax. With recompute (train.recompute) the tape
+// keeps only each block's output, and one block's activations at a time live on the
+// scratch tape of its recomputation in the backward.
+static uint64_t activation_floats_per_token(const MambaConfig *c, bool recompute) {
     const uint64_t d = (uint64_t)c->d_model, D = (uint64_t)c->d_inner, N = (uint64_t)c->d_state,
                    R = (uint64_t)c->dt_rank, V = (uint64_t)c->vocab_padded;
     const uint64_t per_layer = 3 * d + 2 * D + 2 * D + (R + 2 * N) + 2 * D + D + 2 * D + (D * N + 63) / 64;
-    return (uint64_t)c->n_layer * per_layer + 2 * d + 2 * V;
+    const uint64_t head = 2 * d + 2 * V;
+    if (recompute) return (uint64_t)c->n_layer * d + per_layer + head;
+    return (uint64_t)c->n_layer * per_layer + head;
 }
 
 // a * b, saturating at UINT64_MAX.
@@ -114,14 +118,14 @@ static uint64_t add_sat(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UI
 
 uint64_t mamba_eval_bytes(const MambaConfig *c, int64_t batch, int64_t seqlen) {
     uint64_t tokens = mul_sat((uint64_t)batch, (uint64_t)seqlen);
-    return add_sat(mamba_model_bytes(c), mul_sat(mul_sat(tokens, activation_floats_per_token(c)), sizeof(float)));
+    return add_sat(mamba_model_bytes(c), mul_sat(mul_sat(tokens, activation_floats_per_token(c, false)), sizeof(float)));
 }
 
-uint64_t mamba_train_bytes(const MambaConfig *c, int64_t batch, int64_t seqlen) {
+uint64_t mamba_train_bytes(const MambaConfig *c, int64_t batch, int64_t seqlen, bool recompute) {
     uint64_t tokens = mul_sat((uint64_t)batch, (uint64_t)seqlen);
     uint64_t moments = (uint64_t)mamba_config_param_count(c) * 2u * sizeof(float);
     // The backward holds a gradient for each saved activation as it goes: about twice.
-    uint64_t activations = mul_sat(mul_sat(tokens, activation_floats_per_token(c)), 2 * sizeof(float));
+    uint64_t activations = mul_sat(mul_sat(tokens, activation_floats_per_token(c, recompute)), 2 * sizeof(float));
     return add_sat(add_sat(mamba_model_bytes(c), moments), activations);
 }
 

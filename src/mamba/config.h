@@ -2,6 +2,7 @@
 #ifndef MP_MAMBA_CONFIG_H
 #define MP_MAMBA_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/error.h"
@@ -61,8 +62,9 @@ uint64_t mamba_model_bytes(const MambaConfig *config);
 // Bytes of training: the model, AdamW's two moments, and the activations that the tape
 // keeps for the backward of a (batch, seqlen) step. An estimate from the shapes of the
 // forward (d_model 256, 4 layers, 8 x 256 tokens: 0.40 GB estimated, 0.46 GB peak RSS
-// measured with the libraries and the tape's first block).
-uint64_t mamba_train_bytes(const MambaConfig *config, int64_t batch, int64_t seqlen);
+// measured with the libraries and the tape's first block). recompute: train.recompute's
+// activations (each block's output, and one block's activations at a time).
+uint64_t mamba_train_bytes(const MambaConfig *config, int64_t batch, int64_t seqlen, bool recompute);
 // Bytes of evaluation: the model and the activations of a (batch, seqlen) forward.
 uint64_t mamba_eval_bytes(const MambaConfig *config, int64_t batch, int64_t seqlen);
 // 0 if bytes <= limit_bytes; else -1 and "what needs about X GB (keys), more than the

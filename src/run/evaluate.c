@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/dist.h"
 #include "core/error.h"
 
 #include "run/progress.h"
@@ -65,13 +66,20 @@ Evaluation evaluate_model(MambaModel *model, const Dataset *data, Tape *tape, in
     if (data_is_series(data)) return evaluate_series(model, data, tape, B, L, max_batches, show_progress);
     long n_batches = data_val_batch_count(data, B, L);
     if (max_batches > 0 && n_batches > max_batches) n_batches = max_batches;
+    // Under mpirun each process evaluates every P-th batch. Each batch's NLL sum, correct
+    // and counted targets go to its own slot (zero elsewhere, so that the sum over the
+    // processes is exact), and every process adds the slots in batch order: the result of
+    // one process, to the bit.
+    const int P = dist_size(), rank = dist_rank();
+    double *per_batch = xcalloc((size_t)(n_batches > 0 ? n_batches : 1) * 3, sizeof(double));
     Progress progress;
     progress_init(&progress, stderr, show_progress, 0, n_batches);
-    double total_nll = 0.0;
-    long correct = 0, counted = 0;
+    double running_nll = 0.0;
+    long running_counted = 0;
     bool recording = tape->recording;
     tape->recording = false;
     for (long i = 0; i < n_batches; i++) {
+        if (i % P != rank) continue;
         data_val_batch(data, i, B, L, tokens, targets);
         tape_reset(tape);
         Tensor *logits;
@@ -79,20 +87,31 @@ Evaluation evaluate_model(MambaModel *model, const Dataset *data, Tape *tape, in
         long batch_correct, batch_counted;
         task_accuracy(model, logits->data, targets, B, L, &batch_correct, &batch_counted);  // per row for classify
         // The loss is the batch's mean: weight it by its count to get the sum of NLLs.
-        total_nll += (double)loss->data[0] * (double)batch_counted;
-        correct += batch_correct;
-        counted += batch_counted;
+        per_batch[3 * i] = (double)loss->data[0] * (double)batch_counted;
+        per_batch[3 * i + 1] = (double)batch_correct;
+        per_batch[3 * i + 2] = (double)batch_counted;
+        running_nll += per_batch[3 * i];
+        running_counted += batch_counted;
         // In place on a terminal; into a log, about ten lines per evaluation.
         long every = progress.is_terminal ? 1 : (n_batches + 9) / 10;
         if (show_progress && ((i + 1) % every == 0 || i + 1 == n_batches)) {
             double elapsed = now_seconds() - progress.start_time;
-            progress_update_eval(&progress, i + 1, counted ? total_nll / (double)counted : 0.0,
+            progress_update_eval(&progress, i + 1, running_counted ? running_nll / (double)running_counted : 0.0,
                                  elapsed > 0 ? (double)(i + 1) * B * L / elapsed : 0.0);
         }
     }
     if (show_progress) progress_finish(&progress);
     tape->recording = recording;
     tape_reset(tape);
+    dist_allreduce_sum_double(per_batch, (size_t)n_batches * 3);
+    double total_nll = 0.0;
+    long correct = 0, counted = 0;
+    for (long i = 0; i < n_batches; i++) {
+        total_nll += per_batch[3 * i];
+        correct += (long)per_batch[3 * i + 1];
+        counted += (long)per_batch[3 * i + 2];
+    }
+    free(per_batch);
     Evaluation e = {0};
     e.nll = counted ? total_nll / (double)counted : 0.0;
     e.perplexity = exp(e.nll);

@@ -28,6 +28,9 @@ typedef struct Evaluation {
 // Runs the first max_batches validation batches of B x L (all when max_batches <= 0).
 // tokens and targets are caller buffers of B*L. show_progress prints an updating line on
 // stderr for long evaluations. A series reads into buffers of its own (tokens and targets unused).
+// Under mpirun (core/dist.h) every process must call it: each evaluates its share of the
+// batches (every dist_size()-th) and all get the result of one process, to the bit (not
+// yet for a series, whose training is refused under mpirun).
 Evaluation evaluate_model(MambaModel *model, const Dataset *data, Tape *tape, int B, int L, long max_batches,
                           int32_t *tokens, int32_t *targets, bool show_progress);
 

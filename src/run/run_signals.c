@@ -5,6 +5,7 @@
 #include <string.h>
 
 static volatile sig_atomic_t stop_signal = 0;
+static bool stopped = false;
 
 static void on_signal(int sig) {
     if (stop_signal) {
@@ -27,3 +28,7 @@ void run_signals_install(void) {
 }
 
 int run_signals_pending(void) { return (int)stop_signal; }
+
+void run_signals_agree(int sig) { stop_signal = sig; }
+void run_signals_mark_stopped(void) { stopped = stop_signal != 0; }
+bool run_signals_stopped(void) { return stopped; }

@@ -590,6 +590,20 @@ static void evaluate_step(Trainer *tr, long done) {
     tr->interval_start = now_seconds();  // evaluation time is not training throughput
 }
 
+// Whether the run stops after this step for SIGINT or SIGTERM. Under mpirun a signal can
+// reach one process only, or the processes in different steps: they agree after every step
+// (a sum over the processes of the signals each holds), so that all stop after the same
+// step, each taking the agreed signal (SIGTERM if any process holds one) for its exit code.
+static bool stop_agreed(void) {
+    if (dist_size() == 1) return run_signals_pending() != 0;
+    int pending = run_signals_pending();
+    double held[2] = {pending == SIGINT, pending == SIGTERM};
+    dist_allreduce_sum_double(held, 2);
+    if (held[0] + held[1] == 0) return false;
+    run_signals_agree(held[1] > 0 ? SIGTERM : SIGINT);
+    return true;
+}
+
 // The checkpoint every checkpoint.every steps, and the one of a run stopped by a signal
 // (the final checkpoint is trainer_finish's).
 static int checkpoint_step(Trainer *tr, long done, Error *err) {
@@ -602,8 +616,10 @@ static int checkpoint_step(Trainer *tr, long done, Error *err) {
         saved = true;
     }
     // hardening: SIGINT/SIGTERM stop the run here, after a whole step, with a checkpoint of it.
-    if (!run_signals_pending()) return 0;
+    if (!stop_agreed()) return 0;
     if (!saved && save_checkpoint(tr, err) != 0) return -1;
+    dist_barrier();  // rank 0 has written the checkpoint before any process ends
+    run_signals_mark_stopped();
     progress_finish(&tr->progress);
     return error_set(err, "stopped by %s after step %ld of %d; wrote the checkpoint of step %ld in %s (continue "
                      "with --resume latest)", run_signals_pending() == SIGINT ? "SIGINT" : "SIGTERM", done,
