@@ -49,7 +49,8 @@ check "the error names model.head" grep -q "model.head" "$tmp/bad.log"
 check "forecast head on listops refused" test $? -eq 2
 
 # ---- forecasting ----
-fc=(--config "$src/configs/ett.yaml" --set data.kind=seasonal --set model.d_model=16 --set model.n_layer=1
+# The plain forecaster (configs/ett.yaml's RevIN off); model.window_norm is checked below.
+fc=(--config "$src/configs/ett.yaml" --set model.window_norm=none --set data.kind=seasonal --set model.d_model=16 --set model.n_layer=1
     --set train.seqlen=24 --set data.horizon=12 --set data.train_rows=300 --set data.val_rows=60 --set data.test_rows=60
     --set train.batch_size=8 --set train.eval_every=0 --set train.log_every=2 --set log.progress=false
     --set optim.warmup_steps=0 --set train.threads=1)
