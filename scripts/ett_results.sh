@@ -31,9 +31,12 @@ common=(--config "$config" --set data.path="$csv" --set train.threads=1 --set lo
         --set train.eval_every=0 --set checkpoint.every=0 --set checkpoint.keep=1 --set log.dir="$work")
 
 # run NAME ARGS...: one training run, then its test evaluation; its files into OUT/NAME.
+# A run whose OUT/NAME/test.json holds a finished evaluation is not run again, so a sweep
+# cut off by a time limit (or run in parts on two machines) carries on where it stopped.
 run() {
     local name="$1"
     shift
+    grep -q '"mse":' "$out/$name/test.json" 2>/dev/null && return 0
     "$bin" train "${common[@]}" --set log.name="$name" "$@" >"$work/$name.log" 2>&1 || { echo "$name failed" >&2; return 1; }
     local ckpt
     ckpt=$(ls "$work/$name"/ckpt-*.h5 | tail -1)
@@ -88,7 +91,7 @@ field() { grep -o "\"$1\":[^,}]*" | head -1 | cut -d: -f2; }
 printf 'run\tval_mse\tval_mae\ttest_mse\ttest_mae\trepeat_last_test_mse\trepeat_last_test_mae\n' >"$out/results.tsv"
 for d in "$out"/*/; do
     name=$(basename "$d")
-    [ -f "$d/test.json" ] || continue
+    grep -q "\"mse\":" "$d/test.json" 2>/dev/null || continue  # a finished evaluation only
     summary=$(grep '"summary":true' "$d/metrics.jsonl")
     t=$(cat "$d/test.json")
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$(field val_mse <<<"$summary")" "$(field val_mae <<<"$summary")" \
