@@ -12,7 +12,8 @@
 # OUT/<name>/ gets metrics.jsonl, report.json (pruning runs) and test.json; OUT/results.tsv
 # one line per run (name, validation MSE/MAE, test MSE/MAE, repeat-last test MSE/MAE), and
 # OUT/results.md the README's table of them (mean ± sample sd over the seeds).
-# Environment: DENSE_STEPS (default 600), TUNE_STEPS (150), JOBS (nproc), CONFIG (configs/ett.yaml);
+# Environment: DENSE_STEPS (default 600), TUNE_STEPS (150), JOBS (nproc), CONFIG (configs/ett.yaml),
+# SET (space-separated key=value overrides for every run, e.g. "model.d_model=64");
 # SUMMARY_ONLY=1 only writes results.tsv from what OUT holds (e.g. after a time limit).
 set -uo pipefail
 bin="${1:?usage: ett_results.sh BIN CSV OUT [horizons] [seeds] [sparsities]}"
@@ -29,6 +30,7 @@ work="$out/work"
 mkdir -p "$work"
 common=(--config "$config" --set data.path="$csv" --set train.threads=1 --set log.progress=false
         --set train.eval_every=0 --set checkpoint.every=0 --set checkpoint.keep=1 --set log.dir="$work")
+for kv in ${SET:-}; do common+=(--set "$kv"); done  # e.g. SET="model.d_model=64" for every Mamba run
 
 # run NAME ARGS...: one training run, then its test evaluation; its files into OUT/NAME.
 # A run whose OUT/NAME/test.json holds a finished evaluation is not run again, so a sweep
