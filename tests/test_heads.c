@@ -268,7 +268,9 @@ static void make_forecaster_normed(MambaModel *model, MambaHead head, MambaWindo
     mamba_model_init_random(model, &init);
 }
 
-static void make_forecaster(MambaModel *model, MambaHead head) { make_forecaster_normed(model, head, MAMBA_WINDOW_NONE); }
+static void make_forecaster(MambaModel *model, MambaHead head) {
+    make_forecaster_normed(model, head, MAMBA_WINDOW_NONE);
+}
 
 // d(loss)/d(parameter name) of the whole forecasting forward.
 static void check_param_gradient(MambaModel *model, const char *name, const char *label) {

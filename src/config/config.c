@@ -844,7 +844,8 @@ _Static_assert((int)CFG_WEIGHTING_HARMONIC == SPARSESSM_HARMONIC && (int)CFG_WEI
                    (int)CFG_WEIGHTING_GEOMETRIC == SPARSESSM_GEOMETRIC && (int)CFG_WEIGHTING_WINDOW == SPARSESSM_WINDOW,
                "prune.sparsessm_weighting");
 _Static_assert((int)CFG_WINDOW_NONE == MAMBA_WINDOW_NONE && (int)CFG_WINDOW_REVIN == MAMBA_WINDOW_REVIN &&
-                   (int)CFG_WINDOW_REVIN_AFFINE == MAMBA_WINDOW_REVIN_AFFINE && (int)CFG_WINDOW_LAST == MAMBA_WINDOW_LAST,
+                   (int)CFG_WINDOW_REVIN_AFFINE == MAMBA_WINDOW_REVIN_AFFINE &&
+                   (int)CFG_WINDOW_LAST == MAMBA_WINDOW_LAST,
                "model.window_norm");
 _Static_assert((int)CFG_SHEDDER_BLOCK == SHEDDER_BLOCK && (int)CFG_SHEDDER_SSM == SHEDDER_SSM, "prune.shedder_target");
 

@@ -28,7 +28,12 @@ typedef enum CfgDataKind {
 typedef enum CfgHead { CFG_HEAD_LM, CFG_HEAD_CLASSIFY, CFG_HEAD_FORECAST, CFG_HEAD_DLINEAR } CfgHead;
 typedef enum CfgFeatures { CFG_FEATURES_M, CFG_FEATURES_S } CfgFeatures;
 typedef enum CfgPool { CFG_POOL_MEAN, CFG_POOL_LAST } CfgPool;
-typedef enum CfgWindowNorm { CFG_WINDOW_NONE, CFG_WINDOW_REVIN, CFG_WINDOW_REVIN_AFFINE, CFG_WINDOW_LAST } CfgWindowNorm;
+typedef enum CfgWindowNorm {
+    CFG_WINDOW_NONE,
+    CFG_WINDOW_REVIN,
+    CFG_WINDOW_REVIN_AFFINE,
+    CFG_WINDOW_LAST
+} CfgWindowNorm;
 typedef enum CfgSplit { CFG_SPLIT_VALIDATION, CFG_SPLIT_TEST } CfgSplit;
 typedef enum CfgMatmul { CFG_MATMUL_OPENBLAS, CFG_MATMUL_ONEDNN } CfgMatmul;
 typedef enum CfgPruneMethod {
