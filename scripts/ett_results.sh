@@ -10,8 +10,10 @@
 #   bash scripts/ett_results.sh ./build/mambaprune ../shared/data/ETTh1.csv runs/ett_results "96 336" "1 2 3" "0.5 0.7"
 #
 # OUT/<name>/ gets metrics.jsonl, report.json (pruning runs) and test.json; OUT/results.tsv
-# one line per run (name, validation MSE/MAE, test MSE/MAE, repeat-last test MSE/MAE).
-# Environment: DENSE_STEPS (default 600), TUNE_STEPS (150), JOBS (nproc), CONFIG (configs/ett.yaml);
+# one line per run (name, validation MSE/MAE, test MSE/MAE, repeat-last test MSE/MAE), and
+# OUT/results.md the README's table of them (mean ± sample sd over the seeds).
+# Environment: DENSE_STEPS (default 600), TUNE_STEPS (150), JOBS (nproc), CONFIG (configs/ett.yaml),
+# SET (space-separated key=value overrides for every run, e.g. "model.d_model=64");
 # SUMMARY_ONLY=1 only writes results.tsv from what OUT holds (e.g. after a time limit).
 set -uo pipefail
 bin="${1:?usage: ett_results.sh BIN CSV OUT [horizons] [seeds] [sparsities]}"
@@ -28,11 +30,15 @@ work="$out/work"
 mkdir -p "$work"
 common=(--config "$config" --set data.path="$csv" --set train.threads=1 --set log.progress=false
         --set train.eval_every=0 --set checkpoint.every=0 --set checkpoint.keep=1 --set log.dir="$work")
+for kv in ${SET:-}; do common+=(--set "$kv"); done  # e.g. SET="model.d_model=64" for every Mamba run
 
 # run NAME ARGS...: one training run, then its test evaluation; its files into OUT/NAME.
+# A run whose OUT/NAME/test.json holds a finished evaluation is not run again, so a sweep
+# cut off by a time limit (or run in parts on two machines) carries on where it stopped.
 run() {
     local name="$1"
     shift
+    grep -q '"mse":' "$out/$name/test.json" 2>/dev/null && return 0
     "$bin" train "${common[@]}" --set log.name="$name" "$@" >"$work/$name.log" 2>&1 || { echo "$name failed" >&2; return 1; }
     local ckpt
     ckpt=$(ls "$work/$name"/ckpt-*.h5 | tail -1)
@@ -51,7 +57,8 @@ for h in $horizons; do
         dense=(--set data.horizon="$h" --set train.seed="$s" --set train.steps="$dense_steps")
         run "dense-h$h-s$s" "${dense[@]}" &
         pids+=($!)
-        run "dlinear-h$h-s$s" "${dense[@]}" --set model.head=dlinear --set model.n_layer=0 --set optim.lr=5e-3 &
+        run "dlinear-h$h-s$s" "${dense[@]}" --set model.head=dlinear --set model.n_layer=0 --set model.window_norm=none \
+            --set optim.lr=5e-3 &
         pids+=($!)
         while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
     done
@@ -86,7 +93,7 @@ field() { grep -o "\"$1\":[^,}]*" | head -1 | cut -d: -f2; }
 printf 'run\tval_mse\tval_mae\ttest_mse\ttest_mae\trepeat_last_test_mse\trepeat_last_test_mae\n' >"$out/results.tsv"
 for d in "$out"/*/; do
     name=$(basename "$d")
-    [ -f "$d/test.json" ] || continue
+    grep -q "\"mse\":" "$d/test.json" 2>/dev/null || continue  # a finished evaluation only
     summary=$(grep '"summary":true' "$d/metrics.jsonl")
     t=$(cat "$d/test.json")
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$(field val_mse <<<"$summary")" "$(field val_mae <<<"$summary")" \
@@ -94,3 +101,44 @@ for d in "$out"/*/; do
         "$(field repeat_last_mae <<<"$t")" >>"$out/results.tsv"
 done
 cat "$out/results.tsv"
+
+# The README's table: per horizon and model, mean ± sample sd over the seeds (results.md).
+awk -F'\t' -v steps="$dense_steps" -v tune="$tune_steps" '
+function label(m) {
+    if (m == "dense") return "Mamba, dense (" steps " steps)"
+    if (m == "tuned") return "Mamba, dense + " tune " steps"
+    if (m == "dlinear") return "DLinear (" steps " steps)"
+    if (m ~ /^gradient/) return "Mamba, gradient " substr(m, 9) * 100 "% + " tune " steps"
+    if (m ~ /^magnitude/) return "Mamba, magnitude " substr(m, 10) * 100 "% + " tune " steps"
+    return m
+}
+function order(m) { return m == "dlinear" ? 1 : m == "dense" ? 2 : m == "tuned" ? 3 : m ~ /^gradient/ ? 4 : 5 }
+function stat(sum, sq, n) { sd = n > 1 ? sqrt((sq - sum * sum / n) / (n - 1)) : 0; return sprintf("%.4f ± %.4f", sum / n, sd) }
+NR > 1 {
+    split($1, part, "-"); m = part[1]; h = substr(part[2], 2)
+    k = h SUBSEP m; n[k]++; keys[k] = 1
+    v[k] += $2; vv[k] += $2 * $2; t[k] += $4; tt[k] += $4 * $4; a[k] += $5; aa[k] += $5 * $5
+    seeds[k] = seeds[k] (seeds[k] == "" ? "" : ", ") sprintf("%.4f", $4)
+    rl[h] = sprintf("| %s | repeat the last value | - | %.4f | %.4f | - | (no training) |", h, $6, $7)
+}
+END {
+    print "| horizon | model | validation MSE | test MSE | test MAE | seeds | test MSE per seed |"
+    print "|---|---|---|---|---|---|---|"
+    nh = 0
+    for (k in keys) { split(k, hm, SUBSEP); if (!(hm[1] in seen)) { seen[hm[1]] = 1; hs[++nh] = hm[1] + 0 } }
+    for (i = 1; i <= nh; i++) for (j = i + 1; j <= nh; j++) if (hs[j] < hs[i]) { x = hs[i]; hs[i] = hs[j]; hs[j] = x }
+    for (i = 1; i <= nh; i++) {
+        h = hs[i]; print rl[h]
+        for (o = 1; o <= 5; o++) {
+            nm = 0
+            for (k in keys) { split(k, hm, SUBSEP); if (hm[1] == h && order(hm[2]) == o) ms[++nm] = hm[2] }
+            for (x = 1; x <= nm; x++) for (y = x + 1; y <= nm; y++) if (ms[y] < ms[x]) { z = ms[x]; ms[x] = ms[y]; ms[y] = z }
+            for (x = 1; x <= nm; x++) {
+                k = h SUBSEP ms[x]
+                printf "| %s | %s | %s | %s | %s | %d | %s |\n", h, label(ms[x]), stat(v[k], vv[k], n[k]),
+                       stat(t[k], tt[k], n[k]), stat(a[k], aa[k], n[k]), n[k], seeds[k]
+            }
+        }
+    }
+}' "$out/results.tsv" >"$out/results.md"
+cat "$out/results.md"

@@ -95,7 +95,7 @@ static bool same_config(const RunConfig *a, const RunConfig *b, char *diff, size
 static const char *const all_keys[] = {
     "model.d_model", "model.n_layer", "model.vocab_size", "model.pad_vocab_size_multiple", "model.d_state",
     "model.d_conv", "model.expand", "model.dt_rank", "model.init", "model.head", "model.n_classes", "model.pool",
-    "model.n_features",
+    "model.n_features", "model.window_norm",
     "data.kind", "data.path", "data.val_fraction", "data.vocab", "data.n_memorize", "data.val_sequences",
     "data.min_len", "data.max_len", "data.split", "data.horizon", "data.features", "data.train_rows", "data.val_rows",
     "data.test_rows", "data.n_series",

@@ -242,7 +242,7 @@ typedef struct ParamCheck {
 
 static Tensor *build_forecast_head(Tape *tape, Tensor **in, void *ctx) {
     ParamCheck *p = ctx;
-    return heads_forecast(tape, p->model, in[0], FUTURE, FB, FL, NULL);
+    return heads_forecast(tape, p->model, in[0], FUTURE, FB, FL, NULL, NULL, NULL);
 }
 
 static Tensor *build_forecast_param(Tape *tape, Tensor **in, void *ctx) {
@@ -254,10 +254,11 @@ static Tensor *build_forecast_param(Tape *tape, Tensor **in, void *ctx) {
 }
 
 // In place: the parameter table points into the model struct.
-static void make_forecaster(MambaModel *model, MambaHead head) {
+static void make_forecaster_normed(MambaModel *model, MambaHead head, MambaWindowNorm window_norm) {
     MambaConfig config;
     mamba_config_defaults(&config);
     config.d_model = FD, config.n_layer = head == MAMBA_HEAD_DLINEAR ? 0 : 1, config.head = head;
+    config.window_norm = window_norm;
     config.n_features = FF, config.horizon = FH, config.input_len = FL;
     Error err;
     check(mamba_config_finish(&config, &err) == 0, "forecast config: %s", err.message);
@@ -265,6 +266,10 @@ static void make_forecaster(MambaModel *model, MambaHead head) {
     Rng init;
     rng_seed(&init, 12);
     mamba_model_init_random(model, &init);
+}
+
+static void make_forecaster(MambaModel *model, MambaHead head) {
+    make_forecaster_normed(model, head, MAMBA_WINDOW_NONE);
 }
 
 // d(loss)/d(parameter name) of the whole forecasting forward.
@@ -343,6 +348,150 @@ static void check_forecast_gradients(void) {
             off = fmax(off, fabs(M[i * FL + j] - count / 25.0));
         }
     check(off < 1e-6, "moving average: replicate padding, 25 steps (max error %.2e)", off);
+}
+
+// ---- per-window normalisation (model.window_norm) ----
+
+static float SHIFT[FB * FF], SCALE[FB * FF];
+
+static Tensor *build_window_norm(Tape *tape, Tensor **in, void *ctx) {
+    (void)ctx;
+    return op_window_norm(tape, VALUES, SHIFT, SCALE, in[0], in[1], FB, FL, FF);
+}
+static Tensor *build_window_denorm(Tape *tape, Tensor **in, void *ctx) {
+    (void)ctx;
+    return op_window_denorm(tape, in[0], SHIFT, SCALE, NULL, NULL, FB, FH, FF, 1e-10f);
+}
+static Tensor *build_window_denorm_affine(Tape *tape, Tensor **in, void *ctx) {
+    (void)ctx;
+    return op_window_denorm(tape, in[0], SHIFT, SCALE, in[1], in[2], FB, FH, FF, 1e-10f);
+}
+
+// The forecast of a model for windows v: out (FB, FH, FF).
+static void forecast(MambaModel *model, const float *v, float *out) {
+    Tape tape;
+    tape_init(&tape, 1 << 20);
+    mamba_forward_values(&tape, model, v, NULL, FB, FL, out, NULL);
+    tape_free(&tape);
+}
+
+static void check_window_norm(void) {
+    Rng rng;
+    rng_seed(&rng, 33);
+    for (int i = 0; i < FB * FL * FF; i++) VALUES[i] = 3.0f * rng_normal(&rng) + (float)(i % FF) - 1.0f;
+    fill_normal(FUTURE, FB * FH * FF, &rng, 2.0f);
+    // The statistics restated: the mean, and sqrt(E[x^2] - E[x]^2 + eps), in double.
+    float last_shift[FB * FF], last_scale[FB * FF];
+    window_norm_stats(VALUES, FB, FL, FF, false, 1e-5f, SHIFT, SCALE);
+    window_norm_stats(VALUES, FB, FL, FF, true, 1e-5f, last_shift, last_scale);
+    double worst = 0.0, worst_last = 0.0;
+    for (int b = 0; b < FB; b++)
+        for (int f = 0; f < FF; f++) {
+            double s1 = 0.0, s2 = 0.0;
+            for (int t = 0; t < FL; t++) {
+                double v = VALUES[(b * FL + t) * FF + f];
+                s1 += v, s2 += v * v;
+            }
+            double mean = s1 / FL, std = sqrt(s2 / FL - mean * mean + 1e-5);
+            worst = fmax(worst, fmax(fabs(SHIFT[b * FF + f] - mean), fabs(SCALE[b * FF + f] - std) / std));
+            worst_last = fmax(worst_last, fabs(last_shift[b * FF + f] - VALUES[(b * FL + FL - 1) * FF + f]) +
+                                              fabs(last_scale[b * FF + f] - 1.0f));
+        }
+    check(worst < 1e-5, "window_norm_stats: per-window, per-feature mean and biased std (max error %.2e)", worst);
+    check(worst_last == 0.0, "window_norm_stats last: the window's last value, scale 1");
+
+    // The backward of both ops against finite differences, with and without the affine.
+    float weight[FF], bias[FF], pred[FB * FH * FF];
+    for (int f = 0; f < FF; f++) weight[f] = 0.6f + 0.4f * (float)f, bias[f] = 0.3f * (float)f - 0.2f;
+    fill_normal(pred, FB * FH * FF, &rng, 1.0f);
+    GradcheckInput wb[] = {{"weight", weight, 1, {FF}}, {"bias", bias, 1, {FF}}};
+    check(gradcheck("window_norm", build_window_norm, wb, 2, NULL, FB * FL * FF, 1e-2f, 1e-2f) == 0,
+          "window_norm (affine) backward");
+    GradcheckInput p1[] = {{"pred", pred, 2, {FB, FH * FF}}};
+    check(gradcheck("window_denorm", build_window_denorm, p1, 1, NULL, FB * FH * FF, 1e-2f, 1e-2f) == 0,
+          "window_denorm backward");
+    GradcheckInput p3[] = {{"pred", pred, 2, {FB, FH * FF}}, {"weight", weight, 1, {FF}}, {"bias", bias, 1, {FF}}};
+    check(gradcheck("window_denorm affine", build_window_denorm_affine, p3, 3, NULL, FB * FH * FF, 1e-2f, 1e-2f) == 0,
+          "window_denorm (affine) backward");
+
+    // denorm inverts norm: the normalised window, mapped back by the same statistics.
+    Tape tape;
+    tape_init(&tape, 1 << 20);
+    Tensor *w = tensor_view(&tape, weight, 1, (int[]){FF}), *bb = tensor_view(&tape, bias, 1, (int[]){FF});
+    Tensor *z = op_window_norm(&tape, VALUES, SHIFT, SCALE, w, bb, FB, FL, FF);
+    Tensor *back = op_window_denorm(&tape, z, SHIFT, SCALE, w, bb, FB, FL, FF, 0.0f);
+    double trip = 0.0, mean0 = 0.0;
+    for (size_t i = 0; i < back->size; i++) trip = fmax(trip, fabs(back->data[i] - VALUES[i]));
+    Tensor *plain = op_window_norm(&tape, VALUES, SHIFT, SCALE, NULL, NULL, FB, FL, FF);
+    for (int t = 0; t < FL; t++) mean0 += plain->data[t * FF + 1] / FL;  // window 0, feature 1
+    check(trip < 1e-4 && fabs(mean0) < 1e-5, "window_denorm(window_norm(v)) = v (max error %.2e); a normalised "
+          "window has mean 0 (%.1e)", trip, mean0);
+    tape_free(&tape);
+
+    // The whole forecaster with each normalisation: gradients of its parameters, and the
+    // property it is for: revin's forecast of a*v + c is a*forecast(v) + c for a > 0
+    // (per window and feature), last's forecast of v + c is forecast(v) + c.
+    const MambaWindowNorm modes[] = {MAMBA_WINDOW_REVIN, MAMBA_WINDOW_REVIN_AFFINE, MAMBA_WINDOW_LAST};
+    const char *names[] = {"revin", "revin_affine", "last"};
+    for (int m = 0; m < 3; m++) {
+        MambaModel model;
+        make_forecaster_normed(&model, MAMBA_HEAD_FORECAST, modes[m]);
+        bool affine = modes[m] == MAMBA_WINDOW_REVIN_AFFINE;
+        check((mamba_model_find(&model, "revin.weight") != NULL) == affine &&
+                  (size_t)mamba_config_param_count(&model.config) == model.n_elements,
+              "%s: revin.weight %s, the parameter count matches the table", names[m], affine ? "present" : "absent");
+        if (affine)
+            for (int f = 0; f < FF; f++) model.revin_weight.data[f] = weight[f], model.revin_bias.data[f] = bias[f];
+        char label[64];
+        snprintf(label, sizeof label, "forecast %s", names[m]);
+        check_param_gradient(&model, "input_proj.weight", label);
+        check_param_gradient(&model, "head.weight", label);
+        check_param_gradient(&model, "head.bias", label);
+        check_param_gradient(&model, "backbone.layers.0.mixer.in_proj.weight", label);
+        if (affine) {
+            check_param_gradient(&model, "revin.weight", label);
+            check_param_gradient(&model, "revin.bias", label);
+        }
+        float moved[FB * FL * FF], out[FB * FH * FF], out_moved[FB * FH * FF];
+        const float a = modes[m] == MAMBA_WINDOW_LAST ? 1.0f : 2.5f;
+        for (int b = 0; b < FB; b++)
+            for (int t = 0; t < FL; t++)
+                for (int f = 0; f < FF; f++) {
+                    int i = (b * FL + t) * FF + f;
+                    moved[i] = a * VALUES[i] + 1.5f * (float)(b + f) - 2.0f;
+                }
+        forecast(&model, VALUES, out);
+        forecast(&model, moved, out_moved);
+        double off = 0.0, spread = 0.0;
+        for (int b = 0; b < FB; b++)
+            for (int h = 0; h < FH; h++)
+                for (int f = 0; f < FF; f++) {
+                    int i = (b * FH + h) * FF + f;
+                    off = fmax(off, fabs(out_moved[i] - (a * out[i] + 1.5f * (float)(b + f) - 2.0f)));
+                    spread = fmax(spread, fabs(out[i]));
+                }
+        check(off < 1e-3 * (1.0 + spread), "%s: the forecast follows an affine change of each window (max error %.2e)",
+              names[m], off);
+        mamba_model_free(&model);
+    }
+    // Without normalisation the same change does move the forecast otherwise: the check above can fail.
+    MambaModel plain_model;
+    make_forecaster(&plain_model, MAMBA_HEAD_FORECAST);
+    float moved[FB * FL * FF], out[FB * FH * FF], out_moved[FB * FH * FF];
+    for (int i = 0; i < FB * FL * FF; i++) moved[i] = VALUES[i] + 3.0f;
+    forecast(&plain_model, VALUES, out);
+    forecast(&plain_model, moved, out_moved);
+    double off = 0.0;
+    for (int i = 0; i < FB * FH * FF; i++) off = fmax(off, fabs(out_moved[i] - out[i] - 3.0f));
+    check(off > 1e-2, "none: shifting the window does not shift the forecast by the same (max difference %.2e)", off);
+    mamba_model_free(&plain_model);
+    MambaConfig dl;
+    mamba_config_defaults(&dl);
+    dl.d_model = FD, dl.head = MAMBA_HEAD_DLINEAR, dl.n_features = FF, dl.horizon = FH, dl.input_len = FL;
+    dl.window_norm = MAMBA_WINDOW_REVIN;
+    Error err;
+    check_error("window_norm with dlinear", mamba_config_finish(&dl, &err), &err, "model.window_norm",
+                "model.head = forecast only", NULL);
 }
 
 // A CSV with header "date,a,b,OT" and rows of the given text; data_open on it.
@@ -463,6 +612,7 @@ static void check_seasonal(void) {
 int main(void) {
     check_gradients();
     check_forecast_gradients();
+    check_window_norm();
     check_csv();
     check_seasonal();
     check_listops();

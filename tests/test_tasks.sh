@@ -49,7 +49,8 @@ check "the error names model.head" grep -q "model.head" "$tmp/bad.log"
 check "forecast head on listops refused" test $? -eq 2
 
 # ---- forecasting ----
-fc=(--config "$src/configs/ett.yaml" --set data.kind=seasonal --set model.d_model=16 --set model.n_layer=1
+# The plain forecaster (configs/ett.yaml's RevIN off); model.window_norm is checked below.
+fc=(--config "$src/configs/ett.yaml" --set model.window_norm=none --set data.kind=seasonal --set model.d_model=16 --set model.n_layer=1
     --set train.seqlen=24 --set data.horizon=12 --set data.train_rows=300 --set data.val_rows=60 --set data.test_rows=60
     --set train.batch_size=8 --set train.eval_every=0 --set train.log_every=2 --set log.progress=false
     --set optim.warmup_steps=0 --set train.threads=1)
@@ -107,6 +108,49 @@ done
 "$bin" train "${fc[@]}" --set model.init="$f/ckpt-00000012.h5" --set prune.method=shedder --set train.steps=2 \
     --set model.n_layer=2 --set log.dir="$tmp/fbad" 2>"$tmp/fbad.log"
 check "shedder on a forecaster refused as not implemented" grep -q "not implemented for the forecasting heads" "$tmp/fbad.log"
+
+# model.window_norm: RevIN with its affine, through train, resume, eval and pruning.
+rv=("${fc[@]}" --set model.window_norm=revin_affine --set train.steps=12 --set checkpoint.every=6)
+"$bin" train "${rv[@]}" --set log.dir="$tmp/rstraight" 2>"$tmp/rstraight.log"
+check "revin_affine forecast run" test $? -eq 0
+r="$tmp/rstraight/ett"
+"$bin" train "${rv[@]}" --set log.dir="$tmp/rcut" 2>/dev/null
+rm -f "$tmp/rcut/ett/ckpt-00000012.h5"
+"$bin" train "${rv[@]}" --set log.dir="$tmp/rcut" --resume "$tmp/rcut/ett/ckpt-00000006.h5" 2>/dev/null
+check "revin_affine resumed at step 6: the same parameters as straight through" \
+    h5diff "$r/ckpt-00000012.h5" "$tmp/rcut/ett/ckpt-00000012.h5" /params
+check "the checkpoint holds revin.weight and revin.bias" \
+    bash -c "h5ls '$r/ckpt-00000012.h5/params/revin.weight' && h5ls '$r/ckpt-00000012.h5/params/revin.bias'" >/dev/null
+check "revin.weight was trained (no longer all ones)" \
+    bash -c "h5dump -d /params/revin.weight '$r/ckpt-00000012.h5' | grep '(0):' | grep -qv '(0): 1, 1, 1, 1, 1, 1, 1\$'"
+check "a model without window_norm has no revin parameters" bash -c "! h5ls '$f/ckpt-00000012.h5/params' | grep -q revin"
+rsummary=$(grep '"summary":true' "$r/metrics.jsonl")
+check "revin changes the forecast: another validation MSE than the plain run" \
+    test "$(json_field val_mse "$rsummary")" != "$(json_field val_mse "$fsummary")"
+"$bin" eval --model "$r/ckpt-00000012.h5" >"$tmp/reval.json" 2>/dev/null
+check "eval of the revin forecaster = the run's final validation MSE" \
+    test "$(json_field mse "$(cat "$tmp/reval.json")")" = "$(json_field val_mse "$rsummary")"
+"$bin" train "${rv[@]}" --set model.window_norm=last --set log.dir="$tmp/rcut" --resume "$tmp/rcut/ett/ckpt-00000006.h5" \
+    2>"$tmp/rbad.log"
+check "resume with another window_norm refused, naming the key" grep -q "model.window_norm: checkpoint 2, config 3" "$tmp/rbad.log"
+# Pruning from it: the config does not say window_norm, the checkpoint's mode is taken; the
+# dense figure of the report is the checkpoint's own validation MSE; revin.* stay dense.
+rp=("${fc[@]}" --set model.init="$r/ckpt-00000012.h5" --set prune.method=magnitude --set prune.final_sparsity=0.5
+    --set train.steps=2 --set checkpoint.every=2)
+"$bin" train "${rp[@]}" --set log.dir="$tmp/rprune" 2>"$tmp/rprune.log"
+check "magnitude pruning of the revin forecaster" test $? -eq 0
+s=$(grep '"summary":true' "$tmp/rprune/ett/metrics.jsonl")
+check "pruning from the revin checkpoint keeps its mode: dense MSE = its eval" \
+    test "$(json_field dense_val_mse "$s")" = "$(json_field mse "$(cat "$tmp/reval.json")")"
+check "revin.weight and revin.bias are not masked by default" \
+    bash -c "h5ls '$tmp/rprune/ett/ckpt-00000002.h5/params/revin.weight' >/dev/null && ! h5ls '$tmp/rprune/ett/ckpt-00000002.h5/masks' | grep -q revin"
+"$bin" train "${rp[@]}" --set 'prune.include=["mixer.in_proj.weight", "revin.weight"]' --set log.dir="$tmp/rprune2" \
+    2>"$tmp/rprune2.log"
+check "an include pattern naming revin.weight masks it" \
+    bash -c "h5ls '$tmp/rprune2/ett/ckpt-00000002.h5/masks/revin.weight' >/dev/null"
+"$bin" train "${fc[@]}" --set model.head=dlinear --set model.n_layer=0 --set model.window_norm=revin \
+    --set log.dir="$tmp/fbad" 2>"$tmp/fbad.log"
+check "window_norm with dlinear refused" grep -q "model.window_norm" "$tmp/fbad.log"
 
 # The pruning sweep of configs/prune_ett.yaml: its table and plot use MSE, lower is better.
 "$bin" train --config "$src/configs/prune_ett.yaml" --set model.init="$f/ckpt-00000012.h5" --set data.kind=seasonal \

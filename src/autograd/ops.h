@@ -88,4 +88,20 @@ Tensor *op_add_bias(Tape *tape, Tensor *x, Tensor *bias);
 // Returns a 1-element tensor: mean over every element of (pred - target)^2.
 Tensor *op_mse(Tape *tape, Tensor *pred, const float *target);
 
+// ---- per-window normalisation of a forecaster's series (window_norm.c) ----
+// For each of B windows of values (B, L, F) and each feature f: shift = the mean over the
+// L steps and scale = sqrt(their biased variance + eps) (RevIN), or (last) shift = the
+// value at step L-1 and scale = 1 (NLinear). shift, scale: (B*F).
+void window_norm_stats(const float *values, int B, int L, int F, bool last, float eps, float *shift, float *scale);
+// out (B*L, F) = (values - shift) / scale, then * weight[f] + bias[f] when weight (F) and
+// bias (F) are given (RevIN's affine; without them out is a constant). The values are data:
+// no gradient flows to them or through the statistics.
+Tensor *op_window_norm(Tape *tape, const float *values, const float *shift, const float *scale, Tensor *weight,
+                       Tensor *bias, int B, int L, int F);
+// The inverse on a forecast pred (B, H*F) laid out (B, H, F): out = ((pred - bias[f]) /
+// (weight[f] + eps) when weight is given, else pred) * scale + shift. shift and scale must
+// live until the backward.
+Tensor *op_window_denorm(Tape *tape, Tensor *pred, const float *shift, const float *scale, Tensor *weight,
+                         Tensor *bias, int B, int H, int F, float eps);
+
 #endif

@@ -768,6 +768,7 @@ void config_to_mamba(const RunConfig *c, MambaConfig *m) {
     }
     m->n_classes = c->model.n_classes;
     m->pool = c->model.pool == CFG_POOL_LAST ? MAMBA_POOL_LAST : MAMBA_POOL_MEAN;
+    m->window_norm = (MambaWindowNorm)c->model.window_norm;
 }
 
 void config_set_model_sizes(RunConfig *c, const MambaConfig *m) {
@@ -781,6 +782,7 @@ void config_set_model_sizes(RunConfig *c, const MambaConfig *m) {
     c->model.dt_rank = m->dt_rank;
     c->model.n_classes = m->n_classes;  // heads.h
     c->model.n_features = m->n_features;
+    c->model.window_norm = (CfgWindowNorm)m->window_norm;  // a loaded forecaster keeps its normalisation
 }
 
 int config_check_resume(const RunConfig *now, const RunConfig *saved, bool sizes, const char *path, Error *err) {
@@ -799,6 +801,7 @@ int config_check_resume(const RunConfig *now, const RunConfig *saved, bool sizes
     SAME_INT(d_conv)
     SAME_INT(expand)
     SAME_INT(dt_rank)
+    SAME_INT(window_norm)  // the enum's number: 0 none, 1 revin, 2 revin_affine, 3 last
 #undef SAME_INT
     if (now->prune.method != saved->prune.method)
         used += (size_t)snprintf(differences + used, used < sizeof differences ? sizeof differences - used : 0,
@@ -840,6 +843,10 @@ _Static_assert((int)CFG_NORM_NONE == PRUNE_NORM_NONE && (int)CFG_NORM_MEAN == PR
 _Static_assert((int)CFG_WEIGHTING_HARMONIC == SPARSESSM_HARMONIC && (int)CFG_WEIGHTING_UNIFORM == SPARSESSM_UNIFORM &&
                    (int)CFG_WEIGHTING_GEOMETRIC == SPARSESSM_GEOMETRIC && (int)CFG_WEIGHTING_WINDOW == SPARSESSM_WINDOW,
                "prune.sparsessm_weighting");
+_Static_assert((int)CFG_WINDOW_NONE == MAMBA_WINDOW_NONE && (int)CFG_WINDOW_REVIN == MAMBA_WINDOW_REVIN &&
+                   (int)CFG_WINDOW_REVIN_AFFINE == MAMBA_WINDOW_REVIN_AFFINE &&
+                   (int)CFG_WINDOW_LAST == MAMBA_WINDOW_LAST,
+               "model.window_norm");
 _Static_assert((int)CFG_SHEDDER_BLOCK == SHEDDER_BLOCK && (int)CFG_SHEDDER_SSM == SHEDDER_SSM, "prune.shedder_target");
 
 void config_prune_options(const RunConfig *c, PruneOptions *o) {

@@ -28,6 +28,12 @@ typedef enum CfgDataKind {
 typedef enum CfgHead { CFG_HEAD_LM, CFG_HEAD_CLASSIFY, CFG_HEAD_FORECAST, CFG_HEAD_DLINEAR } CfgHead;
 typedef enum CfgFeatures { CFG_FEATURES_M, CFG_FEATURES_S } CfgFeatures;
 typedef enum CfgPool { CFG_POOL_MEAN, CFG_POOL_LAST } CfgPool;
+typedef enum CfgWindowNorm {
+    CFG_WINDOW_NONE,
+    CFG_WINDOW_REVIN,
+    CFG_WINDOW_REVIN_AFFINE,
+    CFG_WINDOW_LAST
+} CfgWindowNorm;
 typedef enum CfgSplit { CFG_SPLIT_VALIDATION, CFG_SPLIT_TEST } CfgSplit;
 typedef enum CfgMatmul { CFG_MATMUL_OPENBLAS, CFG_MATMUL_ONEDNN } CfgMatmul;
 typedef enum CfgPruneMethod {
@@ -84,6 +90,7 @@ typedef struct RunConfig {
         CfgHead head;
         int n_classes;                // classify: 0 = from the data
         CfgPool pool;
+        CfgWindowNorm window_norm;
         int n_features;               // forecast, dlinear: values per time step; 0 = from the data
     } model;
     struct {

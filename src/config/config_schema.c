@@ -41,6 +41,7 @@ static const char *const data_kind_names[] = {"selective_copying", "associative_
 static const char *const head_names[] = {"lm", "classify", "forecast", "dlinear"};
 static const char *const features_names[] = {"M", "S"};
 static const char *const pool_names[] = {"mean", "last"};
+static const char *const window_norm_names[] = {"none", "revin", "revin_affine", "last"};
 static const char *const split_names[] = {"validation", "test"};
 static const char *const matmul_names[] = {"openblas", "onednn"};
 static const char *const reference_names[] = {"none", "finetuned"};
@@ -50,6 +51,7 @@ _Static_assert(COUNT(reference_names) == CFG_REFERENCE_FINETUNED + 1, "reference
 _Static_assert(COUNT(data_kind_names) == CFG_DATA_SEASONAL + 1, "data_kind_names");
 _Static_assert(COUNT(features_names) == CFG_FEATURES_S + 1, "features_names");
 _Static_assert(COUNT(head_names) == CFG_HEAD_DLINEAR + 1 && COUNT(pool_names) == CFG_POOL_LAST + 1 &&
+                   COUNT(window_norm_names) == CFG_WINDOW_LAST + 1 &&
                    COUNT(split_names) == CFG_SPLIT_TEST + 1,
                "head_names, pool_names, split_names");
 // The pruning choices' names are the pruning library's (prune/options.h).
@@ -106,6 +108,11 @@ const ConfigKey config_keys[] = {
     ENUM(model, pool, CfgPool, pool_names, "mean",
          "classify: the mean over the positions of the sequence, or its last position"),
     INT(model, n_features, "0", AT_LEAST(0), "forecast, dlinear: values per time step; 0 = taken from the data"),
+    ENUM(model, window_norm, CfgWindowNorm, window_norm_names, "none",
+         "forecast: per-window normalisation (docs/DESIGN.md#forecasting); revin = each input window minus its "
+         "per-feature mean, over its std, the forecast mapped back (RevIN); revin_affine = the same with a "
+         "learnable scale and shift per feature (revin.weight, revin.bias; dense unless prune.include names "
+         "them); last = minus the window's last value, added back to the forecast (NLinear)"),
 
     ENUM(data, kind, CfgDataKind, data_kind_names, "selective_copying",
          "the synthetic selective copying or associative recall task, raw UTF-8 text (byte tokens), or an "

@@ -23,6 +23,7 @@ void mamba_config_defaults(MambaConfig *config) {
         .n_features = 0,
         .horizon = 0,
         .input_len = 0,
+        .window_norm = MAMBA_WINDOW_NONE,
     };
 }
 
@@ -50,6 +51,9 @@ int mamba_config_finish(MambaConfig *c, Error *err) {
         return error_set(err, "data.horizon must be >= 1 for model.head = forecast or dlinear, got %d", c->horizon);
     if (c->head == MAMBA_HEAD_DLINEAR && c->input_len < 1)
         return error_set(err, "train.seqlen (the input length of model.head = dlinear) must be >= 1, got %d", c->input_len);
+    if (c->window_norm != MAMBA_WINDOW_NONE && c->head != MAMBA_HEAD_FORECAST)
+        return error_set(err, "model.window_norm: a per-window normalisation is implemented for model.head = forecast "
+                         "only; use none with this head");
     if (c->head == MAMBA_HEAD_CLASSIFY && c->n_classes < 2)
         return error_set(err, "model.n_classes must be >= 2 for model.head = classify, got %d", c->n_classes);
     // 64-bit from here: a size is stored back into an int only once it is known to fit.
@@ -68,7 +72,7 @@ int mamba_config_finish(MambaConfig *c, Error *err) {
         {"x_proj ((dt_rank + 2 * d_state) x d_inner)", "model.dt_rank, model.d_state, model.expand", (R + 2 * N) * D},
         {"dt_proj (d_inner x dt_rank)", "model.expand, model.d_model, model.dt_rank", D * R},
         {"A_log (d_inner x d_state)", "model.expand, model.d_model, model.d_state", D * N},
-        {"the parameter table (2 + 10 * n_layer entries)", "model.n_layer", 2 + 10 * (int64_t)c->n_layer},
+        {"the parameter table (8 + 10 * n_layer entries)", "model.n_layer", 8 + 10 * (int64_t)c->n_layer},
         {"the forecast head (horizon * n_features x d_model)", "data.horizon, model.n_features, model.d_model",
          (int64_t)c->horizon * c->n_features * d},
         {"dlinear's maps (horizon x train.seqlen)", "data.horizon, train.seqlen", (int64_t)c->horizon * c->input_len},
@@ -90,6 +94,7 @@ int64_t mamba_config_param_count(const MambaConfig *c) {
     if (c->head == MAMBA_HEAD_CLASSIFY) head = (int64_t)c->n_classes * (d + 1);
     if (c->head == MAMBA_HEAD_FORECAST) head = d * ((int64_t)c->n_features + 1) + (int64_t)c->horizon * c->n_features * (d + 1);
     if (c->head == MAMBA_HEAD_DLINEAR) head = 2 * (int64_t)c->horizon * (c->input_len + 1);
+    if (c->window_norm == MAMBA_WINDOW_REVIN_AFFINE) head += 2 * (int64_t)c->n_features;  // revin.weight, revin.bias
     return V * d + (int64_t)c->n_layer * per_layer + d + head;
 }
 

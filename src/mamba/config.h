@@ -24,6 +24,19 @@ static inline int mamba_head_reads_values(MambaHead head) {
 }
 typedef enum MambaPool { MAMBA_POOL_MEAN, MAMBA_POOL_LAST } MambaPool;
 
+// The forecast head's per-window normalisation (docs/DESIGN.md#forecasting): none; RevIN
+// (Kim et al., ICLR 2022: each input window minus its per-feature mean, over its std, the
+// forecast mapped back), RevIN with a learnable affine per feature ("revin.weight",
+// "revin.bias"), or NLinear's subtraction of the window's last value (added back after).
+typedef enum MambaWindowNorm {
+    MAMBA_WINDOW_NONE,
+    MAMBA_WINDOW_REVIN,
+    MAMBA_WINDOW_REVIN_AFFINE,
+    MAMBA_WINDOW_LAST
+} MambaWindowNorm;
+// RevIN's epsilon: added to the variance, and its square to the affine weight it divides by.
+#define MAMBA_REVIN_EPS 1e-5f
+
 typedef struct MambaConfig {
     int d_model;                  // d
     int n_layer;
@@ -42,6 +55,7 @@ typedef struct MambaConfig {
     int n_features;               // forecast, dlinear: values per time step, in and out (F)
     int horizon;                  // forecast, dlinear: time steps predicted (H)
     int input_len;                // dlinear: time steps of the input window (its maps are H x input_len)
+    MambaWindowNorm window_norm;  // forecast: none by default
     // Derived by mamba_config_finish():
     int d_inner;                  // D = expand * d_model
     int vocab_padded;             // V, vocab_size rounded up to pad_vocab_size_multiple

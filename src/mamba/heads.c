@@ -43,13 +43,20 @@ Tensor *heads_classify(Tape *tape, MambaModel *model, Tensor *x, const int32_t *
     return loss;
 }
 
-Tensor *heads_forecast(Tape *tape, MambaModel *model, Tensor *x, const float *future, int B, int L, float *pred_out) {
+Tensor *heads_forecast(Tape *tape, MambaModel *model, Tensor *x, const float *future, int B, int L, const float *shift,
+                       const float *scale, float *pred_out) {
     int *ends = xmalloc(sizeof(int) * (size_t)B);
     for (int b = 0; b < B; b++) ends[b] = L - 1;  // direct multi-horizon from the last position
     Tensor *last = op_pool(tape, x, ends, B, L, false);                                   // (B, d)
     free(ends);
     Tensor *h = op_rmsnorm(tape, last, &model->norm_f_weight, model->config.norm_eps);
     Tensor *pred = op_add_bias(tape, op_matmul(tape, h, &model->head_weight), &model->head_bias);  // (B, H*F)
+    if (shift) {  // model.window_norm: back to the scale of each input window
+        bool affine = model->config.window_norm == MAMBA_WINDOW_REVIN_AFFINE;
+        pred = op_window_denorm(tape, pred, shift, scale, affine ? &model->revin_weight : NULL,
+                                affine ? &model->revin_bias : NULL, B, model->config.horizon, model->config.n_features,
+                                MAMBA_REVIN_EPS * MAMBA_REVIN_EPS);
+    }
     if (pred_out) memcpy(pred_out, pred->data, sizeof(float) * pred->size);
     return future ? op_mse(tape, pred, future) : NULL;
 }

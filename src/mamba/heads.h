@@ -25,10 +25,12 @@ void heads_row_labels(const int32_t *targets, int B, int L, int *ends, int32_t *
 Tensor *heads_classify(Tape *tape, struct MambaModel *model, Tensor *x, const int32_t *targets, int B, int L,
                        Tensor **logits_out);
 
-// The forecasting head: x (B*L, d) the output of the last block. future (B, H, F) or NULL
-// (then NULL is returned); pred_out (B, H, F) or NULL.
+// The forecasting head: x (B*L, d) the output of the last block. shift, scale (B*F): the
+// statistics of model.window_norm (window_norm_stats), the forecast mapped back by them
+// (op_window_denorm), or NULL for none. future (B, H, F) or NULL (then NULL is returned);
+// pred_out (B, H, F) or NULL.
 Tensor *heads_forecast(Tape *tape, struct MambaModel *model, Tensor *x, const float *future, int B, int L,
-                       float *pred_out);
+                       const float *shift, const float *scale, float *pred_out);
 
 // DLinear (Zeng et al. 2023): each of the F series of values (B, L, F) is split by a moving
 // average of MAMBA_DLINEAR_KERNEL steps (ends padded by repetition) into trend and the

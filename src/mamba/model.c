@@ -25,11 +25,15 @@ void mamba_model_create(MambaModel *model, const MambaConfig *config) {
     const MambaConfig *c = config;
     int d = c->d_model, D = c->d_inner, N = c->d_state, K = c->d_conv, R = c->dt_rank, V = c->vocab_padded;
     model->layers = xcalloc((size_t)c->n_layer, sizeof(MambaLayer));
-    model->params = xcalloc((size_t)(6 + 10 * c->n_layer), sizeof(NamedParam));
+    model->params = xcalloc((size_t)(8 + 10 * c->n_layer), sizeof(NamedParam));
     const int F = c->n_features, H = c->horizon;
     if (c->head == MAMBA_HEAD_FORECAST) {  // heads.h: series values in, no embedding
         add_param(model, &model->input_weight, 2, (int[]){d, F}, "input_proj.weight", 0);
         add_param(model, &model->input_bias, 1, (int[]){d}, "input_proj.bias", 0);
+        if (c->window_norm == MAMBA_WINDOW_REVIN_AFFINE) {
+            add_param(model, &model->revin_weight, 1, (int[]){F}, "revin.weight", 0);
+            add_param(model, &model->revin_bias, 1, (int[]){F}, "revin.bias", 0);
+        }
     } else if (c->head != MAMBA_HEAD_DLINEAR) {
         add_param(model, &model->embedding, 2, (int[]){V, d}, "backbone.embeddings.weight", 0);
     }
@@ -115,6 +119,8 @@ void mamba_model_init_random(MambaModel *model, Rng *rng) {
     if (c->head == MAMBA_HEAD_FORECAST) {  // a Linear layer from n_features: U(±1/sqrt(F))
         fill_uniform(&model->input_weight, rng, 1.0f / sqrtf((float)c->n_features));
         fill_uniform(&model->input_bias, rng, 1.0f / sqrtf((float)c->n_features));
+        fill_constant(&model->revin_weight, 1.0f);  // RevIN's affine starts as the identity
+        fill_constant(&model->revin_bias, 0.0f);
     }
     for (int i = 0; i < c->n_layer; i++) {
         MambaLayer *l = &model->layers[i];
@@ -223,19 +229,41 @@ Tensor *mamba_forward_traced(Tape *tape, MambaModel *model, const int32_t *token
     return mamba_head(tape, model, x, targets, T, logits_out);
 }
 
-Tensor *mamba_embed_values(Tape *tape, MambaModel *model, const float *values, int T) {
-    Tensor *v = tensor_view(tape, (float *)values, 2, (int[]){T, model->config.n_features});  // (T, F), constant
+// Per-window statistics of model.window_norm (shift, scale: (B*F) in the tape's arena, NULL
+// for none), and the input projection of the (normalised) values.
+static Tensor *embed_values(Tape *tape, MambaModel *model, const float *values, int B, int L, float **shift,
+                            float **scale) {
+    const MambaConfig *c = &model->config;
+    const int F = c->n_features, T = B * L;
+    *shift = *scale = NULL;
+    Tensor *v;
+    if (c->window_norm == MAMBA_WINDOW_NONE) {
+        v = tensor_view(tape, (float *)values, 2, (int[]){T, F});  // (T, F), constant
+    } else {
+        *shift = arena_alloc(&tape->arena, sizeof(float) * (size_t)B * F);
+        *scale = arena_alloc(&tape->arena, sizeof(float) * (size_t)B * F);
+        window_norm_stats(values, B, L, F, c->window_norm == MAMBA_WINDOW_LAST, MAMBA_REVIN_EPS, *shift, *scale);
+        bool affine = c->window_norm == MAMBA_WINDOW_REVIN_AFFINE;
+        v = op_window_norm(tape, values, *shift, *scale, affine ? &model->revin_weight : NULL,
+                           affine ? &model->revin_bias : NULL, B, L, F);
+    }
     return op_add_bias(tape, op_matmul(tape, v, &model->input_weight), &model->input_bias);  // (T, d)
+}
+
+Tensor *mamba_embed_values(Tape *tape, MambaModel *model, const float *values, int batch, int seqlen) {
+    float *shift, *scale;
+    return embed_values(tape, model, values, batch, seqlen, &shift, &scale);
 }
 
 Tensor *mamba_forward_values(Tape *tape, MambaModel *model, const float *values, const float *future, int batch,
                              int seqlen, float *pred_out, MambaBlockTrace *traces) {
     const MambaConfig *c = &model->config;
     if (c->head == MAMBA_HEAD_DLINEAR) return heads_dlinear(tape, model, values, future, batch, seqlen, pred_out);
-    Tensor *x = mamba_embed_values(tape, model, values, batch * seqlen);
+    float *shift, *scale;
+    Tensor *x = embed_values(tape, model, values, batch, seqlen, &shift, &scale);
     for (int i = 0; i < c->n_layer; i++)
         x = mamba_block_forward(tape, c, &model->layers[i], x, batch, seqlen, traces ? &traces[i] : NULL);
-    return heads_forecast(tape, model, x, future, batch, seqlen, pred_out);
+    return heads_forecast(tape, model, x, future, batch, seqlen, shift, scale, pred_out);
 }
 
 Tensor *mamba_forward(Tape *tape, MambaModel *model, const int32_t *tokens, const int32_t *targets, int batch,

@@ -40,6 +40,8 @@ typedef struct MambaModel {
     Tensor input_bias;        // forecast: (d) "input_proj.bias"
     Tensor trend_weight;      // dlinear: (H, input_len) "head.trend.weight"
     Tensor trend_bias;        // dlinear: (H) "head.trend.bias"
+    Tensor revin_weight;      // forecast, window_norm revin_affine: (F) "revin.weight"
+    Tensor revin_bias;        // forecast, window_norm revin_affine: (F) "revin.bias"
     NamedParam *params;       // every parameter, in a fixed order
     int n_params;
     size_t n_elements;        // total number of parameter floats
@@ -94,8 +96,9 @@ Tensor *mamba_head(Tape *tape, MambaModel *model, Tensor *x, const int32_t *targ
 // traces as for mamba_forward_traced (NULL, or n_layer entries).
 Tensor *mamba_forward_values(Tape *tape, MambaModel *model, const float *values, const float *future, int batch,
                              int seqlen, float *pred_out, MambaBlockTrace *traces);
-// The input projection of the forecast head: values (T, F) -> the residual stream (T, d).
-Tensor *mamba_embed_values(Tape *tape, MambaModel *model, const float *values, int T);
+// The input projection of the forecast head: values (batch, seqlen, F) -> the residual
+// stream (batch*seqlen, d), each window normalised first when the model's window_norm says so.
+Tensor *mamba_embed_values(Tape *tape, MambaModel *model, const float *values, int batch, int seqlen);
 
 // mamba_forward that also fills traces[i] for every block i (traces has n_layer entries).
 Tensor *mamba_forward_traced(Tape *tape, MambaModel *model, const int32_t *tokens, const int32_t *targets,

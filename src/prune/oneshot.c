@@ -198,7 +198,7 @@ static void embed_windows(Oneshot *s) {
     if (!s->x_next) s->x_next = xmalloc(rows * d * sizeof(float));
     if (s->values) {
         tape_reset(&s->tape);
-        Tensor *x = mamba_embed_values(&s->tape, s->model, s->values, (int)rows);
+        Tensor *x = mamba_embed_values(&s->tape, s->model, s->values, s->nsamples, s->seqlen);
         memcpy(s->x, x->data, rows * d * sizeof(float));
         tape_reset(&s->tape);
     }

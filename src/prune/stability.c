@@ -98,7 +98,8 @@ static int calibrate(MambaModel *model, Tape *tape, const StabilityOptions *o, d
         tape_reset(tape);
         Tensor *x;
         if (first == 0) {
-            x = o->values ? mamba_embed_values(tape, model, o->values + (long)b * T * c->n_features, T)
+            x = o->values ? mamba_embed_values(tape, model, o->values + (long)b * T * c->n_features, o->batch_size,
+                                               o->seqlen)
                           : mamba_embed(tape, model, o->tokens + (long)b * T, T);    // (T, d)
         } else {
             x = tensor_new_2d(tape, T, d_model);
