@@ -7,6 +7,11 @@
 # seed: "any seed"), and the mean prune_seconds.
 #
 #   python3 scripts/oneshot_table.py [SWEEP_DIR]      (default runs/compare_oneshot)
+#   python3 scripts/oneshot_table.py --calib SWEEP_DIR CALIB_DIR
+#
+# --calib: the linear protocol at 50% against the number of calibration windows: the 16 of
+# SWEEP_DIR's runs and each prune.nsamples of CALIB_DIR's (a sweep with a prune.nsamples
+# axis, e.g. runs/compare_oneshot_calib), one column per count.
 #
 # A run folder is named by the sweep's label, e.g.
 # corpus=ptb,target=2_4,prune.method=wanda,protocol=linear,train.seed=1235; its summary is
@@ -54,8 +59,9 @@ def cell(runs, method):
     return f"{text} ({secs:.1f} s)"
 
 
-def main():
-    sweep = sys.argv[1] if len(sys.argv) > 1 else "runs/compare_oneshot"
+def read_runs(sweep, nsamples):
+    # {(corpus, target, method, protocol, nsamples): [summary, ...]} of sweep's finished runs;
+    # nsamples is the run's prune.nsamples key, else the given default.
     runs = {}
     for name in sorted(os.listdir(sweep)):
         keys = dict(kv.split("=", 1) for kv in name.split(",") if "=" in kv)
@@ -64,8 +70,29 @@ def main():
         s = summary(os.path.join(sweep, name))
         if s is None:
             continue
-        key = (keys["corpus"], keys["target"], keys["prune.method"], keys["protocol"])
+        key = (keys["corpus"], keys["target"], keys["prune.method"], keys["protocol"], keys.get("prune.nsamples", nsamples))
         runs.setdefault(key, []).append(s)
+    return runs
+
+
+def calib_table(sweep, calib):
+    runs = read_runs(sweep, "16")
+    runs.update(read_runs(calib, "?"))
+    counts = sorted({k[4] for k in runs if k[4] != "?"}, key=int)
+    print("| corpus | method | " + " | ".join(f"{n} windows" for n in counts) + " |")
+    print("|---|---|" + "---|" * len(counts))
+    for corpus in ("tinyshakespeare", "ptb"):
+        for method in METHODS:
+            cells = [cell(runs.get((corpus, "50_", method, "linear", n), []), method) for n in counts]
+            if any(c != "not run" for c in cells[1:]):
+                print(f"| {corpus} | {method} | " + " | ".join(cells) + " |")
+
+
+def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--calib":
+        return calib_table(sys.argv[2], sys.argv[3])
+    sweep = sys.argv[1] if len(sys.argv) > 1 else "runs/compare_oneshot"
+    runs = {k[:4]: v for k, v in read_runs(sweep, "16").items()}
     for corpus in ("tinyshakespeare", "ptb"):
         dense = [s["dense_val_perplexity"] for k, v in runs.items() if k[0] == corpus for s in v]
         if not dense:
