@@ -6,8 +6,9 @@
 //
 // OUT is text, one array per line, "name rows cols v0 v1 ..." (float32 values printed
 // exactly, %.9g): "dims" (d_model, n_layer, d_state, d_conv, expand, dt_rank, norm_eps,
-// nsamples, seqlen), then every parameter of every block by its transformers name, then
-// "inputs" (nsamples * seqlen, d_model), block 0's calibration input.
+// nsamples, seqlen), then every parameter by its transformers name (the blocks', the tied
+// embedding and norm_f), then "inputs" (nsamples * seqlen, d_model), block 0's calibration
+// input, and "targets" (1, nsamples * seqlen), each position's next token.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +59,6 @@ int main(int argc, char **argv) {
     write_array(out, "dims", dims, 1, sizeof dims / sizeof dims[0]);
     for (int k = 0; k < model.n_params; k++) {
         const Tensor *t = model.params[k].tensor;
-        if (strncmp(model.params[k].name, "backbone.layers.", 16) != 0) continue;
         long cols = t->shape[t->ndim - 1];
         write_array(out, model.params[k].name, t->data, (long)t->size / cols, cols);
     }
@@ -69,6 +69,10 @@ int main(int argc, char **argv) {
     for (size_t t = 0; t < rows; t++)
         memcpy(x + t * c->d_model, model.embedding.data + (size_t)tokens[t] * c->d_model, c->d_model * sizeof(float));
     write_array(out, "inputs", x, (long)rows, c->d_model);
+    float *y = malloc(rows * sizeof(float));
+    for (size_t t = 0; t < rows; t++) y[t] = (float)targets[t];
+    write_array(out, "targets", y, 1, (long)rows);
+    free(y);
     int failed = ferror(out) | (fclose(out) != 0);
     if (failed) fprintf(stderr, "dump_calibration: %s: write failed\n", argv[6]);
     free(tokens), free(targets), free(x);

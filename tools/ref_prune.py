@@ -5,6 +5,7 @@
 #
 #   python3 tools/ref_prune.py tests/fixtures/ref_prune.txt
 #   python3 tools/ref_prune.py --walk DUMP tests/fixtures/ref_walk.txt
+#   python3 tools/ref_prune.py --errors DUMP N M [METHOD,...]
 #
 # The first writes the fixture of tests/test_ref_prune.c: a random layer with correlated inputs
 # (a few large features, as activations have), and both methods' results unstructured at
@@ -110,6 +111,22 @@ def wanda(W, X, sparsity=0.5, prunen=0, prunem=0):
         for r in range(rows):
             k = prune_count(sparsity * (r + 1) * cols) - prune_count(sparsity * r * cols)
             prune[r, torch.sort(S[r], stable=True)[1][:k]] = True
+    out = W.clone()
+    out[prune] = 0
+    return out, ~prune
+
+
+def magnitude(W, sparsity=0.5, prunen=0, prunem=0):
+    # The C side's magnitude with prune.magnitude_scope tensor: the lowest |W| of the tensor
+    # (cumulative count as prune_count), or the prunen lowest of every prunem columns of a row.
+    rows, cols = W.shape
+    prune = torch.zeros_like(W, dtype=torch.bool)
+    if prunen:
+        for g in range(0, cols, prunem):
+            idx = torch.sort(W[:, g:g + prunem].abs(), dim=1, stable=True)[1][:, :prunen]
+            prune.scatter_(1, g + idx, True)
+    else:
+        prune.view(-1)[torch.sort(W.abs().flatten(), stable=True)[1][:prune_count(sparsity * rows * cols)]] = True
     out = W.clone()
     out[prune] = 0
     return out, ~prune
@@ -226,8 +243,83 @@ def make_walk_fixture(dump, path):
                 x, _ = mamba_block(p, x, nsamples, seqlen, dims)
 
 
+def layer_errors(dump, prunen, prunem, methods=("magnitude", "wanda", "sparsegpt")):
+    # --errors: the sequential walk of make_walk_fixture on DUMP (a real model) for magnitude,
+    # Wanda and SparseGPT (or the METHODs given; magnitude_row is Wanda without the input
+    # norms, |W| compared within each output row) at 50% (N M = 0 0) or N:M (dt_proj dense). Prints, per linear layer
+    # and block, ||WX - W'X|| / ||WX|| on the layer's own input (err) and the same with the
+    # off-diagonal of X^T X dropped (diag: sqrt(sum_rj (W - W')_rj^2 ||X_j||^2), the error
+    # Wanda's score minimises when the inputs are uncorrelated), and each block's output
+    # (the residual stream, the earlier blocks pruned too) against the dense model's:
+    # ||x - x_dense|| / ||x_dense - x_in|| and the tokens' mean 1 - cos(x, x_dense); then
+    # each model's perplexity on the calibration windows themselves (DUMP's targets).
+    a = read_arrays(dump)
+    dims = a["dims"].reshape(-1)
+    n_layer, nsamples, seqlen = int(dims[1]), int(dims[7]), int(dims[8])
+    layers = ["in_proj", "x_proj", "out_proj"] if prunen else LINEARS
+    blocks = []
+    for i in range(n_layer):
+        prefix = f"backbone.layers.{i}."
+        blocks.append({k[len(prefix):]: v for k, v in a.items() if k.startswith(prefix)})
+    dense = [a["inputs"]]
+    for p in blocks:
+        dense.append(mamba_block(p, dense[-1], nsamples, seqlen, dims)[0])
+    def perplexity(x):  # the tied head's next-token perplexity on the calibration windows
+        u = x * torch.rsqrt((x * x).mean(-1, keepdim=True) + float(dims[6])) * a["backbone.norm_f.weight"].reshape(-1)
+        logits = u @ a["backbone.embeddings.weight"].T
+        return math.exp(float(torch.nn.functional.cross_entropy(logits, a["targets"].reshape(-1).long())))
+
+    table = {}
+    ppl = {"dense": perplexity(dense[-1])}
+    for method in methods:
+        x = a["inputs"].clone()
+        for i, p0 in enumerate(blocks):
+            p = {k: v.clone() for k, v in p0.items()}
+            for layer in layers:
+                X = mamba_block(p, x, nsamples, seqlen, dims)[1][layer]
+                W = p[f"mixer.{layer}.weight"]
+                if method == "sparsegpt":
+                    Wp = sparsegpt(W, hessian(X), 0.5, prunen, prunem, 128, 0.01)[0]
+                elif method == "wanda":
+                    Wp = wanda(W, X, 0.5, prunen, prunem)[0]
+                elif method == "magnitude_row":  # Wanda's comparison groups with |W| alone
+                    Wp = wanda(W, torch.ones(1, W.shape[1], dtype=W.dtype), 0.5, prunen, prunem)[0]
+                else:
+                    Wp = magnitude(W, 0.5, prunen, prunem)[0]
+                Wp = Wp.float().double()
+                p[f"mixer.{layer}.weight"] = Wp
+                full = float((W @ X.T).norm())
+                dW = W - Wp
+                err = float((dW @ X.T).norm()) / full
+                diag = float(((dW ** 2) @ (X ** 2).sum(0)).sum().sqrt()) / full
+                table[(method, i, layer)] = (err, diag)
+            x = mamba_block(p, x, nsamples, seqlen, dims)[0]
+            cos = torch.nn.functional.cosine_similarity(x, dense[i + 1], dim=1)
+            table[(method, i, "block")] = (float((x - dense[i + 1]).norm() / (dense[i + 1] - dense[i]).norm()),
+                                           float((1 - cos).mean()))
+        ppl[method] = perplexity(x)
+    target = f"{prunen}:{prunem}" if prunen else "50%"
+    print(f"{dump}, {target}: ||WX - W'X|| / ||WX|| (diag: without the off-diagonal of X^T X) and block outputs")
+    print("| block | layer | " + " | ".join(f"{m} err | {m} diag" for m in methods) + " |")
+    print("|---" * (2 + 2 * len(methods)) + "|")
+    for i in range(n_layer):
+        for layer in layers + ["block"]:
+            cells = []
+            for m in methods:
+                err, diag = table[(m, i, layer)]
+                cells += [f"{err:.4f}", f"{diag:.4f}" if layer != "block" else f"{diag:.5f} (1 - cos)"]
+            print(f"| {i} | {layer} | " + " | ".join(cells) + " |")
+    for layer in layers + ["block"]:
+        means = [sum(table[(m, i, layer)][0] for i in range(n_layer)) / n_layer for m in methods]
+        print(f"mean over blocks, {layer}: " + " ".join(f"{m} {v:.4f}" for m, v in zip(methods, means)))
+    print("perplexity on the calibration windows: " + ", ".join(f"{m} {v:.4f}" for m, v in ppl.items()))
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--walk":
         make_walk_fixture(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) in (5, 6) and sys.argv[1] == "--errors":
+        torch.set_num_threads(1)
+        layer_errors(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), *(sys.argv[5].split(","),) if len(sys.argv) == 6 else ())
     else:
         make_fixture(sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/ref_prune.txt")
