@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/timer.h"            // defines: now_seconds
+#include "core/timer.h"            // defines: now_seconds, process_cpu_seconds
 #include "infer/infer.h"           // defines: InferModel, infer_prompt, infer_step
 #include "mamba/model.h"           // defines: mamba_model_create, mamba_model_init_random
 #include "prune/linear_prune.h"    // defines: magnitude_prune
@@ -175,12 +175,7 @@ static void measure_rss(Subject *s, int threads) {
 // and not the time others held the core.
 static bool use_cpu_clock = false;
 
-static double clock_seconds(void) {
-    if (!use_cpu_clock) return now_seconds();
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+static double clock_seconds(void) { return use_cpu_clock ? process_cpu_seconds() : now_seconds(); }
 
 static double time_prompt(Subject *s, const int32_t *tokens, int L) {
     Error err;
