@@ -12,7 +12,8 @@
 #
 #   bash OUT_DIR/run.sh bench_infer --threads 16
 #
-# The build folder is build-portable/ in the source tree.
+# The build folder is build-portable/ in the source tree. MP_DEVICE_MARCH (default
+# x86-64-v3) picks the target, e.g. x86-64-v4 for the AVX-512 kernels.
 set -euo pipefail
 src="$(cd "$(dirname "$0")/.." && pwd)"
 out="${1:?usage: device_bundle.sh OUT_DIR [TARGET ...]}"
@@ -23,7 +24,7 @@ if [ ${#targets[@]} -eq 0 ]; then
   for b in "$src"/bench/*.c; do targets+=("$(basename "$b" .c)"); done
 fi
 cmake -S "$src" -B "$src/build-portable" -DCMAKE_BUILD_TYPE=Release -DMP_NATIVE=OFF \
-  -DCMAKE_C_FLAGS=-march=x86-64-v3 >/dev/null
+  -DCMAKE_C_FLAGS=-march="${MP_DEVICE_MARCH:-x86-64-v3}" >/dev/null
 cmake --build "$src/build-portable" -j"$(nproc)" --target "${targets[@]}" >/dev/null
 
 stage="$(mktemp -d)"
