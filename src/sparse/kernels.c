@@ -317,13 +317,15 @@ static float *transpose_tiles(const float *X, int T, int cols, int W, int *n_til
     *n_tiles = (T + W - 1) / W;
     float *Xt = alloc_aligned(sizeof(float) * (size_t)*n_tiles * cols * W);
     const int tiles = *n_tiles;
-#pragma omp parallel for schedule(static) if ((size_t)T * cols > 65536)
+    // 16 columns at a time: each token's 16 values are one read, and the 16 rows of out
+    // they go to (16 W floats) stay in cache until the tile's W tokens have filled them.
+    // Threaded over (tile, 16 columns): a 512-token prompt has only 8 tiles of 64.
+    const int col_blocks = (cols + 15) / 16;
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)T * cols > 65536)
     for (int tile = 0; tile < tiles; tile++) {
-        float *out = Xt + (size_t)tile * cols * W;
-        // 16 columns at a time: each token's 16 values are one read, and the 16 rows of out
-        // they go to (16 W floats) stay in cache until the tile's W tokens have filled them.
-        for (int c0 = 0; c0 < cols; c0 += 16) {
-            const int cn = cols - c0 < 16 ? cols - c0 : 16;
+        for (int cb = 0; cb < col_blocks; cb++) {
+            float *out = Xt + (size_t)tile * cols * W;
+            const int c0 = 16 * cb, cn = cols - c0 < 16 ? cols - c0 : 16;
             for (int i = 0; i < W; i++) {
                 const int t = tile * W + i;
                 if (t < T)
