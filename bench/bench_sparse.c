@@ -212,9 +212,10 @@ int main(int argc, char **argv) {
                            packed_format_name((PackedFormat)f), (double)bytes / (double)size, tp * 1e3,
                            dense_prompt / tp, dense_prompt / tu);
                 else
-                printf("| %s | %s | %s | %.2f | %.1f | %.2f | %.1f | %.2f | %.2f | %.2f | %.2f |\n", sh->name, dlabel,
-                       packed_format_name((PackedFormat)f), (double)bytes / (double)size, bytes / t1 / 1e9,
-                       dense_t1 / t1, bytes / t8 / 1e9, dense_t8 / t8, tp * 1e3, dense_prompt / tp, dense_prompt / tu);
+                    printf("| %s | %s | %s | %.2f | %.1f | %.2f | %.1f | %.2f | %.2f | %.2f | %.2f |\n", sh->name,
+                           dlabel, packed_format_name((PackedFormat)f), (double)bytes / (double)size, bytes / t1 / 1e9,
+                           dense_t1 / t1, bytes / t8 / 1e9, dense_t8 / t8, tp * 1e3, dense_prompt / tp,
+                           dense_prompt / tu);
                 fflush(stdout);
                 for (int i = 0; i < n_timed; i++) packed_matrix_free(&copies[i]);
             }

@@ -6,9 +6,11 @@
 // Batch 1 reads each stored weight once, so it is written per format: dense is an FMA
 // dot; bitmap expands 8 (AVX2: a permute from a 256-entry table) or 16 (AVX-512:
 // vexpandps) packed values per bitmap byte/word; CSR16 gathers x; 2:4 permutes x within
-// each 8 columns. Batches 2-16 and the prompt share one sparse kernel: per output row,
-// each stored weight (c, v) adds v * Xt[c, 0..W) into W accumulator lanes, Xt being x
-// transposed, so one weight costs one vector FMA for W = 8 sequences (or tokens).
+// each 8 columns. Batches 2-16 (and prompts of up to 16 rows) share one sparse kernel:
+// per output row, each stored weight (c, v) adds v * Xt[c, 0..W) into W accumulator
+// lanes, Xt being x transposed, so one weight costs one vector FMA for W = 8 sequences.
+// Longer prompts run a blocked version of it (spmm_prompt): tiles of 64 tokens, blocks of
+// 64 columns and chunks of 16 rows, so that every FMA's operand comes from L1.
 //
 // Determinism: each output element is summed by one thread, in an order fixed by the
 // matrix and the lane layout alone, so any thread count gives the same bits.
