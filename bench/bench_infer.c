@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/timer.h"            // defines: now_seconds
+#include "core/timer.h"            // defines: now_seconds, process_cpu_seconds
 #include "infer/infer.h"           // defines: InferModel, infer_prompt, infer_step
 #include "mamba/model.h"           // defines: mamba_model_create, mamba_model_init_random
 #include "prune/linear_prune.h"    // defines: magnitude_prune
@@ -81,16 +81,33 @@ static void shape_config(const char *shape, MambaConfig *c) {
     else c->d_model = 768, c->n_layer = 24, c->vocab_size = 50280;
 }
 
+// The random models, one per (n_layer, d_state), each initialised once (the same seed
+// every time) and copied for every subject of that shape; freed when all are built.
+enum { MAX_SHAPES = 4 };
+static MambaModel random_models[MAX_SHAPES];
+static int n_random_models;
+
 static void random_model(MambaModel *m, const MambaConfig *base, int n_layer, int d_state) {
-    MambaConfig c = *base;
-    c.n_layer = n_layer;
-    c.d_state = d_state;
-    Error err;
-    if (mamba_config_finish(&c, &err) != 0) die("config", &err);
-    mamba_model_create(m, &c);
-    Rng rng;
-    rng_seed(&rng, 1);
-    mamba_model_init_random(m, &rng);
+    MambaModel *src = NULL;
+    for (int i = 0; i < n_random_models && !src; i++)
+        if (random_models[i].config.n_layer == n_layer && random_models[i].config.d_state == d_state)
+            src = &random_models[i];
+    if (!src) {
+        if (n_random_models == MAX_SHAPES) die("random models", &(Error){.message = "more than 4 shapes"});
+        MambaConfig c = *base;
+        c.n_layer = n_layer;
+        c.d_state = d_state;
+        Error err;
+        if (mamba_config_finish(&c, &err) != 0) die("config", &err);
+        src = &random_models[n_random_models++];
+        mamba_model_create(src, &c);
+        Rng rng;
+        rng_seed(&rng, 1);
+        mamba_model_init_random(src, &rng);
+    }
+    mamba_model_create(m, &src->config);
+    for (int p = 0; p < m->n_params; p++)
+        memcpy(m->params[p].tensor->data, src->params[p].tensor->data, sizeof(float) * src->params[p].tensor->size);
 }
 
 // Magnitude-prunes the four linear layers of every block (per tensor) to target.
@@ -175,12 +192,7 @@ static void measure_rss(Subject *s, int threads) {
 // and not the time others held the core.
 static bool use_cpu_clock = false;
 
-static double clock_seconds(void) {
-    if (!use_cpu_clock) return now_seconds();
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+static double clock_seconds(void) { return use_cpu_clock ? process_cpu_seconds() : now_seconds(); }
 
 static double time_prompt(Subject *s, const int32_t *tokens, int L) {
     Error err;
@@ -350,6 +362,7 @@ int main(int argc, char **argv) {
                      kinds[k].head);
     }
     const int n_built = n;
+    for (int i = 0; i < n_random_models; i++) mamba_model_free(&random_models[i]);
     for (int i = 0; i < o.n_paths; i++, n++) {
         snprintf(subjects[n].label, sizeof subjects[n].label, "%s", o.paths[i]);
         snprintf(subjects[n].file, sizeof subjects[n].file, "%s", o.paths[i]);

@@ -8,7 +8,9 @@
 // of the working set by all threads (GB/s read + written, the STREAM convention) are measured in the
 // same run. Prints Markdown tables.
 //
-//   bench_sparse [--threads N] [--repeats 5] [--working-set 192] [--quick]
+//   bench_sparse [--threads N] [--repeats 5] [--working-set 192] [--quick] [--prompt-only]
+//                [--clock wall|cpu] [--shape 130m|370m|'130m in_proj']
+// --prompt-only: the prompt columns only (decode left blank).
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +19,7 @@
 #include "autograd/ops.h"      // defines: matmul_forward
 #include "core/error.h"        // defines: xmalloc
 #include "core/rng.h"          // defines: rng_seed, rng_uniform
-#include "core/timer.h"        // defines: now_seconds
+#include "core/timer.h"        // defines: now_seconds, process_cpu_seconds
 #include "sparse/packed.h"     // defines: packed_matrix_pack, packed_matvec, packed_matmul_with
 
 typedef struct Shape {
@@ -31,6 +33,11 @@ static const Shape shapes[] = {
     {"370m dt_proj", 2048, 64},  {"370m out_proj", 1024, 2048},
 };
 
+// The clock of the timings: wall time, or with --clock cpu the process's CPU time (core/timer.h).
+static bool use_cpu_clock = false;
+
+static double clock_seconds(void) { return use_cpu_clock ? process_cpu_seconds() : now_seconds(); }
+
 static int compare_doubles(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -42,7 +49,7 @@ static double median(double *v, int n) {
 }
 
 typedef struct Options {
-    int threads, repeats, working_set_mb, quick;
+    int threads, repeats, working_set_mb, quick, prompt_only;
 } Options;
 
 // Seconds per product, decode at batch over the copies in turn (median of repeats passes).
@@ -50,14 +57,14 @@ static double time_decode(PackedMatrix *copies, int n_copies, const float *x, fl
                           int use_onednn) {
     double t[64];
     for (int r = -1; r < repeats; r++) {
-        double start = now_seconds();
+        double start = clock_seconds();
         for (int i = 0; i < n_copies; i++) {
             if (use_onednn)
                 matmul_forward(y, x, copies[i].values, batch, copies[i].cols, copies[i].rows);
             else
                 packed_matvec(&copies[i], x, y, batch);
         }
-        if (r >= 0) t[r] = (now_seconds() - start) / n_copies;
+        if (r >= 0) t[r] = (clock_seconds() - start) / n_copies;
     }
     return median(t, repeats);
 }
@@ -65,9 +72,9 @@ static double time_decode(PackedMatrix *copies, int n_copies, const float *x, fl
 static double time_prompt(const PackedMatrix *m, const float *X, float *Y, int T, int repeats, bool sparse) {
     double t[64];
     for (int r = -1; r < repeats; r++) {
-        double start = now_seconds();
+        double start = clock_seconds();
         packed_matmul_with(m, X, Y, T, sparse);
-        if (r >= 0) t[r] = now_seconds() - start;
+        if (r >= 0) t[r] = clock_seconds() - start;
     }
     return median(t, repeats);
 }
@@ -105,9 +112,23 @@ static double copy_bandwidth(size_t bytes, int repeats) {
 
 int main(int argc, char **argv) {
     Options o = {.threads = 0, .repeats = 5, .working_set_mb = 192, .quick = 0};
+    const char *only_shape = NULL;  // --shape 130m|370m: the shapes whose name starts so
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0) {
-            o.quick = 1;
+        if ((strcmp(argv[i], "--clock") == 0 || strcmp(argv[i], "--shape") == 0) && i + 1 < argc) {
+            if (strcmp(argv[i], "--shape") == 0) {
+                only_shape = argv[++i];
+                continue;
+            }
+            const char *value = argv[++i];
+            if (strcmp(value, "wall") != 0 && strcmp(value, "cpu") != 0) {
+                fprintf(stderr, "bench_sparse: --clock expects wall or cpu, got '%s'\n", value);
+                return 2;
+            }
+            use_cpu_clock = strcmp(value, "cpu") == 0;
+            continue;
+        }
+        if (strcmp(argv[i], "--quick") == 0 || strcmp(argv[i], "--prompt-only") == 0) {
+            *(strcmp(argv[i], "--quick") == 0 ? &o.quick : &o.prompt_only) = 1;
             continue;
         }
         int *target = strcmp(argv[i], "--threads") == 0       ? &o.threads
@@ -115,7 +136,8 @@ int main(int argc, char **argv) {
                       : strcmp(argv[i], "--working-set") == 0 ? &o.working_set_mb
                                                               : NULL;
         if (!target || i + 1 >= argc || atoi(argv[i + 1]) < 1) {
-            fprintf(stderr, "bench_sparse: expected --threads N, --repeats N (1..63), --working-set MB or --quick, got '%s'\n",
+            fprintf(stderr, "bench_sparse: expected --threads N, --repeats N (1..63), --working-set MB, --quick, "
+                    "--prompt-only, --clock wall|cpu or --shape NAME, got '%s'\n",
                     argv[i]);
             return 2;
         }
@@ -124,8 +146,8 @@ int main(int argc, char **argv) {
     if (o.repeats > 63) o.repeats = 63;
     if (o.threads > 0) omp_set_num_threads(o.threads);
     const size_t working_set = (size_t)o.working_set_mb << 20;
-    printf("bench_sparse: %d threads, %d repeats, decode working set %d MB, prompt 512 rows; medians\n\n",
-           omp_get_max_threads(), o.repeats, o.working_set_mb);
+    printf("bench_sparse: %d threads, %d repeats, decode working set %d MB, prompt 512 rows; medians of %s\n\n",
+           omp_get_max_threads(), o.repeats, o.working_set_mb, use_cpu_clock ? "process CPU time" : "wall time");
     printf("copy bandwidth (memcpy of the working set on every thread, read + written): %.1f GB/s\n\n",
            copy_bandwidth(working_set, o.repeats));
     printf("| shape | density | format | B/weight | decode 1 GB/s | x dense | decode 8 GB/s | x dense | prompt ms | x dense "
@@ -136,6 +158,7 @@ int main(int argc, char **argv) {
     rng_seed(&rng, 5);
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const Shape *sh = &shapes[s];
+        if (only_shape && strncmp(sh->name, only_shape, strlen(only_shape)) != 0) continue;
         const int rows = sh->rows, cols = sh->cols;
         const size_t size = (size_t)rows * cols;
         float *w = xmalloc(sizeof(float) * size), *X = xmalloc(sizeof(float) * (size_t)T * cols);
@@ -164,15 +187,16 @@ int main(int argc, char **argv) {
                     fprintf(stderr, "bench_sparse: %s: %s\n", sh->name, err.message);
                     return 1;
                 }
-                for (int i = 1; i < n_copies; i++) copy_matrix(&copies[i], &copies[0]);
+                const int n_timed = o.prompt_only ? 1 : n_copies;
+                for (int i = 1; i < n_timed; i++) copy_matrix(&copies[i], &copies[0]);
                 size_t bytes = packed_bytes((PackedFormat)f, rows, cols, copies[0].nnz);
-                double t1 = time_decode(copies, n_copies, X, Y, 1, o.repeats, 0);
-                double t8 = time_decode(copies, n_copies, X, Y, 8, o.repeats, 0);
+                double t1 = o.prompt_only ? 0.0 : time_decode(copies, n_copies, X, Y, 1, o.repeats, 0);
+                double t8 = o.prompt_only ? 0.0 : time_decode(copies, n_copies, X, Y, 8, o.repeats, 0);
                 bool sparse_prompt = f != PACKED_DENSE;
                 double tp = time_prompt(&copies[0], X, Y, T, o.repeats, sparse_prompt);
                 double tu = f != PACKED_DENSE ? time_prompt(&copies[0], X, Y, T, o.repeats, false) : tp;
-                if (f == PACKED_DENSE) {
-                    dense_t1 = t1, dense_t8 = t8, dense_prompt = tp;
+                if (f == PACKED_DENSE) dense_t1 = t1, dense_t8 = t8, dense_prompt = tp;
+                if (f == PACKED_DENSE && !o.prompt_only) {
                     double t1_onednn = time_decode(copies, n_copies, X, Y, 1, o.repeats, 1);
                     double t8_onednn = time_decode(copies, n_copies, X, Y, 8, o.repeats, 1);
                     printf("| %s | 1.00 | dense via oneDNN sgemm | 4.00 | %.1f | %.2f | %.1f | %.2f | | | |\n", sh->name,
@@ -183,11 +207,17 @@ int main(int argc, char **argv) {
                     snprintf(dlabel, sizeof dlabel, "2:4");
                 else
                     snprintf(dlabel, sizeof dlabel, "%.2f", density);
-                printf("| %s | %s | %s | %.2f | %.1f | %.2f | %.1f | %.2f | %.2f | %.2f | %.2f |\n", sh->name, dlabel,
-                       packed_format_name((PackedFormat)f), (double)bytes / (double)size, bytes / t1 / 1e9,
-                       dense_t1 / t1, bytes / t8 / 1e9, dense_t8 / t8, tp * 1e3, dense_prompt / tp, dense_prompt / tu);
+                if (o.prompt_only)
+                    printf("| %s | %s | %s | %.2f | | | | | %.2f | %.2f | %.2f |\n", sh->name, dlabel,
+                           packed_format_name((PackedFormat)f), (double)bytes / (double)size, tp * 1e3,
+                           dense_prompt / tp, dense_prompt / tu);
+                else
+                    printf("| %s | %s | %s | %.2f | %.1f | %.2f | %.1f | %.2f | %.2f | %.2f | %.2f |\n", sh->name,
+                           dlabel, packed_format_name((PackedFormat)f), (double)bytes / (double)size, bytes / t1 / 1e9,
+                           dense_t1 / t1, bytes / t8 / 1e9, dense_t8 / t8, tp * 1e3, dense_prompt / tp,
+                           dense_prompt / tu);
                 fflush(stdout);
-                for (int i = 0; i < n_copies; i++) packed_matrix_free(&copies[i]);
+                for (int i = 0; i < n_timed; i++) packed_matrix_free(&copies[i]);
             }
         }
         free(copies), free(w), free(X), free(Y);

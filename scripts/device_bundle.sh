@@ -12,7 +12,8 @@
 #
 #   bash OUT_DIR/run.sh bench_infer --threads 16
 #
-# The build folder is build-portable/ in the source tree.
+# The build folder is build-portable/ in the source tree. MP_DEVICE_MARCH (default
+# x86-64-v3) picks the target, e.g. x86-64-v4 for the AVX-512 kernels.
 #
 #   bash scripts/device_bundle.sh --mpi OUT_DIR [TARGET ...]
 #
@@ -48,7 +49,7 @@ if [ $mpi -eq 1 ]; then
   flags=(-DMP_MPI=ON)
 fi
 cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DMP_NATIVE=OFF \
-  -DCMAKE_C_FLAGS=-march=x86-64-v3 "${flags[@]}" >/dev/null
+  -DCMAKE_C_FLAGS=-march="${MP_DEVICE_MARCH:-x86-64-v3}" "${flags[@]}" >/dev/null
 cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" >/dev/null
 
 stage="$(mktemp -d)"

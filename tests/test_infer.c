@@ -280,6 +280,25 @@ int main(void) {
     check_model("d_state 3 at 70%", &model, &masks);
     prune_masks_free(&masks);
     mamba_model_free(&model);
+    // d_model 260: in_proj (1040, 260) and out_proj (260, 520) are large enough for the
+    // rule to run the blocked sparse prompt kernel on the 27 prompt rows.
+    tiny_model_create_sized(&model, 260, 1, 50, 4, 5, 10);
+    prune(&model, &masks, 0.7, false);
+    check_model("d_model 260 at 70%", &model, &masks);
+    {
+        InferModel im;
+        InferOptions io = {.force_dense = false};
+        Error err;
+        InferTensorInfo info[INFER_N_LINEARS];
+        int rc = infer_model_build(&im, &model, &masks, &io, &err), n = rc == 0 ? infer_model_tensors(&im, info) : 0;
+        check(rc == 0 && n == INFER_N_LINEARS && info[INFER_IN_PROJ].prompt_sparse && info[INFER_OUT_PROJ].prompt_sparse &&
+                  !info[INFER_X_PROJ].prompt_sparse && !info[INFER_DT_PROJ].prompt_sparse,
+              "d_model 260 at 70%%: the prompt runs in_proj and out_proj through the sparse kernel, x_proj and dt_proj "
+              "through unpack + sgemm");
+        if (rc == 0) infer_model_free(&im);
+    }
+    prune_masks_free(&masks);
+    mamba_model_free(&model);
     make_model(&model, 1, 8, 9);  // a block removed
     prune(&model, &masks, 0.7, false);
     check_model("1 block at 70%", &model, &masks);

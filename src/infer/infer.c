@@ -265,15 +265,20 @@ static void conv_step(const MambaConfig *c, const InferLayer *l, float *conv, co
 static void scan_step(const MambaConfig *c, const InferLayer *l, float *ssm, const float *xs, const float *dt,
                       const float *B_t, const float *C_t, const float *z, float *y) {
     const int D = c->d_inner, N = c->d_state;
+    // Channels are independent: threaded over them (each y[j] is summed by one thread, in
+    // order n), and the state update, element-wise over n, is one vector loop; the dot
+    // with C stays in order n, apart from it, so the bits are those of the plain loop.
+#pragma omp parallel for schedule(static) if (D * N >= 4096)
     for (int j = 0; j < D; j++) {
         const float delta = softplusf(dt[j] + l->dt_proj_bias[j]), delta_x = delta * xs[j];
-        float *h = ssm + (size_t)j * N;
-        float acc = l->D[j] * xs[j];
+        float *restrict h = ssm + (size_t)j * N;
+        const float *restrict A_log = l->A_log + (size_t)j * N;
         for (int n = 0; n < N; n++) {
-            const float A = -fast_expf(l->A_log[(size_t)j * N + n]);
+            const float A = -fast_expf(A_log[n]);
             h[n] = fmaf(fast_expf(delta * A), h[n], delta_x * B_t[n]);
-            acc = fmaf(h[n], C_t[n], acc);
         }
+        float acc = l->D[j] * xs[j];
+        for (int n = 0; n < N; n++) acc = fmaf(h[n], C_t[n], acc);
         y[j] = acc * siluf(z[j]);
     }
 }

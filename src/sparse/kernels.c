@@ -6,9 +6,11 @@
 // Batch 1 reads each stored weight once, so it is written per format: dense is an FMA
 // dot; bitmap expands 8 (AVX2: a permute from a 256-entry table) or 16 (AVX-512:
 // vexpandps) packed values per bitmap byte/word; CSR16 gathers x; 2:4 permutes x within
-// each 8 columns. Batches 2-16 and the prompt share one sparse kernel: per output row,
-// each stored weight (c, v) adds v * Xt[c, 0..W) into W accumulator lanes, Xt being x
-// transposed, so one weight costs one vector FMA for W = 8 sequences (or tokens).
+// each 8 columns. Batches 2-16 (and prompts of up to 16 rows) share one sparse kernel:
+// per output row, each stored weight (c, v) adds v * Xt[c, 0..W) into W accumulator
+// lanes, Xt being x transposed, so one weight costs one vector FMA for W = 8 sequences.
+// Longer prompts run a blocked version of it (spmm_prompt): tiles of 64 tokens, blocks of
+// 64 columns and chunks of 16 rows, so that every FMA's operand comes from L1.
 //
 // Determinism: each output element is summed by one thread, in an order fixed by the
 // matrix and the lane layout alone, so any thread count gives the same bits.
@@ -317,14 +319,23 @@ static float *transpose_tiles(const float *X, int T, int cols, int W, int *n_til
     *n_tiles = (T + W - 1) / W;
     float *Xt = alloc_aligned(sizeof(float) * (size_t)*n_tiles * cols * W);
     const int tiles = *n_tiles;
-#pragma omp parallel for schedule(static) if ((size_t)T * cols > 65536)
+    // 16 columns at a time: each token's 16 values are one read, and the 16 rows of out
+    // they go to (16 W floats) stay in cache until the tile's W tokens have filled them.
+    // Threaded over (tile, 16 columns): a 512-token prompt has only 8 tiles of 64.
+    const int col_blocks = (cols + 15) / 16;
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)T * cols > 65536)
     for (int tile = 0; tile < tiles; tile++) {
-        float *out = Xt + (size_t)tile * cols * W;
-        for (int c = 0; c < cols; c++)
+        for (int cb = 0; cb < col_blocks; cb++) {
+            float *out = Xt + (size_t)tile * cols * W;
+            const int c0 = 16 * cb, cn = cols - c0 < 16 ? cols - c0 : 16;
             for (int i = 0; i < W; i++) {
-                int t = tile * W + i;
-                out[(size_t)c * W + i] = t < T ? X[(size_t)t * cols + c] : 0.0f;
+                const int t = tile * W + i;
+                if (t < T)
+                    for (int c = 0; c < cn; c++) out[(size_t)(c0 + c) * W + i] = X[(size_t)t * cols + c0 + c];
+                else
+                    for (int c = 0; c < cn; c++) out[(size_t)(c0 + c) * W + i] = 0.0f;
             }
+        }
     }
     return Xt;
 }
@@ -349,6 +360,160 @@ static void spmm(const PackedMatrix *m, const float *X, float *Y, int T) {
         free(cols);
     }
     free(Xt);
+}
+
+// ---- the prompt: a blocked sparse kernel ----
+//
+// Y (T, rows) = X (T, cols) @ W^T for long prompts, without expanding W. Per tile of
+// PROMPT_TILE tokens, X is transposed to Xt (cols, PROMPT_TILE), so that the tile's values
+// of one column are contiguous (one cache line per 16 tokens). Each thread takes chunks of
+// PROMPT_CHUNK_ROWS rows; for a chunk it first lists the stored weights of its rows as
+// (column, value) pairs ordered by block of PROMPT_KBLOCK columns, then row; then, per
+// tile and per column block, each row's accumulators (the tile's tokens: 4 zmm or 8 ymm)
+// are loaded, one vector FMA per stored weight and per 16 (8) tokens adds v * Xt[c, :],
+// and stored back. The column block of Xt (PROMPT_KBLOCK x PROMPT_TILE floats, 16 KB) and
+// the chunk's accumulators (4 KB) stay in L1 while the chunk's rows pass over them, so
+// every FMA's operand comes from L1; the sgemm path instead does the dense arithmetic on
+// rows expanded to dense. Each output is summed by one thread in column order.
+#ifndef PROMPT_TILE  // (a -D of bench experiments may set these three)
+#define PROMPT_TILE 64
+#endif
+#ifndef PROMPT_KBLOCK
+#define PROMPT_KBLOCK 64
+#endif
+#ifndef PROMPT_CHUNK_ROWS
+#define PROMPT_CHUNK_ROWS 16
+#endif
+
+#if defined(__AVX512F__)
+typedef float vtile __attribute__((vector_size(64)));  // 16 tokens
+#else
+typedef float vtile __attribute__((vector_size(32)));  // 8 tokens
+#endif
+#define PROMPT_NV (PROMPT_TILE / (int)(sizeof(vtile) / sizeof(float)))
+
+// The stored weights of the matrix, chunk by chunk: chunk q's entries are col[base[q] ..],
+// val[base[q] ..], ordered by column block and then row; entry k is (col[k], val[k]) with
+// col as the float offset of its row in a tile of Xt. Block b of the chunk's row i holds
+// its entries from start[q][b * nr + i] to start[q][b * nr + i + 1] (relative to base[q]),
+// start[q] being the PROMPT_STARTS ints at start + q * PROMPT_STARTS.
+#define PROMPT_STARTS(n_blocks) ((n_blocks) * PROMPT_CHUNK_ROWS + 1)
+typedef struct PromptEntries {
+    int *col;      // (owned)
+    float *val;    // (owned)
+    size_t *base;  // (n_chunks + 1) (owned)
+    int *start;    // (n_chunks * PROMPT_STARTS) (owned)
+} PromptEntries;
+
+static size_t row_count(const PackedMatrix *m, int r) {
+    return m->format == PACKED_NM24 ? 2 * (size_t)(m->cols / 4) : m->row_start[r + 1] - m->row_start[r];
+}
+
+// Fills chunk q (rows r0 .. r0 + nr) of e; scratch holds m->cols ints.
+static void prompt_chunk_fill(const PackedMatrix *m, int q, int r0, int nr, int n_blocks, PromptEntries *e,
+                              int *scratch) {
+    int *start = e->start + (size_t)q * PROMPT_STARTS(n_blocks);
+    int *col = e->col + e->base[q];
+    float *val = e->val + e->base[q];
+    memset(start, 0, sizeof(int) * (size_t)PROMPT_STARTS(n_blocks));
+    // Counts per (block, row) into start[b * nr + i + 1], then prefix sums, then the entries.
+    for (int i = 0; i < nr; i++) {
+        const float *values;
+        int n = row_entries(m, r0 + i, scratch, &values);
+        for (int k = 0, b = 0; b < n_blocks; b++) {  // entries in column order: each block's run
+            int begin = k;
+            while (k < n && scratch[k] < (b + 1) * PROMPT_KBLOCK) k++;
+            start[b * nr + i + 1] = k - begin;
+        }
+    }
+    for (int j = 0; j < n_blocks * nr; j++) start[j + 1] += start[j];
+    for (int i = 0; i < nr; i++) {
+        const float *values;
+        int n = row_entries(m, r0 + i, scratch, &values);
+        int b = -1, at = 0;
+        for (int k = 0; k < n; k++) {
+            int c = scratch[k];
+            if (c / PROMPT_KBLOCK != b) b = c / PROMPT_KBLOCK, at = start[b * nr + i];
+            col[at] = c * PROMPT_TILE;
+            val[at++] = values[k];
+        }
+    }
+}
+
+// acc (nr rows x PROMPT_NV vectors) += block b of a chunk (its entries col, val and starts
+// start) times its tile of Xt.
+static inline void prompt_chunk_block(const int *restrict col, const float *restrict val, const int *start, int b,
+                                      int nr, const float *restrict Xt, vtile *restrict acc) {
+    start += (size_t)b * nr;
+    for (int i = 0; i < nr; i++) {
+        // Two sets of accumulators, for the even and the odd entries: twice the FMA chains
+        // in flight.
+        vtile a[PROMPT_NV], e[PROMPT_NV];
+        for (int j = 0; j < PROMPT_NV; j++) a[j] = acc[i * PROMPT_NV + j], e[j] = (vtile){0};
+        int k = start[i];
+        for (; k + 2 <= start[i + 1]; k += 2) {
+            const vtile *x0 = (const vtile *)__builtin_assume_aligned(Xt + col[k], 64);
+            const vtile *x1 = (const vtile *)__builtin_assume_aligned(Xt + col[k + 1], 64);
+            const float v0 = val[k], v1 = val[k + 1];
+            for (int j = 0; j < PROMPT_NV; j++) a[j] += v0 * x0[j];
+            for (int j = 0; j < PROMPT_NV; j++) e[j] += v1 * x1[j];
+        }
+        if (k < start[i + 1]) {
+            const vtile *x0 = (const vtile *)__builtin_assume_aligned(Xt + col[k], 64);
+            const float v0 = val[k];
+            for (int j = 0; j < PROMPT_NV; j++) a[j] += v0 * x0[j];
+        }
+        for (int j = 0; j < PROMPT_NV; j++) acc[i * PROMPT_NV + j] = a[j] + e[j];
+    }
+}
+
+static void spmm_prompt(const PackedMatrix *m, const float *X, float *Y, int T) {
+    const int rows = m->rows, cols = m->cols;
+    const int n_blocks = (cols + PROMPT_KBLOCK - 1) / PROMPT_KBLOCK;
+    const int n_chunks = (rows + PROMPT_CHUNK_ROWS - 1) / PROMPT_CHUNK_ROWS;
+    int n_tiles;
+    float *Xt = transpose_tiles(X, T, cols, PROMPT_TILE, &n_tiles);
+    PromptEntries e;
+    e.base = alloc_aligned(sizeof(size_t) * ((size_t)n_chunks + 1));
+    e.base[0] = 0;
+    for (int q = 0; q < n_chunks; q++) {
+        size_t n = 0;
+        for (int r = q * PROMPT_CHUNK_ROWS; r < rows && r < (q + 1) * PROMPT_CHUNK_ROWS; r++) n += row_count(m, r);
+        e.base[q + 1] = e.base[q] + n;
+    }
+    e.col = alloc_aligned(sizeof(int) * (e.base[n_chunks] + 1));
+    e.val = alloc_aligned(sizeof(float) * (e.base[n_chunks] + 1));
+    e.start = alloc_aligned(sizeof(int) * (size_t)n_chunks * PROMPT_STARTS(n_blocks));
+    // Tile by tile, so that the tile of Xt (cols x PROMPT_TILE floats) stays in L2 while
+    // every chunk passes over it; the static schedule gives each thread the same chunks
+    // (those whose entries it filled) at every tile.
+#pragma omp parallel if ((size_t)rows * cols > 4096)
+    {
+        int *scratch = alloc_aligned(sizeof(int) * ((size_t)cols + 1));
+        vtile *acc = alloc_aligned(sizeof(vtile) * PROMPT_NV * PROMPT_CHUNK_ROWS);
+#pragma omp for schedule(static)
+        for (int q = 0; q < n_chunks; q++) {
+            const int r0 = q * PROMPT_CHUNK_ROWS, nr = rows - r0 < PROMPT_CHUNK_ROWS ? rows - r0 : PROMPT_CHUNK_ROWS;
+            prompt_chunk_fill(m, q, r0, nr, n_blocks, &e, scratch);
+        }
+        for (int tile = 0; tile < n_tiles; tile++) {
+            const float *Xtile = Xt + (size_t)tile * cols * PROMPT_TILE;
+            const int t0 = tile * PROMPT_TILE, width = T - t0 < PROMPT_TILE ? T - t0 : PROMPT_TILE;
+#pragma omp for schedule(static) nowait
+            for (int q = 0; q < n_chunks; q++) {
+                const int r0 = q * PROMPT_CHUNK_ROWS, nr = rows - r0 < PROMPT_CHUNK_ROWS ? rows - r0 : PROMPT_CHUNK_ROWS;
+                const int *start = e.start + (size_t)q * PROMPT_STARTS(n_blocks);
+                memset(acc, 0, sizeof(vtile) * PROMPT_NV * (size_t)nr);
+                for (int b = 0; b < n_blocks; b++)
+                    prompt_chunk_block(e.col + e.base[q], e.val + e.base[q], start, b, nr, Xtile, acc);
+                const float *lanes = (const float *)acc;
+                for (int t = 0; t < width; t++)
+                    for (int i = 0; i < nr; i++) Y[(size_t)(t0 + t) * rows + r0 + i] = lanes[i * PROMPT_TILE + t];
+            }
+        }
+        free(scratch), free(acc);
+    }
+    free(Xt), free(e.col), free(e.val), free(e.base), free(e.start);
 }
 
 // w (cols) = row r of the matrix, dense. The bitmap expands 8 or 16 columns per step;
@@ -477,7 +642,10 @@ void packed_matmul_with(const PackedMatrix *m, const float *X, float *Y, int T, 
         return;
     }
     if (sparse) {
-        spmm(m, X, Y, T);
+        if (T <= 16)
+            spmm(m, X, Y, T);
+        else
+            spmm_prompt(m, X, Y, T);
         return;
     }
     // Blocks of rows expanded to dense into one buffer of about UNPACK_BLOCK_BYTES (in

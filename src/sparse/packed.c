@@ -323,10 +323,12 @@ void packed_matmul_reference(const PackedMatrix *m, const float *X, float *Y, in
 #endif
 // Batches 2-16: the sparse batch kernel up to this density, else rows expanded in cache.
 #define RULE_BATCH_SPARSE_MAX_DENSITY 0.3
-// Prompt: the sparse kernel up to this density and from this many rows (x_proj's 80-96
-// rows never pay), else unpack + sgemm.
-#define RULE_PROMPT_SPARSE_MAX_DENSITY 0.2
+// Prompt: the blocked sparse kernel up to this density, from this many rows and columns
+// (x_proj's 80-96 rows and dt_proj's 48-64 columns never pay: the transpose of X costs as
+// much as their products), else unpack + sgemm.
+#define RULE_PROMPT_SPARSE_MAX_DENSITY 0.4
 #define RULE_PROMPT_SPARSE_MIN_ROWS 256
+#define RULE_PROMPT_SPARSE_MIN_COLS 256
 
 PackedFormat packed_choose_format(int rows, int cols, size_t nnz, bool is_2_4) {
     double total = (double)rows * (double)cols;
@@ -343,5 +345,5 @@ bool packed_batch_sparse_pays(const PackedMatrix *m) {
 
 bool packed_prompt_sparse_pays(const PackedMatrix *m) {
     return m->format != PACKED_DENSE && m->rows >= RULE_PROMPT_SPARSE_MIN_ROWS &&
-           packed_density(m) <= RULE_PROMPT_SPARSE_MAX_DENSITY;
+           m->cols >= RULE_PROMPT_SPARSE_MIN_COLS && packed_density(m) <= RULE_PROMPT_SPARSE_MAX_DENSITY;
 }
