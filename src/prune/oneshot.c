@@ -71,6 +71,7 @@ typedef struct Oneshot {
     int nsamples, seqlen, batch;
     int32_t *tokens, *targets;    // (nsamples, seqlen)
     float *values;                // a series (heads.h): (nsamples, seqlen, n_features) instead of tokens
+    float *future;                // and its values to predict (nsamples, horizon, n_features)
     float *x, *x_next;            // (nsamples * seqlen, d_model): the inputs of the current block, and its outputs
     Tape tape;
     PruneTarget target;
@@ -165,9 +166,8 @@ static void oneshot_init(Oneshot *s, const PruneOptions *o, const Dataset *data,
         if (data_is_series(data)) {  // heads.h: the forecasting model reads values
             const size_t F = (size_t)data_n_features(data);
             s->values = xmalloc(tokens * F * sizeof(float));
-            float *future = xmalloc((size_t)s->nsamples * (size_t)data_horizon(data) * F * sizeof(float));
-            data_train_values(data, ONESHOT_CALIB_BATCH, s->nsamples, s->seqlen, s->values, future);
-            free(future);
+            s->future = xmalloc((size_t)s->nsamples * (size_t)data_horizon(data) * F * sizeof(float));
+            data_train_values(data, ONESHOT_CALIB_BATCH, s->nsamples, s->seqlen, s->values, s->future);
         } else {
             data_train_batch(data, ONESHOT_CALIB_BATCH, s->nsamples, s->seqlen, s->tokens, s->targets);
         }
@@ -180,6 +180,7 @@ static void oneshot_free(Oneshot *s) {
     free(s->tokens);
     free(s->targets);
     free(s->values);
+    free(s->future);
     free(s->x);
     free(s->x_next);
     free(s->time_weights);
@@ -458,15 +459,22 @@ static int prune_outside_blocks(Oneshot *s, cJSON *report, Error *err) {
 // ---- replacing the model (sparsessm structured, shedder) ----
 
 // Moves *from into *to. mamba_model_create points the parameter table at the struct's
-// own embedding, final norm and classification head, so those entries follow the move.
+// own tensors (embedding, final norm, the heads' and a forecaster's input projection and
+// revin.*), so those entries follow the move.
 static void model_move(MambaModel *to, MambaModel *from) {
     *to = *from;
-    for (int k = 0; k < to->n_params; k++) {
-        if (to->params[k].tensor == &from->embedding) to->params[k].tensor = &to->embedding;
-        else if (to->params[k].tensor == &from->norm_f_weight) to->params[k].tensor = &to->norm_f_weight;
-        else if (to->params[k].tensor == &from->head_weight) to->params[k].tensor = &to->head_weight;
-        else if (to->params[k].tensor == &from->head_bias) to->params[k].tensor = &to->head_bias;
-    }
+    Tensor *const own_from[] = {&from->embedding,   &from->norm_f_weight, &from->head_weight,  &from->head_bias,
+                                &from->input_weight, &from->input_bias,   &from->trend_weight, &from->trend_bias,
+                                &from->revin_weight, &from->revin_bias};
+    Tensor *const own_to[] = {&to->embedding,   &to->norm_f_weight, &to->head_weight,  &to->head_bias,
+                              &to->input_weight, &to->input_bias,   &to->trend_weight, &to->trend_bias,
+                              &to->revin_weight, &to->revin_bias};
+    for (int k = 0; k < to->n_params; k++)
+        for (size_t j = 0; j < sizeof own_from / sizeof own_from[0]; j++)
+            if (to->params[k].tensor == own_from[j]) {
+                to->params[k].tensor = own_to[j];
+                break;
+            }
     memset(from, 0, sizeof *from);
 }
 
@@ -637,7 +645,12 @@ static int prune_shedder(Oneshot *s, cJSON *report, Error *err) {
     cJSON *log = cJSON_AddArrayToObject(report, "search_log");
     cJSON_AddStringToObject(report, "target", target == SHEDDER_SSM ? "ssm" : "block");
     double start = now_seconds();
-    int rc = shedder_search(s->model, s->tokens, s->targets, s->nsamples, s->seqlen, &options, removals, log, err);
+    // A forecaster's removal is scored by its MSE on the series windows, an LM's by perplexity.
+    const char *metric = s->values ? "mse" : "perplexity";
+    int rc = s->values ? shedder_search_values(s->model, s->values, s->future, s->nsamples, s->seqlen, &options,
+                                               removals, log, err)
+                       : shedder_search(s->model, s->tokens, s->targets, s->nsamples, s->seqlen, &options, removals,
+                                        log, err);
     s->statistics_s += now_seconds() - start;
     MambaModel extracted;
     if (rc == 0) {
@@ -650,7 +663,7 @@ static int prune_shedder(Oneshot *s, cJSON *report, Error *err) {
         for (int k = 0; k < steps; k++) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddNumberToObject(o, "layer", removals[k].layer);
-            cJSON_AddNumberToObject(o, "perplexity", removals[k].perplexity);
+            cJSON_AddNumberToObject(o, metric, removals[k].perplexity);
             cJSON_AddNumberToObject(o, "seconds", removals[k].seconds);
             cJSON_AddItemToArray(removed, o);
             gone[removals[k].layer] = true;
@@ -698,11 +711,11 @@ int oneshot_prune(const PruneOptions *o, const Dataset *data, MambaModel *model,
             if (prune_target_check(&target, v.cols, v.name, err)) return -1;
         }
     }
-    // The methods that build a smaller model copy the LM and classification heads only.
-    if (mamba_head_reads_values(model->config.head) &&
+    // The methods that build a smaller model remove layers or state columns of the Mamba blocks.
+    if (model->config.head == MAMBA_HEAD_DLINEAR &&
         (method == PRUNE_METHOD_SHEDDER || (method == PRUNE_METHOD_SPARSESSM && o->sparsessm_structured)))
-        return error_set(err, "prune.method: %s%s is not implemented for the forecasting heads (model.head forecast, "
-                         "dlinear); the masking methods are", name, method == PRUNE_METHOD_SPARSESSM ? " with sparsessm_structured" : "");
+        return error_set(err, "prune.method: %s%s removes parts of the Mamba blocks, and model.head dlinear has none",
+                         name, method == PRUNE_METHOD_SPARSESSM ? " with sparsessm_structured" : "");
     bool calibrates = method != PRUNE_METHOD_MAGNITUDE;
     if (calibrates && calibration_check(o, data, model, err)) return -1;
 

@@ -30,6 +30,7 @@ typedef struct ShedderOptions {
 typedef struct ShedderRemoval {
     int layer;                // index in the model given to shedder_search (not renumbered)
     double perplexity;        // calibration perplexity with this and every earlier removal
+                              // (shedder_search_values: the calibration MSE)
     double seconds;           // wall time of this step's search over all remaining candidates
 } ShedderRemoval;
 
@@ -54,13 +55,22 @@ typedef struct ShedderRemoval {
 int shedder_search(MambaModel *model, const int32_t *tokens, const int32_t *targets, int nsamples, int seqlen,
                    const ShedderOptions *options, ShedderRemoval *removals, cJSON *search_log, Error *err);
 
+// The same search for a forecaster (model.head forecast, heads.h) on its calibration
+// windows: values (nsamples, seqlen, F) and the values to predict future (nsamples, H, F),
+// row-major. A removal is scored by the mean squared error over every predicted value
+// (mamba_forward_values), lower is better, with the same ties and non-finite rule; the log
+// is as above with "mse" for "perplexity" ("dense_mse" at step 0).
+int shedder_search_values(MambaModel *model, const float *values, const float *future, int nsamples, int seqlen,
+                          const ShedderOptions *options, ShedderRemoval *removals, cJSON *search_log, Error *err);
+
 // The result of a search, extracted into *out (a new model the caller frees with
 // mamba_model_free; untouched on error). removals[0 .. steps-1] name distinct layers of
 // model, 1 <= steps < n_layer.
 //
 // SHEDDER_BLOCK: out has n_layer - steps layers, the kept ones in their order, renumbered
-//   0.. (parameter names backbone.layers.{i}.* follow the new index), and the model's
-//   embedding and norm_f.
+//   0.. (parameter names backbone.layers.{i}.* follow the new index), and every parameter
+//   of the model outside the blocks (embedding or a forecaster's input_proj.* and revin.*,
+//   norm_f, head.*).
 // SHEDDER_SSM: out is a copy of the model in which each removed layer's mixer computes
 //   y = x ⊙ silu(z) instead of the scan. That is written exactly in the standard parameter
 //   set, so that checkpoints and transformers exports need nothing new: the layer's C rows
