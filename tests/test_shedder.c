@@ -1,7 +1,8 @@
 // Tests of src/prune/shedder: the search's perplexities and choices against direct
 // forwards of models built another way (block removal by parameter names, SSM removal by
 // a hand-written mixer on the ops), ties and no-op layers, the extracted models, a
-// checkpoint round trip of an extracted model, and the errors on bad input.
+// checkpoint round trip of an extracted model, the errors on bad input, and the search of
+// a forecaster by its MSE.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,16 +125,20 @@ static bool same_as_snapshot(const MambaModel *model, const float *copy) {
 // ---- the search log ----
 
 // The perplexity logged for (step, key = layer) with key "layer" or "removed"; NAN if none.
-static double logged(const cJSON *log, int step, const char *key, int layer) {
+static double logged_metric(const cJSON *log, int step, const char *key, int layer, const char *metric) {
     const cJSON *o;
     cJSON_ArrayForEach(o, log) {
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "step");
         const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, key);
-        const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "perplexity");
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, metric);
         if (cJSON_IsNumber(s) && s->valueint == step && cJSON_IsNumber(l) && l->valueint == layer && cJSON_IsNumber(p))
             return p->valuedouble;
     }
     return NAN;
+}
+
+static double logged(const cJSON *log, int step, const char *key, int layer) {
+    return logged_metric(log, step, key, layer, "perplexity");
 }
 
 // ---- tests ----
@@ -484,6 +489,91 @@ static void test_bad_input(void) {
     mamba_model_free(&model);
 }
 
+// A forecaster (model.head forecast, RevIN with its affine): the search's MSEs against one
+// direct forward of models built by names over every window at once, the choice their
+// argmin, the extracted model's MSE the chosen one, its head parameters the model's.
+static void test_forecast_search(void) {
+    enum { LAYERS = 3, F = 3, H = 4 };
+    MambaConfig config;
+    mamba_config_defaults(&config);
+    config.d_model = 8, config.n_layer = LAYERS, config.d_state = 5, config.head = MAMBA_HEAD_FORECAST;
+    config.window_norm = MAMBA_WINDOW_REVIN_AFFINE, config.n_features = F, config.horizon = H;
+    Error err;
+    check(mamba_config_finish(&config, &err) == 0, "forecast config: %s", err.message);
+    MambaModel model;
+    mamba_model_create(&model, &config);
+    Rng rng;
+    rng_seed(&rng, 77);
+    mamba_model_init_random(&model, &rng);
+    for (int i = 0; i < model.n_params; i++) {
+        Tensor *t = model.params[i].tensor;
+        for (size_t k = 0; k < t->size; k++) t->data[k] += 0.2f * rng_normal(&rng);
+    }
+    float values[NSAMPLES * SEQLEN * F], future[NSAMPLES * H * F];
+    for (int i = 0; i < NSAMPLES * SEQLEN * F; i++) values[i] = rng_normal(&rng) + (float)(i % 5);
+    for (int i = 0; i < NSAMPLES * H * F; i++) future[i] = rng_normal(&rng);
+    Tape tape;
+    tape_init(&tape, 1 << 20);
+    tape.recording = false;
+
+    cJSON *log = cJSON_CreateArray();
+    ShedderRemoval removal;
+    ShedderOptions options = {1, SHEDDER_BLOCK, BATCH};
+    int rc = shedder_search_values(&model, values, future, NSAMPLES, SEQLEN, &options, &removal, log, &err);
+    check(rc == 0, "forecast search: %s", rc ? err.message : "");
+    double dense = (double)mamba_forward_values(&tape, &model, values, future, NSAMPLES, SEQLEN, NULL, NULL)->data[0];
+    const cJSON *first = cJSON_GetArrayItem(log, 0);
+    const cJSON *logged_dense = first ? cJSON_GetObjectItemCaseSensitive(first, "dense_mse") : NULL;
+    check(cJSON_IsNumber(logged_dense) && relative_error(logged_dense->valuedouble, dense) < 1e-5,
+          "forecast: dense_mse %g = the direct MSE %g", cJSON_IsNumber(logged_dense) ? logged_dense->valuedouble : NAN,
+          dense);
+    int best = -1;
+    double best_mse = INFINITY;
+    for (int l = 0; l < LAYERS; l++) {
+        MambaModel without;
+        model_without_layer(&model, l, &without);
+        tape_reset(&tape);
+        double direct = (double)mamba_forward_values(&tape, &without, values, future, NSAMPLES, SEQLEN, NULL, NULL)->data[0];
+        double mse = logged_metric(log, 1, "layer", l, "mse");
+        check(relative_error(mse, direct) < 1e-5, "forecast: layer %d removed, logged MSE %g = direct %g", l, mse, direct);
+        check(relative_error(direct, dense) > 1e-6, "forecast: removing layer %d changes the MSE", l);
+        if (direct < best_mse) best = l, best_mse = direct;
+        mamba_model_free(&without);
+    }
+    check(rc == 0 && removal.layer == best, "forecast: removed layer %d, the argmin is %d", removal.layer, best);
+
+    MambaModel extracted;
+    rc = shedder_extract(&model, SHEDDER_BLOCK, &removal, 1, &extracted, &err);
+    check(rc == 0, "forecast extract: %s", rc ? err.message : "");
+    if (rc == 0) {
+        check(extracted.config.n_layer == LAYERS - 1, "forecast extract: %d layers", extracted.config.n_layer);
+        tape_reset(&tape);
+        double mse = (double)mamba_forward_values(&tape, &extracted, values, future, NSAMPLES, SEQLEN, NULL, NULL)->data[0];
+        check(relative_error(mse, removal.perplexity) < 1e-5, "forecast extract: MSE %g = the chosen %g", mse,
+              removal.perplexity);
+        const char *heads[] = {"input_proj.weight", "input_proj.bias", "revin.weight", "revin.bias", "head.weight",
+                               "head.bias", "backbone.norm_f.weight"};
+        for (int k = 0; k < 7; k++) {
+            Tensor *a = mamba_model_find(&model, heads[k]), *b = mamba_model_find(&extracted, heads[k]);
+            check(a && b && a->size == b->size && memcmp(a->data, b->data, sizeof(float) * a->size) == 0,
+                  "forecast extract: %s copied", heads[k]);
+        }
+        mamba_model_free(&extracted);
+    }
+    cJSON_Delete(log);
+
+    // The series search on a language model is an error, and so are missing windows.
+    MambaModel lm;
+    tiny_model_create_sized(&lm, 8, 2, 11, 4, 2, 3);
+    rc = shedder_search_values(&lm, values, future, NSAMPLES, SEQLEN, &options, &removal, NULL, &err);
+    check_error("series search on an LM", rc, &err, "model.head forecast", NULL);
+    rc = shedder_search_values(&model, values, NULL, NSAMPLES, SEQLEN, &options, &removal, NULL, &err);
+    check_error("series search without future", rc, &err, "future", NULL);
+    mamba_model_free(&lm);
+    tape_free(&tape);
+    mamba_model_free(&model);
+}
+
 int main(void) {
     char dir[] = "/tmp/test_shedder.XXXXXX";
     if (!mkdtemp(dir)) {
@@ -498,6 +588,7 @@ int main(void) {
     test_checkpoint_round_trip(&extracted, kept_layers, dir);
     mamba_model_free(&extracted);
     test_bad_input();
+    test_forecast_search();
     rmdir(dir);
     return check_summary("shedder");
 }
