@@ -105,9 +105,36 @@ for method in magnitude gradient sparsegpt; do
     "$bin" eval --model "$tmp/f$method/ett/ckpt-00000006.h5" --split test >/dev/null 2>&1
     check "$method: eval of the pruned forecaster" test $? -eq 0
 done
-"$bin" train "${fc[@]}" --set model.init="$f/ckpt-00000012.h5" --set prune.method=shedder --set train.steps=2 \
-    --set model.n_layer=2 --set log.dir="$tmp/fbad" 2>"$tmp/fbad.log"
-check "shedder on a forecaster refused as not implemented" grep -q "not implemented for the forecasting heads" "$tmp/fbad.log"
+# The methods that build a smaller model, on a 3-layer RevIN forecaster: the shedder (its
+# search scored by the calibration MSE) removes a layer, structured SparseSSM halves d_state;
+# the head parameters come along, the result is saved and eval reads it.
+"$bin" train "${fc[@]}" --set model.n_layer=3 --set model.window_norm=revin_affine --set train.steps=6 \
+    --set checkpoint.every=6 --set log.dir="$tmp/f3" 2>/dev/null
+check "3-layer revin forecaster trained" test $? -eq 0
+small3=("${fc[@]}" --set model.init="$tmp/f3/ett/ckpt-00000006.h5" --set prune.nsamples=8 --set prune.calib_seqlen=24
+        --set train.steps=2 --set checkpoint.every=2)
+"$bin" train "${small3[@]}" --set prune.method=shedder --set prune.shedder_steps=1 --set log.dir="$tmp/fshed" \
+    2>"$tmp/fshed.log"
+check "shedder on a forecaster" test $? -eq 0
+check "shedder on a forecaster: the search logs the calibration MSE" grep -q '"dense_mse"' "$tmp/fshed/ett/oneshot.json"
+check "shedder on a forecaster: 2 layers left in the checkpoint" \
+    bash -c "h5ls '$tmp/fshed/ett/ckpt-00000002.h5/params' | grep -q 'layers\.1\.norm' && \
+             ! h5ls '$tmp/fshed/ett/ckpt-00000002.h5/params' | grep -q 'layers\.2\.'"
+check "shedder on a forecaster: input_proj and revin copied unchanged into the smaller model" \
+    bash -c "for p in input_proj.weight input_proj.bias revin.weight revin.bias head.weight; do \
+             h5diff '$tmp/f3/ett/ckpt-00000006.h5' '$tmp/fshed/ett/ckpt-00000000.h5' /params/\$p || exit 1; done"
+"$bin" eval --model "$tmp/fshed/ett/ckpt-00000002.h5" --split test >"$tmp/fshed.json" 2>/dev/null
+check "shedder on a forecaster: eval of the result" grep -q '"mse":' "$tmp/fshed.json"
+"$bin" train "${small3[@]}" --set prune.method=sparsessm --set prune.sparsessm_structured=true \
+    --set prune.final_sparsity=0.5 --set log.dir="$tmp/fsss" 2>"$tmp/fsss.log"
+check "structured sparsessm on a forecaster" test $? -eq 0
+check "structured sparsessm on a forecaster: d_state 16 -> 8 in the checkpoint" \
+    bash -c "h5ls '$tmp/fsss/ett/ckpt-00000002.h5/params/backbone.layers.0.mixer.A_log' | grep -q '{32, 8}'"
+check "structured sparsessm on a forecaster: revin and input_proj copied unchanged" \
+    bash -c "for p in input_proj.weight revin.weight revin.bias head.weight; do \
+             h5diff '$tmp/f3/ett/ckpt-00000006.h5' '$tmp/fsss/ett/ckpt-00000000.h5' /params/\$p || exit 1; done"
+"$bin" eval --model "$tmp/fsss/ett/ckpt-00000002.h5" --split test >"$tmp/fsss.json" 2>/dev/null
+check "structured sparsessm on a forecaster: eval of the result" grep -q '"mse":' "$tmp/fsss.json"
 
 # model.window_norm: RevIN with its affine, through train, resume, eval and pruning.
 rv=("${fc[@]}" --set model.window_norm=revin_affine --set train.steps=12 --set checkpoint.every=6)
@@ -170,6 +197,9 @@ check "dlinear: the two maps and no blocks" \
 d=$(grep '"summary":true' "$tmp/fdl/ett/metrics.jsonl")
 check "dlinear beats repeating the last value on the seasonal series" \
     awk -v a="$(json_field val_mse "$d")" -v b="$(json_field val_repeat_last_mse "$d")" 'BEGIN { exit !(a < b) }'
+"$bin" train "${fc[@]}" --set model.init="$tmp/fdl/ett/ckpt-00000020.h5" --set prune.method=shedder --set train.steps=2 \
+    --set 'prune.include=[head.*]' --set log.dir="$tmp/fbad" 2>"$tmp/fbad.log"
+check "shedder on dlinear refused: it has no Mamba blocks" grep -q "model.head dlinear has none" "$tmp/fbad.log"
 "$bin" train "${fc[@]}" --set model.head=dlinear --set log.dir="$tmp/fbad" 2>"$tmp/fbad.log"
 check "dlinear with Mamba blocks refused" grep -q "model.n_layer" "$tmp/fbad.log"
 "$bin" train "${fc[@]}" --set model.head=lm --set log.dir="$tmp/fbad" 2>"$tmp/fbad.log"
