@@ -1,5 +1,5 @@
 // Mamba-Shedder (docs/DESIGN.md#one-shot-methods, last bullet): greedy structural removal of whole residual
-// blocks, or of only the SSMs of blocks, scored by calibration perplexity; then the
+// blocks, or of only the SSMs of blocks, scored by calibration perplexity (a forecaster: MSE); then the
 // extraction of the result as a model in the standard parameter set.
 //
 // The search never writes the model: a removed block is left out of a shallow view of
