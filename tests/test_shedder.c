@@ -188,9 +188,9 @@ static void test_block_search(MambaModel *extracted, int kept_layers[2]) {
     }
     check(max_err < 1e-5, "step 1 candidates' logged perplexities match direct forwards (max relative error %.2e)",
           max_err);
-    check(removals[0].layer == argmin && relative_error(removals[0].perplexity, min) < 1e-5,
+    check(removals[0].layer == argmin && relative_error(removals[0].score, min) < 1e-5,
           "step 1 removes layer %d (perplexity %.6f), the argmin is layer %d (%.6f)", removals[0].layer,
-          removals[0].perplexity, argmin, min);
+          removals[0].score, argmin, min);
     check(relative_error(logged(log, 1, "removed", argmin), min) < 1e-5, "step 1's removal is logged");
 
     // Step 2: the choice is the argmin of the logged candidates, which match extractions.
@@ -215,7 +215,7 @@ static void test_block_search(MambaModel *extracted, int kept_layers[2]) {
         }
     }
     check(max_err2 < 1e-5, "step 2 candidates match the extracted models (max relative error %.2e)", max_err2);
-    check(removals[1].layer == argmin2 && removals[1].perplexity == min2,
+    check(removals[1].layer == argmin2 && removals[1].score == min2,
           "step 2 removes layer %d, the argmin of the logged candidates is %d", removals[1].layer, argmin2);
 
     // The chosen perplexities are those of the extracted models.
@@ -225,9 +225,9 @@ static void test_block_search(MambaModel *extracted, int kept_layers[2]) {
         rc = shedder_extract(&model, SHEDDER_BLOCK, removals, s, out, &err);
         double p = rc == 0 ? direct_perplexity(out, tokens, targets) : NAN;
         check(rc == 0 && out->config.n_layer == LAYERS - s && out->n_params == 2 + 10 * (LAYERS - s) &&
-                  relative_error(p, removals[s - 1].perplexity) < 1e-5,
+                  relative_error(p, removals[s - 1].score) < 1e-5,
               "extracted model after %d removal(s): %d layers, perplexity %.8g vs search %.8g", s,
-              rc == 0 ? out->config.n_layer : -1, p, removals[s - 1].perplexity);
+              rc == 0 ? out->config.n_layer : -1, p, removals[s - 1].score);
         if (s < STEPS) mamba_model_free(out);
     }
     for (int l = 0, k = 0; l < LAYERS; l++)
@@ -239,7 +239,7 @@ static void test_block_search(MambaModel *extracted, int kept_layers[2]) {
     ShedderRemoval again[STEPS];
     rc = shedder_search(&model, tokens, targets, NSAMPLES, SEQLEN, &whole, again, NULL, &err);
     check(rc == 0 && again[0].layer == removals[0].layer && again[1].layer == removals[1].layer &&
-              relative_error(again[1].perplexity, removals[1].perplexity) < 1e-5,
+              relative_error(again[1].score, removals[1].score) < 1e-5,
           "batch %d finds the same removals as batch %d", NSAMPLES, BATCH);
 
     // The extracted model's layers are the kept ones, bit for bit, under their new names.
@@ -322,10 +322,10 @@ static void test_noop_layers(void) {
     check(rc == 0 && removals[0].layer == 1 && removals[1].layer == 3,
           "no-op layers 1 and 3 removed first, lower first: removed %d then %d", rc ? -1 : removals[0].layer,
           rc ? -1 : removals[1].layer);
-    check(rc == 0 && relative_error(removals[0].perplexity, dense) < 1e-6 &&
-              relative_error(removals[1].perplexity, dense) < 1e-6,
-          "removing no-op layers keeps the dense perplexity %.8g: %.8g, %.8g", dense, removals[0].perplexity,
-          removals[1].perplexity);
+    check(rc == 0 && relative_error(removals[0].score, dense) < 1e-6 &&
+              relative_error(removals[1].score, dense) < 1e-6,
+          "removing no-op layers keeps the dense perplexity %.8g: %.8g, %.8g", dense, removals[0].score,
+          removals[1].score);
     mamba_model_free(&model);
 }
 
@@ -370,7 +370,7 @@ static void test_ssm_search(void) {
         }
     }
     check(max_err < 1e-5, "ssm step 1 candidates match the hand-written bypass (max relative error %.2e)", max_err);
-    check(removals[0].layer == argmin && relative_error(removals[0].perplexity, min) < 1e-5,
+    check(removals[0].layer == argmin && relative_error(removals[0].score, min) < 1e-5,
           "ssm step 1 removes layer %d, the argmin is layer %d", removals[0].layer, argmin);
 
     MambaModel out;
@@ -400,9 +400,9 @@ static void test_ssm_search(void) {
     bypassed[removals[0].layer] = bypassed[removals[1].layer] = true;
     double hand = hand_perplexity(&model, bypassed, tokens, targets);
     double extracted = direct_perplexity(&out, tokens, targets);
-    check(relative_error(extracted, hand) < 1e-5 && relative_error(removals[1].perplexity, hand) < 1e-5,
+    check(relative_error(extracted, hand) < 1e-5 && relative_error(removals[1].score, hand) < 1e-5,
           "extracted ssm model %.8g, search %.8g, hand-written y = x ⊙ silu(z) %.8g", extracted,
-          removals[1].perplexity, hand);
+          removals[1].score, hand);
     mamba_model_free(&out);
     cJSON_Delete(log);
     free(before);
@@ -549,8 +549,8 @@ static void test_forecast_search(void) {
         check(extracted.config.n_layer == LAYERS - 1, "forecast extract: %d layers", extracted.config.n_layer);
         tape_reset(&tape);
         double mse = (double)mamba_forward_values(&tape, &extracted, values, future, NSAMPLES, SEQLEN, NULL, NULL)->data[0];
-        check(relative_error(mse, removal.perplexity) < 1e-5, "forecast extract: MSE %g = the chosen %g", mse,
-              removal.perplexity);
+        check(relative_error(mse, removal.score) < 1e-5, "forecast extract: MSE %g = the chosen %g", mse,
+              removal.score);
         const char *heads[] = {"input_proj.weight", "input_proj.bias", "revin.weight", "revin.bias", "head.weight",
                                "head.bias", "backbone.norm_f.weight"};
         for (int k = 0; k < 7; k++) {

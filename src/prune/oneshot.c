@@ -40,6 +40,7 @@
 #include "prune/oneshot.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -202,9 +203,10 @@ static void embed_windows(Oneshot *s) {
         Tensor *x = mamba_embed_values(&s->tape, s->model, s->values, s->nsamples, s->seqlen);
         memcpy(s->x, x->data, rows * d * sizeof(float));
         tape_reset(&s->tape);
+    } else {
+        for (size_t t = 0; t < rows; t++)
+            memcpy(s->x + t * d, s->model->embedding.data + (size_t)s->tokens[t] * d, (size_t)d * sizeof(float));
     }
-    for (size_t t = 0; t < rows && !s->values; t++)
-        memcpy(s->x + t * d, s->model->embedding.data + (size_t)s->tokens[t] * d, (size_t)d * sizeof(float));
     s->forward_s += now_seconds() - start;
 }
 
@@ -463,18 +465,13 @@ static int prune_outside_blocks(Oneshot *s, cJSON *report, Error *err) {
 // revin.*), so those entries follow the move.
 static void model_move(MambaModel *to, MambaModel *from) {
     *to = *from;
-    Tensor *const own_from[] = {&from->embedding,   &from->norm_f_weight, &from->head_weight,  &from->head_bias,
-                                &from->input_weight, &from->input_bias,   &from->trend_weight, &from->trend_bias,
-                                &from->revin_weight, &from->revin_bias};
-    Tensor *const own_to[] = {&to->embedding,   &to->norm_f_weight, &to->head_weight,  &to->head_bias,
-                              &to->input_weight, &to->input_bias,   &to->trend_weight, &to->trend_bias,
-                              &to->revin_weight, &to->revin_bias};
-    for (int k = 0; k < to->n_params; k++)
-        for (size_t j = 0; j < sizeof own_from / sizeof own_from[0]; j++)
-            if (to->params[k].tensor == own_from[j]) {
-                to->params[k].tensor = own_to[j];
-                break;
-            }
+    // Every entry that points inside *from moves to the same offset inside *to, so a tensor
+    // the struct gains later follows without a list to keep.
+    uintptr_t lo = (uintptr_t)from, hi = lo + sizeof *from;
+    for (int k = 0; k < to->n_params; k++) {
+        uintptr_t p = (uintptr_t)to->params[k].tensor;
+        if (p >= lo && p < hi) to->params[k].tensor = (Tensor *)((char *)to + (p - lo));
+    }
     memset(from, 0, sizeof *from);
 }
 
@@ -663,7 +660,7 @@ static int prune_shedder(Oneshot *s, cJSON *report, Error *err) {
         for (int k = 0; k < steps; k++) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddNumberToObject(o, "layer", removals[k].layer);
-            cJSON_AddNumberToObject(o, metric, removals[k].perplexity);
+            cJSON_AddNumberToObject(o, metric, removals[k].score);
             cJSON_AddNumberToObject(o, "seconds", removals[k].seconds);
             cJSON_AddItemToArray(removed, o);
             gone[removals[k].layer] = true;

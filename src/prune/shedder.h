@@ -29,7 +29,7 @@ typedef struct ShedderOptions {
 // One chosen removal.
 typedef struct ShedderRemoval {
     int layer;                // index in the model given to shedder_search (not renumbered)
-    double perplexity;        // calibration perplexity with this and every earlier removal
+    double score;             // calibration perplexity with this and every earlier removal
                               // (shedder_search_values: the calibration MSE)
     double seconds;           // wall time of this step's search over all remaining candidates
 } ShedderRemoval;
