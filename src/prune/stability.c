@@ -521,7 +521,7 @@ int stability_correct(MambaModel *model, Tape *tape, const PruneMasks *masks, ui
     if (status == 0) {
         // The reference: the model as it was given, under the old masks. Its δ rows and block
         // inputs stay: the first pass over the new masks starts at the first layer they change.
-        c.delta_rows = xmalloc(sizeof(float) * (size_t)(c.n_layer * c.T * c.R));
+        c.delta_rows = xmalloc(sizeof(float) * (size_t)c.n_layer * (size_t)c.T * (size_t)c.R);
         c.inputs = xmalloc(sizeof(float) * (size_t)c.n_layer * (size_t)c.T * (size_t)cfg->d_model);
         report->blocks += calibrate(model, tape, options, c.min_delta, c.delta_rows, c.inputs, 0);
         for (int l = 0; l < c.n_layer; l++)
