@@ -10,6 +10,17 @@ echo "" >"$tmp/e.yaml"
 small=(--set model.d_model=16 --set model.n_layer=1 --set train.batch_size=2 --set train.seqlen=48
        --set train.eval_batches=1 --set data.val_sequences=2 --set log.progress=false --set log.dir="$tmp/runs")
 
+wait_until() {  # wait_until PID COMMAND...: polls every 10 ms until COMMAND succeeds, for up to 120 s
+    # (a loaded machine, the sanitized build) or until process PID is gone; fails in the last two cases
+    local pid=$1
+    shift
+    for _ in $(seq 12000); do
+        "$@" 2>/dev/null && return 0
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.01
+    done
+    return 1
+}
 refused() {  # refused NAME PATTERN COMMAND...: exits non-zero, not by a signal, message matches
     local name=$1 pattern=$2
     shift 2
@@ -72,7 +83,7 @@ run=(--config "$tmp/e.yaml" "${small[@]}" --set train.steps=$long_steps --set tr
 "$bin" train "${run[@]}" --set log.name=straight 2>/dev/null
 "$bin" train "${run[@]}" --set log.name=term 2>"$tmp/term.log" &
 pid=$!
-for i in $(seq 1000); do grep -q '"step":3,' "$tmp/runs/term/metrics.jsonl" 2>/dev/null && break; sleep 0.01; done
+check "SIGTERM: the run reached step 3" wait_until $pid grep -q '"step":3,' "$tmp/runs/term/metrics.jsonl"
 kill -TERM $pid
 wait $pid
 rc=$?
@@ -94,7 +105,7 @@ refused "resume with another seed (/state/rng checked)" "/state/rng is not the s
 # SIGINT twice: the second stops at once.
 "$bin" train "${run[@]}" --set train.steps=100000 --set log.name=int 2>/dev/null &
 pid=$!
-for i in $(seq 100); do grep -q '"step":2,' "$tmp/runs/int/metrics.jsonl" 2>/dev/null && break; sleep 0.1; done
+check "SIGINT: the run reached step 2" wait_until $pid grep -q '"step":2,' "$tmp/runs/int/metrics.jsonl"
 kill -INT $pid; kill -INT $pid
 wait $pid
 rc=$?
@@ -103,7 +114,7 @@ check "SIGINT twice: ends at once with 130 (got $rc)" test "$rc" -eq 130
 # The lock: a second run into a live run's folder is refused with the holder's pid.
 "$bin" train "${run[@]}" --set train.steps=100000 --set log.name=busy 2>/dev/null &
 pid=$!
-for i in $(seq 100); do test -s "$tmp/runs/busy/metrics.jsonl" && break; sleep 0.1; done
+check "lock: the run has started" wait_until $pid test -s "$tmp/runs/busy/metrics.jsonl"
 refused "a second run into a live run's folder" "in use by process $pid" "$bin" train "${run[@]}" --set log.name=busy --resume latest
 kill -TERM $pid; wait $pid
 
