@@ -5,6 +5,7 @@
 #   scripts/gradprune_jobs.py --wave3 OUT [DONE ...]    those of docs/results/gradprune3: two controls (runs of
 #       gradprune2, to be reproduced to the bit), then distillation and the three ablations at 70%, then
 #       distillation at 50%; the dense fine-tuned and magnitude rows are gradprune2's (same dense models).
+#   scripts/gradprune_jobs.py --wave3b OUT [DONE ...]   one control, then rmsA (the best at 70% in wave 3) at 50%
 import sys
 SHORT = ("--set train.steps=60 --set prune.end_step=42 --set prune.prune_every=6 --set prune.grad_accum_batches=4 --set train.eval_every=0 "
          "--set eval.batches=16 --set checkpoint.every=0 --set checkpoint.keep=1 --set log.progress=false")
@@ -23,8 +24,8 @@ VARIANTS3 = {
 SPARSITIES = ("0.5", "0.7")
 SEEDS = (1234, 11, 12)
 CORPORA = ("tiny", "ptb")
-wave3 = sys.argv[1] == "--wave3"
-args = sys.argv[2:] if wave3 else sys.argv[1:]
+wave = sys.argv[1] if sys.argv[1].startswith("--") else ""
+args = sys.argv[2:] if wave else sys.argv[1:]
 done = set(args[1:])
 
 
@@ -33,7 +34,10 @@ def runs(variants, sparsity, seeds=SEEDS):
             for v, s in variants.items() for c in CORPORA for seed in seeds]
 
 
-if wave3:
+if wave == "--wave3b":
+    jobs = runs({"rmsmedA": VARIANTS["rmsmedA"]}, "0.7", seeds=(1234,))[1:]  # ptb's
+    jobs += runs({"rmsA": VARIANTS3["rmsA"]}, "0.5")
+elif wave == "--wave3":
     jobs = runs({"rmsmedA": VARIANTS["rmsmedA"]}, "0.7", seeds=(1234,))
     jobs += runs(VARIANTS3, "0.7")
     jobs += runs({"rmsmedAd": VARIANTS3["rmsmedAd"]}, "0.5")
