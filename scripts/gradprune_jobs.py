@@ -6,6 +6,7 @@
 #       gradprune2, to be reproduced to the bit), then distillation and the three ablations at 70%, then
 #       distillation at 50%; the dense fine-tuned and magnitude rows are gradprune2's (same dense models).
 #   scripts/gradprune_jobs.py --wave3b OUT [DONE ...]   one control, then rmsA (the best at 70% in wave 3) at 50%
+#   scripts/gradprune_jobs.py --wave3c OUT [DONE ...]   rmsA distilled, at 70% then 50%
 import sys
 SHORT = ("--set train.steps=60 --set prune.end_step=42 --set prune.prune_every=6 --set prune.grad_accum_batches=4 --set train.eval_every=0 "
          "--set eval.batches=16 --set checkpoint.every=0 --set checkpoint.keep=1 --set log.progress=false")
@@ -21,6 +22,8 @@ VARIANTS3 = {
     "rmsmed": f"{RMS} --set prune.score_norm=median",
     "rmsA": f"{RMS} --set prune.a_log_sparsity=0.3",
 }
+DISTILL = "--set prune.distill_weight=0.5 --set prune.distill_temperature=2"
+VARIANTS3["rmsAd"] = f"{VARIANTS3['rmsA']} {DISTILL}"
 SPARSITIES = ("0.5", "0.7")
 SEEDS = (1234, 11, 12)
 CORPORA = ("tiny", "ptb")
@@ -34,12 +37,14 @@ def runs(variants, sparsity, seeds=SEEDS):
             for v, s in variants.items() for c in CORPORA for seed in seeds]
 
 
-if wave == "--wave3b":
+if wave == "--wave3c":
+    jobs = runs({"rmsAd": VARIANTS3["rmsAd"]}, "0.7") + runs({"rmsAd": VARIANTS3["rmsAd"]}, "0.5")
+elif wave == "--wave3b":
     jobs = runs({"rmsmedA": VARIANTS["rmsmedA"]}, "0.7", seeds=(1234,))[1:]  # ptb's
     jobs += runs({"rmsA": VARIANTS3["rmsA"]}, "0.5")
 elif wave == "--wave3":
     jobs = runs({"rmsmedA": VARIANTS["rmsmedA"]}, "0.7", seeds=(1234,))
-    jobs += runs(VARIANTS3, "0.7")
+    jobs += runs({v: VARIANTS3[v] for v in ("rmsmedAd", "magmed", "rmsmed", "rmsA")}, "0.7")
     jobs += runs({"rmsmedAd": VARIANTS3["rmsmedAd"]}, "0.5")
 else:
     jobs = [(f"{c}_dft_seed{seed}", c, "--set prune.method=none") for c in CORPORA for seed in SEEDS]
