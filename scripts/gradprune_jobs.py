@@ -9,7 +9,11 @@
 #   scripts/gradprune_jobs.py --wave3c OUT [DONE ...]   rmsA distilled, at 70% then 50%
 import sys
 SHORT = ("--set train.steps=60 --set prune.end_step=42 --set prune.prune_every=6 --set prune.grad_accum_batches=4 --set train.eval_every=0 "
-         "--set eval.batches=16 --set checkpoint.every=0 --set checkpoint.keep=1 --set log.progress=false")
+         "--set eval.batches=16 --set checkpoint.every=0 --set checkpoint.keep=1 --set log.progress=false "
+         # The score settings these runs got from prune_cubic_text.yaml when they ran (magnitude, the
+         # options' defaults), pinned: each variant's --sets come after them, and the shipped default may change.
+         "--set prune.alpha=0 --set prune.grad_stat=mean --set prune.score_norm=none --set prune.a_log_sparsity=-1 "
+         "--set prune.distill_weight=0")
 RMS = "--set prune.alpha=1 --set prune.grad_stat=rms"
 VARIANTS = {
     "mag": "--set prune.alpha=0",
