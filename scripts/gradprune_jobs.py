@@ -7,6 +7,8 @@
 #       distillation at 50%; the dense fine-tuned and magnitude rows are gradprune2's (same dense models).
 #   scripts/gradprune_jobs.py --wave3b OUT [DONE ...]   one control, then rmsA (the best at 70% in wave 3) at 50%
 #   scripts/gradprune_jobs.py --wave3c OUT [DONE ...]   rmsA distilled, at 70% then 50%
+#   scripts/gradprune_jobs.py --wave3d OUT              controls of the shipped config: a pinned gradprune2
+#       magnitude run, and rmsAd's PTB 50% seed-1234 run as prune_cubic_text.yaml gives it (no score settings)
 import sys
 SHORT = ("--set train.steps=60 --set prune.end_step=42 --set prune.prune_every=6 --set prune.grad_accum_batches=4 --set train.eval_every=0 "
          "--set eval.batches=16 --set checkpoint.every=0 --set checkpoint.keep=1 --set log.progress=false "
@@ -28,6 +30,7 @@ VARIANTS3 = {
 }
 DISTILL = "--set prune.distill_weight=0.5 --set prune.distill_temperature=2"
 VARIANTS3["rmsAd"] = f"{VARIANTS3['rmsA']} {DISTILL}"
+PLAIN = SHORT.split(" --set prune.alpha=0")[0]  # SHORT without the pinned score settings
 SPARSITIES = ("0.5", "0.7")
 SEEDS = (1234, 11, 12)
 CORPORA = ("tiny", "ptb")
@@ -41,7 +44,9 @@ def runs(variants, sparsity, seeds=SEEDS):
             for v, s in variants.items() for c in CORPORA for seed in seeds]
 
 
-if wave == "--wave3c":
+if wave == "--wave3d":
+    jobs = runs({"mag": VARIANTS["mag"]}, "0.5", seeds=(1234,))[1:]  # ptb's
+elif wave == "--wave3c":
     jobs = runs({"rmsAd": VARIANTS3["rmsAd"]}, "0.7") + runs({"rmsAd": VARIANTS3["rmsAd"]}, "0.5")
 elif wave == "--wave3b":
     jobs = runs({"rmsmedA": VARIANTS["rmsmedA"]}, "0.7", seeds=(1234,))[1:]  # ptb's
@@ -60,3 +65,5 @@ with open(args[0], "w") as f:
         if name not in done:
             seed = name.rsplit("_seed", 1)[1]
             f.write(f"{name}|{corpus}|{SHORT} --set train.seed={seed} {s}\n")
+    if wave == "--wave3d":
+        f.write(f"ptb_s0.5_rmsAd_seed1234|ptb|{PLAIN} --set train.seed=1234\n")
