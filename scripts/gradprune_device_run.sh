@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The evidence runs of README "Gradient statistics, A_log and the fair reference", on the
-# device machine from /work/main/.device/gradprune/ (bundle, data/, configs/, dense/):
-#   bash .device/gradprune/gp_run.sh dense|jobs JOBS_FILE SECONDS
+# device machine from a folder /work/main/.device/NAME/ (bundle and run.sh of
+# scripts/device_bundle.sh, data/, configs/, dense/), this script copied there as gp_run.sh:
+#   bash .device/NAME/gp_run.sh dense|jobs JOBS_FILE SECONDS
 # dense: trains the two dense models (8 threads each), exports them to $OUT in pieces,
 # then runs jobs. jobs: runs JOBS_FILE lines "name|corpus|--set k=v ..." 16 at a time,
 # 1 thread each, until SECONDS have passed; results tarred to $OUT/results.tar.gz.
@@ -10,7 +11,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 start=$(date +%s)
 export GP_DEADLINE=$((start + $3))
 bash "$here/run.sh" mambaprune --help >/dev/null 2>&1 || true   # unpacks the bundle once
-export GP_BIN=/tmp/mp/gradprune/bin/mambaprune LD_LIBRARY_PATH=/tmp/mp/gradprune/lib GP_HERE="$here" GP_W=/tmp/gp
+root=/tmp/mp/$(basename "$here")   # where run.sh unpacked the bundle
+export GP_BIN=$root/bin/mambaprune LD_LIBRARY_PATH=$root/lib GP_HERE="$here" GP_W=/tmp/gp
 mkdir -p $GP_W/res $GP_W/runs
 nproc; lscpu | grep -E "Model name|^CPU\(s\)" 
 DENSE_SET="--set train.steps=500 --set optim.warmup_steps=50 --set train.eval_every=0 --set eval.batches=24 --set checkpoint.every=0 --set checkpoint.keep=1 --set log.progress=false"

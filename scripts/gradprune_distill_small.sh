@@ -3,7 +3,9 @@
 # reference": a 0.08 M-parameter dense model (d_model 64, 2 layers, 400 steps of 8 x 128
 # bytes of tinyshakespeare), then per seed 1234, 11, 12 the dense fine-tuned reference,
 # alpha 0 at 50%, and alpha 0 at 50% distilled (prune.distill_weight 0.5, T 2), 100 steps.
-# Run from the repository root; logs go to the current folder, runs under OUT_DIR.
+# Run from the repository root; logs go to the current folder, runs under OUT_DIR. The score
+# settings are pinned to those prune_cubic_text.yaml had when this ran (grad_stat mean, A_log
+# in the global pool).
 set -u
 BIN=./build/mambaprune
 C=configs
@@ -19,7 +21,7 @@ for seed in 1234 11 12; do
     $BIN train --config $C/prune_cubic_text.yaml --set data.path=$D --set model.init=${OUT_DIR:-runs/distill_small}/runs/dense/ckpt-00000400.h5 \
       --set train.seqlen=128 --set train.steps=100 --set prune.end_step=70 --set prune.prune_every=10 \
       --set train.eval_every=0 --set eval.batches=16 --set checkpoint.every=0 --set train.seed=$seed \
-      --set log.progress=false --set train.threads=1 --set ${v#*:} --set log.dir=${OUT_DIR:-runs/distill_small}/runs --set log.name=$name 2> $name.log &
+      --set log.progress=false --set train.threads=1 --set prune.grad_stat=mean --set prune.a_log_sparsity=-1 --set ${v#*:} --set log.dir=${OUT_DIR:-runs/distill_small}/runs --set log.name=$name 2> $name.log &
   done
   wait
 done
