@@ -80,8 +80,8 @@ static inline float siluf(float x) { return x * sigmoidf(x); }
 // siluf over an array (out may be x), the same bits element by element. Written as one
 // expression, x * sigmoidf(x) lets gcc split off the inputs below -88.3, whose sigmoid is
 // the subnormal constant 1 / (1 + e^88.3), and multiply every vector by it before the
-// blend: a subnormal operand, so a microcode assist on every vector, and silu ran ~13x
-// slower than sigmoid (8.4 against 0.6 ms for 1.5 M floats on one core). The sigmoids of a
+// blend: a subnormal operand, so a microcode assist on every vector, and silu ran >10x
+// slower than sigmoid (8.4 against 0.5-0.6 ms for 1.5 M floats, one core). The sigmoids of a
 // block go to the stack first, then the products: no constant product is left to hoist.
 #define SILU_BLOCK 256
 static inline void silu_array(float *out, const float *x, long n) {
