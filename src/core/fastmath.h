@@ -77,6 +77,27 @@ static inline float sigmoidf(float x) { return 1.0f / (1.0f + fast_expf(-x)); }
 
 static inline float siluf(float x) { return x * sigmoidf(x); }
 
+// siluf over an array (out may be x), the same bits element by element. Written as one
+// expression, x * sigmoidf(x) lets gcc split off the inputs below -88.3, whose sigmoid is
+// the subnormal constant 1 / (1 + e^88.3), and multiply every vector by it before the
+// blend: a subnormal operand, so a microcode assist on every vector, and silu ran >10x
+// slower than sigmoid (8.4 against 0.5-0.6 ms for 1.5 M floats, one core). The sigmoids of a
+// block go to the stack first, then the products: no constant product is left to hoist.
+#define SILU_BLOCK 256
+static inline void silu_array(float *out, const float *x, long n) {
+    float s[SILU_BLOCK];
+    for (long i0 = 0; i0 < n; i0 += SILU_BLOCK) {
+        const long m = n - i0 < SILU_BLOCK ? n - i0 : SILU_BLOCK;
+        const float *xb = x + i0;
+        float *ob = out + i0;
+#pragma omp simd
+        for (long i = 0; i < m; i++) s[i] = sigmoidf(xb[i]);
+        // Each product reads its x before it writes its out: in place is safe under simd.
+#pragma omp simd
+        for (long i = 0; i < m; i++) ob[i] = xb[i] * s[i];
+    }
+}
+
 // softplus(x) = log(1 + e^x), written so that it neither overflows nor loses the tail.
 static inline float softplusf(float x) {
     float ax = x < 0.0f ? -x : x;

@@ -12,7 +12,7 @@
 
 #include "autograd/ops.h"             // defines: rmsnorm_forward, conv1d_causal_forward, matmul_forward
 #include "autograd/selective_scan.h"  // defines: selective_scan_forward
-#include "core/fastmath.h"            // defines: fast_expf, softplusf, siluf
+#include "core/fastmath.h"            // defines: fast_expf, softplusf, siluf, silu_array
 
 const char *infer_linear_name(InferLinear which) {
     static const char *names[] = {"in_proj", "x_proj", "dt_proj", "out_proj"};
@@ -358,7 +358,7 @@ int infer_prompt(const InferModel *model, InferState *state, const int32_t *toke
         copy_columns(xi, xz, (int)T, 2 * D, 0, D);                                 // (T, D)
         copy_columns(z, xz, (int)T, 2 * D, D, D);                                  // (T, D)
         conv1d_causal_forward(xs, xi, l->conv1d_weight, l->conv1d_bias, B, L, D, K);
-        for (size_t j = 0; j < T * D; j++) xs[j] = siluf(xs[j]);
+        silu_array(xs, xs, (long)(T * D));  // siluf's bits, without its slow vector code
         packed_matmul(&l->linear[INFER_X_PROJ], xs, dbc, (int)T);                  // (T, R + 2N)
         copy_columns(delta, dbc, (int)T, R + 2 * N, 0, R);
         copy_columns(B_ssm, dbc, (int)T, R + 2 * N, R, N);
@@ -367,7 +367,8 @@ int infer_prompt(const InferModel *model, InferState *state, const int32_t *toke
         // One chunk of the whole prompt: the one checkpoint is the state after the last token.
         SelectiveScanShape shape = {.batch = B, .seqlen = L, .d_inner = D, .d_state = N, .chunk = L};
         selective_scan_forward(&shape, y, final_state, xs, dt, l->dt_proj_bias, l->A_log, B_ssm, C_ssm, l->D);
-        for (size_t j = 0; j < T * D; j++) y[j] *= siluf(z[j]);                    // gated (T, D)
+        silu_array(z, z, (long)(T * D));                                          // z is a copy
+        for (size_t j = 0; j < T * D; j++) y[j] *= z[j];                           // gated (T, D)
         packed_matmul(&l->linear[INFER_OUT_PROJ], y, u, (int)T);                   // (T, d)
         for (size_t j = 0; j < T * d; j++) x[j] += u[j];
         // The state as after the prompt: ssm (D, N) from the checkpoint (N, D); the conv
