@@ -7,6 +7,7 @@
 #       distillation at 50%; the dense fine-tuned and magnitude rows are gradprune2's (same dense models).
 #   scripts/gradprune_jobs.py --wave3b OUT [DONE ...]   one control, then rmsA (the best at 70% in wave 3) at 50%
 #   scripts/gradprune_jobs.py --wave3c OUT [DONE ...]   rmsA distilled, at 70% then 50%
+#   scripts/gradprune_jobs.py --wave3e OUT [DONE ...]   magnitude distilled as rmsAd is, at 70% then 50%
 #   scripts/gradprune_jobs.py --wave3d OUT              controls of the shipped config: a pinned gradprune2
 #       magnitude run, and rmsAd's PTB 50% seed-1234 run as prune_cubic_text.yaml gives it (no score settings)
 import sys
@@ -30,6 +31,7 @@ VARIANTS3 = {
 }
 DISTILL = "--set prune.distill_weight=0.5 --set prune.distill_temperature=2"
 VARIANTS3["rmsAd"] = f"{VARIANTS3['rmsA']} {DISTILL}"
+VARIANTS3["magd"] = f"{VARIANTS['mag']} {DISTILL}"  # magnitude with the same distillation: the fair baseline of rmsAd
 PLAIN = SHORT.split(" --set prune.alpha=0")[0]  # SHORT without the pinned score settings
 SPARSITIES = ("0.5", "0.7")
 SEEDS = (1234, 11, 12)
@@ -44,7 +46,9 @@ def runs(variants, sparsity, seeds=SEEDS):
             for v, s in variants.items() for c in CORPORA for seed in seeds]
 
 
-if wave == "--wave3d":
+if wave == "--wave3e":
+    jobs = runs({"magd": VARIANTS3["magd"]}, "0.7") + runs({"magd": VARIANTS3["magd"]}, "0.5")
+elif wave == "--wave3d":
     jobs = runs({"mag": VARIANTS["mag"]}, "0.5", seeds=(1234,))[1:]  # ptb's
 elif wave == "--wave3c":
     jobs = runs({"rmsAd": VARIANTS3["rmsAd"]}, "0.7") + runs({"rmsAd": VARIANTS3["rmsAd"]}, "0.5")

@@ -55,7 +55,8 @@ def mean_sd(values):
 NAMES = {"mag": "alpha 0 (magnitude)", "a1": "alpha 1, mean", "rmsmedA": "alpha 1, rms, median, A_log 30%",
          "rmsmedAd": "alpha 1, rms, median, A_log 30%, distilled (w 0.5, T 2)", "magmed": "alpha 0, median",
          "rmsmed": "alpha 1, rms, median", "rmsA": "alpha 1, rms, A_log 30%",
-         "rmsAd": "alpha 1, rms, A_log 30%, distilled (w 0.5, T 2)"}
+         "rmsAd": "alpha 1, rms, A_log 30%, distilled (w 0.5, T 2)",
+         "magd": "alpha 0 (magnitude), distilled (w 0.5, T 2)"}
 
 
 def row_name(variant):
