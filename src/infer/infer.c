@@ -246,10 +246,26 @@ static void head_matvec(const InferModel *model, const float *u, float *logits, 
 
 // One token through a layer's causal conv: xz (2D) the in_proj output (its first D the
 // conv input), conv (D, K-1) the window, oldest first, shifted on; writes xs (D) = silu(conv).
-// The silu is a loop of its own so that it runs in vector lanes (the same formula, the
-// same bits); fused with the windows' strided loads it stayed scalar.
+// Mamba's K = 4 has its own loop, which the compiler runs in vector lanes over the
+// channels (the general one stays scalar: its inner loops are 3 long); both add the
+// terms in the same order (bias, window oldest first, the new input): the same bits.
 static void conv_step(const MambaConfig *c, const InferLayer *l, float *conv, const float *xz, float *xs) {
     const int D = c->d_inner, K = c->d_conv;
+    if (K == 4) {
+        const float *restrict w = l->conv1d_weight, *restrict bias = l->conv1d_bias;
+        float *restrict window = conv;
+        for (int j = 0; j < D; j++) {
+            const float w0 = window[3 * j], w1 = window[3 * j + 1], w2 = window[3 * j + 2], in = xz[j];
+            float acc = bias[j];
+            acc += w[4 * j] * w0;
+            acc += w[4 * j + 1] * w1;
+            acc += w[4 * j + 2] * w2;
+            acc += w[4 * j + 3] * in;
+            window[3 * j] = w1, window[3 * j + 1] = w2, window[3 * j + 2] = in;
+            xs[j] = siluf(acc);
+        }
+        return;
+    }
     for (int j = 0; j < D; j++) {
         const float *w = l->conv1d_weight + (size_t)j * K;
         float *window = conv + (size_t)j * (K - 1);
@@ -258,9 +274,8 @@ static void conv_step(const MambaConfig *c, const InferLayer *l, float *conv, co
         acc += w[K - 1] * xz[j];
         for (int k = 0; k + 1 < K - 1; k++) window[k] = window[k + 1];
         if (K > 1) window[K - 2] = xz[j];
-        xs[j] = acc;
+        xs[j] = siluf(acc);
     }
-    for (int j = 0; j < D; j++) xs[j] = siluf(xs[j]);
 }
 
 // Channels per piece of the threaded scan: 48 pieces at mamba-130m's d_inner (3 per
