@@ -48,6 +48,7 @@ void infer_model_alloc(InferModel *model, const MambaConfig *config) {
         l->conv1d_bias = xcalloc(D, sizeof(float));
         l->dt_proj_bias = xcalloc(D, sizeof(float));
         l->A_log = xcalloc(D * N, sizeof(float));
+        l->A = xcalloc(D * N, sizeof(float));
         l->D = xcalloc(D, sizeof(float));
         for (int k = 0; k < INFER_N_LINEARS; k++) {
             l->linear[k].format = PACKED_DENSE;
@@ -61,7 +62,7 @@ void infer_model_free(InferModel *model) {
         for (int i = 0; i < model->config.n_layer; i++) {
             InferLayer *l = &model->layers[i];
             free(l->norm_weight), free(l->conv1d_weight), free(l->conv1d_bias);
-            free(l->dt_proj_bias), free(l->A_log), free(l->D);
+            free(l->dt_proj_bias), free(l->A_log), free(l->A), free(l->D);
             for (int k = 0; k < INFER_N_LINEARS; k++) packed_matrix_free(&l->linear[k]);
         }
     free(model->layers);
@@ -92,6 +93,7 @@ int infer_model_build(InferModel *model, const MambaModel *source, const PruneMa
         l->conv1d_bias = copy_floats(s->conv1d_bias.data, D);
         l->dt_proj_bias = copy_floats(s->dt_proj_bias.data, D);
         l->A_log = copy_floats(s->A_log.data, D * N);
+        l->A = xmalloc(sizeof(float) * (D * N > 0 ? D * N : 1));
         l->D = copy_floats(s->D.data, D);
         const Tensor *weights[INFER_N_LINEARS] = {&s->in_proj_weight, &s->x_proj_weight, &s->dt_proj_weight,
                                                   &s->out_proj_weight};
@@ -116,7 +118,16 @@ int infer_model_build(InferModel *model, const MambaModel *source, const PruneMa
             }
         }
     }
+    infer_model_derive(model);
     return 0;
+}
+
+void infer_model_derive(InferModel *model) {
+    const size_t DN = (size_t)model->config.d_inner * model->config.d_state;
+    for (int i = 0; i < model->config.n_layer; i++) {
+        InferLayer *l = &model->layers[i];
+        for (size_t j = 0; j < DN; j++) l->A[j] = -fast_expf(l->A_log[j]);
+    }
 }
 
 void infer_model_alloc_head(InferModel *model, LowpFormat format) {
@@ -283,7 +294,8 @@ static void conv_step(const MambaConfig *c, const InferLayer *l, float *conv, co
 enum { SCAN_PIECE = 32 };
 
 // h = exp(Δ A) h + Δ x B, y = <h, C> + D x, gated by silu(z): the selective scan's
-// formulas (autograd/selective_scan.c: state_step, forward_block) for one token.
+// formulas (autograd/selective_scan.c: state_step, forward_block) for one token, with
+// A = -exp(A_log) derived once (infer_model_derive).
 static void scan_step(const MambaConfig *c, const InferLayer *l, float *ssm, const float *xs, const float *dt,
                       const float *B_t, const float *C_t, const float *z, float *y) {
     const int D = c->d_inner, N = c->d_state, n_pieces = (D + SCAN_PIECE - 1) / SCAN_PIECE;
@@ -305,15 +317,12 @@ static void scan_step(const MambaConfig *c, const InferLayer *l, float *ssm, con
             gate[i] = siluf(z[j]);
         }
         float *restrict h0 = ssm + (size_t)j0 * N;
-        const float *restrict A_log0 = l->A_log + (size_t)j0 * N;
+        const float *restrict A0 = l->A + (size_t)j0 * N;
         for (int i = 0; i < nj; i++) {
             float *restrict h = h0 + (size_t)i * N;
-            const float *restrict A_log = A_log0 + (size_t)i * N;
+            const float *restrict A = A0 + (size_t)i * N;
             const float dl = delta[i], dx = delta_x[i];
-            for (int n = 0; n < N; n++) {
-                const float A = -fast_expf(A_log[n]);
-                h[n] = fmaf(fast_expf(dl * A), h[n], dx * B_t[n]);
-            }
+            for (int n = 0; n < N; n++) h[n] = fmaf(fast_expf(dl * A[n]), h[n], dx * B_t[n]);
         }
         for (int n = 0; n < N; n++) {
             const float Cn = C_t[n];
