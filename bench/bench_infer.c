@@ -14,7 +14,9 @@
 // threaded memcpy and a read-only pass over a 1 GiB buffer, measured in the same run.
 //
 //   bench_infer [--shape 130m|370m|small] [--threads N] [--repeats 5] [--decode-tokens 32]
-//               [--prompt-len 512] [--dir DIR] [--models KEY,KEY...] [--clock wall|cpu] [--model PATH]...
+//               [--prompt-len 512] [--dir DIR] [--keep-files 0|1] [--models KEY,KEY...] [--clock wall|cpu]
+//               [--model PATH]...
+// --keep-files 1 leaves the built models' packed files in DIR (e.g. for `generate` under perf).
 // --models picks the built-in models (dense always): dense, 50, 70, 90, 2:4, dstate8,
 // blocks, dense+bf16, 50+int8, 70+bf16, 70+int8, 90+int8 (default all).
 // --model adds a checkpoint, transformers folder or packed file (loaded as generate does).
@@ -42,6 +44,7 @@ typedef struct Options {
     const char *shape, *dir, *models;
     const char *paths[MAX_SUBJECTS];
     int n_paths, threads, repeats, decode_tokens, prompt_len;
+    int keep_files;                         // 1: leave the built models' files in --dir (for a profiler)
 } Options;
 
 typedef struct Subject {
@@ -296,9 +299,10 @@ static int parse_options(int argc, char **argv, Options *o) {
         else if (strcmp(flag, "--repeats") == 0) rc = parse_int(flag, value, 1, &o->repeats);
         else if (strcmp(flag, "--decode-tokens") == 0) rc = parse_int(flag, value, 1, &o->decode_tokens);
         else if (strcmp(flag, "--prompt-len") == 0) rc = parse_int(flag, value, 1, &o->prompt_len);
+        else if (strcmp(flag, "--keep-files") == 0) rc = parse_int(flag, value, 0, &o->keep_files);
         else {
             fprintf(stderr, "bench_infer: unknown option '%s' (expected --shape, --threads, --repeats, --decode-tokens, "
-                            "--prompt-len, --dir, --models, --clock, --model, at most 6 of it)\n", flag);
+                            "--prompt-len, --dir, --keep-files, --models, --clock, --model, at most 6 of it)\n", flag);
             return -1;
         }
         if (rc != 0) return -1;
@@ -479,12 +483,12 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < n; i++) {
         Subject *s = &subjects[i];
-        if (i < n_built) unlink(s->file);
+        if (i < n_built && !o.keep_files) unlink(s->file);
         infer_state_free(&s->state);
         infer_model_free(&s->model);
         free(s->logits), free(s->prompt_s), free(s->decode1_s), free(s->decode8_s);
     }
-    if (o.dir == dir) rmdir(dir);
+    if (o.dir == dir && !o.keep_files) rmdir(dir);
     free(tokens);
     return 0;
 }

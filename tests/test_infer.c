@@ -299,6 +299,19 @@ int main(void) {
     }
     prune_masks_free(&masks);
     mamba_model_free(&model);
+    // Conv widths other than Mamba's 4 take the step's general conv loop (K = 1: no
+    // window at all); d_model 30 gives d_inner 60, so the scan's last piece of channels is
+    // a short one (28 of 32).
+    const int widths[] = {3, 1};
+    for (int i = 0; i < 2; i++) {
+        tiny_model_create_conv(&model, 30, 2, 50, 8, 5, widths[i], 11 + (uint64_t)i);
+        prune(&model, &masks, 0.7, false);
+        char label[64];
+        snprintf(label, sizeof label, "d_conv %d, d_model 30 at 70%%", widths[i]);
+        check_model(label, &model, &masks);
+        prune_masks_free(&masks);
+        mamba_model_free(&model);
+    }
     make_model(&model, 1, 8, 9);  // a block removed
     prune(&model, &masks, 0.7, false);
     check_model("1 block at 70%", &model, &masks);

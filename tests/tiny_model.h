@@ -9,10 +9,12 @@
 #include "mamba/model.h"
 
 // A random model of the given sizes (expand 2), every parameter perturbed as below.
-static __attribute__((unused)) void tiny_model_create_sized(MambaModel *model, int d_model, int n_layer,
-                                                            int vocab_size, int d_state, int dt_rank, uint64_t seed) {
+// d_conv: the causal conv's width (Mamba's 4 unless a test wants another).
+static __attribute__((unused)) void tiny_model_create_conv(MambaModel *model, int d_model, int n_layer, int vocab_size,
+                                                           int d_state, int dt_rank, int d_conv, uint64_t seed) {
     MambaConfig config;
     mamba_config_defaults(&config);
+    config.d_conv = d_conv;
     config.d_model = d_model;
     config.n_layer = n_layer;
     config.vocab_size = vocab_size;
@@ -36,6 +38,11 @@ static __attribute__((unused)) void tiny_model_create_sized(MambaModel *model, i
     }
     for (int i = 0; i < n_layer; i++)
         for (int j = 0; j < config.d_inner; j++) model->layers[i].dt_proj_bias.data[j] += 1.5f;
+}
+
+static __attribute__((unused)) void tiny_model_create_sized(MambaModel *model, int d_model, int n_layer,
+                                                            int vocab_size, int d_state, int dt_rank, uint64_t seed) {
+    tiny_model_create_conv(model, d_model, n_layer, vocab_size, d_state, dt_rank, 4, seed);
 }
 
 // d_model 8, vocab 11 (padded to 16), d_state 4, D = 16, dt_rank 3.

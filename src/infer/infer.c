@@ -48,6 +48,7 @@ void infer_model_alloc(InferModel *model, const MambaConfig *config) {
         l->conv1d_bias = xcalloc(D, sizeof(float));
         l->dt_proj_bias = xcalloc(D, sizeof(float));
         l->A_log = xcalloc(D * N, sizeof(float));
+        l->A = xcalloc(D * N, sizeof(float));
         l->D = xcalloc(D, sizeof(float));
         for (int k = 0; k < INFER_N_LINEARS; k++) {
             l->linear[k].format = PACKED_DENSE;
@@ -61,7 +62,7 @@ void infer_model_free(InferModel *model) {
         for (int i = 0; i < model->config.n_layer; i++) {
             InferLayer *l = &model->layers[i];
             free(l->norm_weight), free(l->conv1d_weight), free(l->conv1d_bias);
-            free(l->dt_proj_bias), free(l->A_log), free(l->D);
+            free(l->dt_proj_bias), free(l->A_log), free(l->A), free(l->D);
             for (int k = 0; k < INFER_N_LINEARS; k++) packed_matrix_free(&l->linear[k]);
         }
     free(model->layers);
@@ -92,6 +93,7 @@ int infer_model_build(InferModel *model, const MambaModel *source, const PruneMa
         l->conv1d_bias = copy_floats(s->conv1d_bias.data, D);
         l->dt_proj_bias = copy_floats(s->dt_proj_bias.data, D);
         l->A_log = copy_floats(s->A_log.data, D * N);
+        l->A = xmalloc(sizeof(float) * (D * N > 0 ? D * N : 1));
         l->D = copy_floats(s->D.data, D);
         const Tensor *weights[INFER_N_LINEARS] = {&s->in_proj_weight, &s->x_proj_weight, &s->dt_proj_weight,
                                                   &s->out_proj_weight};
@@ -116,7 +118,16 @@ int infer_model_build(InferModel *model, const MambaModel *source, const PruneMa
             }
         }
     }
+    infer_model_derive(model);
     return 0;
+}
+
+void infer_model_derive(InferModel *model) {
+    const size_t DN = (size_t)model->config.d_inner * model->config.d_state;
+    for (int i = 0; i < model->config.n_layer; i++) {
+        InferLayer *l = &model->layers[i];
+        for (size_t j = 0; j < DN; j++) l->A[j] = -fast_expf(l->A_log[j]);
+    }
 }
 
 void infer_model_alloc_head(InferModel *model, LowpFormat format) {
@@ -246,8 +257,26 @@ static void head_matvec(const InferModel *model, const float *u, float *logits, 
 
 // One token through a layer's causal conv: xz (2D) the in_proj output (its first D the
 // conv input), conv (D, K-1) the window, oldest first, shifted on; writes xs (D) = silu(conv).
+// Mamba's K = 4 has its own loop, which the compiler runs in vector lanes over the
+// channels (the general one stays scalar: its inner loops are 3 long); both add the
+// terms in the same order (bias, window oldest first, the new input): the same bits.
 static void conv_step(const MambaConfig *c, const InferLayer *l, float *conv, const float *xz, float *xs) {
     const int D = c->d_inner, K = c->d_conv;
+    if (K == 4) {
+        const float *restrict w = l->conv1d_weight, *restrict bias = l->conv1d_bias;
+        float *restrict window = conv;
+        for (int j = 0; j < D; j++) {
+            const float w0 = window[3 * j], w1 = window[3 * j + 1], w2 = window[3 * j + 2], in = xz[j];
+            float acc = bias[j];
+            acc += w[4 * j] * w0;
+            acc += w[4 * j + 1] * w1;
+            acc += w[4 * j + 2] * w2;
+            acc += w[4 * j + 3] * in;
+            window[3 * j] = w1, window[3 * j + 1] = w2, window[3 * j + 2] = in;
+            xs[j] = siluf(acc);
+        }
+        return;
+    }
     for (int j = 0; j < D; j++) {
         const float *w = l->conv1d_weight + (size_t)j * K;
         float *window = conv + (size_t)j * (K - 1);
@@ -260,26 +289,46 @@ static void conv_step(const MambaConfig *c, const InferLayer *l, float *conv, co
     }
 }
 
+// Channels per piece of the threaded scan: 48 pieces at mamba-130m's d_inner (3 per
+// thread at 16 threads, where pieces of 64 left half the threads one short).
+enum { SCAN_PIECE = 32 };
+
 // h = exp(Δ A) h + Δ x B, y = <h, C> + D x, gated by silu(z): the selective scan's
-// formulas (autograd/selective_scan.c: state_step, forward_block) for one token.
+// formulas (autograd/selective_scan.c: state_step, forward_block) for one token, with
+// A = -exp(A_log) derived once (infer_model_derive).
 static void scan_step(const MambaConfig *c, const InferLayer *l, float *ssm, const float *xs, const float *dt,
                       const float *B_t, const float *C_t, const float *z, float *y) {
-    const int D = c->d_inner, N = c->d_state;
-    // Channels are independent: threaded over them (each y[j] is summed by one thread, in
-    // order n), and the state update, element-wise over n, is one vector loop; the dot
-    // with C stays in order n, apart from it, so the bits are those of the plain loop.
+    const int D = c->d_inner, N = c->d_state, n_pieces = (D + SCAN_PIECE - 1) / SCAN_PIECE;
+    // Channels are independent: threaded over pieces of them. Within a piece the
+    // per-channel scalars (softplus, silu) are vector loops over the channels, the state
+    // update (element-wise over n) a vector loop per channel, and the dot with C runs the
+    // piece's channels side by side, each channel's sum still in order n (one chain of N
+    // dependent FMAs per channel was the step's slowest part). Every value is computed by
+    // the same formula in the same order as the plain per-channel loop: the same bits.
 #pragma omp parallel for schedule(static) if (D * N >= 4096)
-    for (int j = 0; j < D; j++) {
-        const float delta = softplusf(dt[j] + l->dt_proj_bias[j]), delta_x = delta * xs[j];
-        float *restrict h = ssm + (size_t)j * N;
-        const float *restrict A_log = l->A_log + (size_t)j * N;
-        for (int n = 0; n < N; n++) {
-            const float A = -fast_expf(A_log[n]);
-            h[n] = fmaf(fast_expf(delta * A), h[n], delta_x * B_t[n]);
+    for (int q = 0; q < n_pieces; q++) {
+        const int j0 = q * SCAN_PIECE, nj = D - j0 < SCAN_PIECE ? D - j0 : SCAN_PIECE;
+        float delta[SCAN_PIECE], delta_x[SCAN_PIECE], acc[SCAN_PIECE], gate[SCAN_PIECE];
+        for (int i = 0; i < nj; i++) {
+            const int j = j0 + i;
+            delta[i] = softplusf(dt[j] + l->dt_proj_bias[j]);
+            delta_x[i] = delta[i] * xs[j];
+            acc[i] = l->D[j] * xs[j];
+            gate[i] = siluf(z[j]);
         }
-        float acc = l->D[j] * xs[j];
-        for (int n = 0; n < N; n++) acc = fmaf(h[n], C_t[n], acc);
-        y[j] = acc * siluf(z[j]);
+        float *restrict h0 = ssm + (size_t)j0 * N;
+        const float *restrict A0 = l->A + (size_t)j0 * N;
+        for (int i = 0; i < nj; i++) {
+            float *restrict h = h0 + (size_t)i * N;
+            const float *restrict A = A0 + (size_t)i * N;
+            const float dl = delta[i], dx = delta_x[i];
+            for (int n = 0; n < N; n++) h[n] = fmaf(fast_expf(dl * A[n]), h[n], dx * B_t[n]);
+        }
+        for (int n = 0; n < N; n++) {
+            const float Cn = C_t[n];
+            for (int i = 0; i < nj; i++) acc[i] = fmaf(h0[(size_t)i * N + n], Cn, acc[i]);
+        }
+        for (int i = 0; i < nj; i++) y[j0 + i] = acc[i] * gate[i];
     }
 }
 

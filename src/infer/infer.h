@@ -30,6 +30,7 @@ typedef struct InferLayer {
     float *conv1d_bias;                 // (D) (owned)
     float *dt_proj_bias;                // (D) (owned)
     float *A_log;                       // (D, N) (owned)
+    float *A;                           // (D, N) = -fast_expf(A_log), as the scan uses it (derived, owned)
     float *D;                           // (D) (owned)
 } InferLayer;
 
@@ -56,6 +57,9 @@ int infer_model_build(InferModel *model, const MambaModel *source, const PruneMa
 // empty (format DENSE, rows/cols set, no arrays); fill the linears with
 // packed_matrix_alloc + validate, then the dense arrays.
 void infer_model_alloc(InferModel *model, const MambaConfig *config);
+// For a file reader, once the arrays are filled: derives what the step computes from
+// them (A = -exp(A_log), which is otherwise recomputed for every token).
+void infer_model_derive(InferModel *model);
 void infer_model_free(InferModel *model);
 // Holds the tied embedding/head in format (converted from what the model holds, through
 // fp32; fp32 back from bf16 is exact, from int8 it is the dequantised values). The fp32

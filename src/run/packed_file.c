@@ -397,6 +397,7 @@ int packed_file_load(const char *path, InferModel *model, Error *err) {
         }
     }
     if (rc == 0) rc = infer_model_check(model, err);
+    if (rc == 0) infer_model_derive(model);
     if (l.arrays) layout_free(&l);
     safetensors_close(&f);
     if (rc != 0) infer_model_free(model);
