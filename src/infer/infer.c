@@ -314,8 +314,8 @@ static void scan_step(const MambaConfig *c, const InferLayer *l, float *ssm, con
             delta[i] = softplusf(dt[j] + l->dt_proj_bias[j]);
             delta_x[i] = delta[i] * xs[j];
             acc[i] = l->D[j] * xs[j];
-            gate[i] = siluf(z[j]);
         }
+        silu_array(gate, z + j0, nj);  // siluf's bits, without its slow vector code
         float *restrict h0 = ssm + (size_t)j0 * N;
         const float *restrict A0 = l->A + (size_t)j0 * N;
         for (int i = 0; i < nj; i++) {
