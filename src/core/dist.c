@@ -17,7 +17,19 @@
 static int dist_rank_now = 0, dist_size_now = 1;
 static bool dist_started = false;
 
+// Whether a launcher started this process as one of a job: mpirun sets OMPI_COMM_WORLD_SIZE,
+// PMIx launchers (srun --mpi=pmix, prterun) PMIX_RANK, PMI-1/2 launchers (MPICH's hydra,
+// srun --mpi=pmi2) PMI_RANK. Without one, MPI_Init would make a singleton, for which Open
+// MPI forks an orted daemon per process: seconds at start, a child process and its threads
+// beside a run that is one process anyway. MP_MPI_INIT=1 or 0 overrides the guess.
+static bool launched_as_job(void) {
+    const char *forced = getenv("MP_MPI_INIT");
+    if (forced && *forced) return strcmp(forced, "0") != 0;
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK");
+}
+
 int dist_init(int *argc, char ***argv, Error *err) {
+    if (!launched_as_job()) return 0;  // one process of rank 0, as in a build without MPI
     int provided = 0;
     // Only the main thread calls MPI (between OpenMP regions).
     if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)

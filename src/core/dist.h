@@ -12,7 +12,8 @@
 
 #include "core/error.h"
 
-// Starts MPI (a build without it: nothing). Call once, before any other dist_ function.
+// Starts MPI when a launcher (mpirun, srun) started the process; otherwise, and in a build
+// without MPI, nothing: one process of rank 0. Call once, before any other dist_ function.
 int dist_init(int *argc, char ***argv, Error *err);
 // Ends MPI; after an error of any one process, dist_abort instead (the others may wait
 // in a collective call that never comes).
