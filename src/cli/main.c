@@ -68,7 +68,6 @@ static int command_train(int argc, char **argv) {
         config_free(&config);
         return 2;
     }
-    run_signals_install();  // SIGINT/SIGTERM: checkpoint after the current step, then exit 130/143
     char name[256], run_dir[4096];
     config_run_name(&config, name, sizeof name);
     snprintf(run_dir, sizeof run_dir, "%s/%s", config.log.dir, name);
@@ -519,6 +518,9 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "train") == 0) {
         // Under mpirun every process runs the training, on its share of each batch (run/data_parallel.h).
+        // SIGINT/SIGTERM: checkpoint after the current step, then exit 130/143. Before any
+        // thread starts: they all block both signals (run/run_signals.h).
+        run_signals_install();
         Error err;
         if (dist_init(&argc, &argv, &err) != 0) {
             fprintf(stderr, "mambaprune: %s\n", err.message);

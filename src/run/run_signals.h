@@ -10,7 +10,9 @@
 
 #include <stdbool.h>
 
-// Installs the handlers for SIGINT and SIGTERM.
+// Installs the handlers for SIGINT and SIGTERM, on a thread that only waits for them; the
+// calling thread blocks both. Call it before any other thread starts (OpenMP's, MPI's):
+// they inherit the block.
 void run_signals_install(void);
 // The signal that asked the run to stop (SIGINT or SIGTERM), or 0.
 int run_signals_pending(void);
