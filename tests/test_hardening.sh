@@ -116,6 +116,14 @@ check "SIGINT twice: ends at once with 130 (got $rc)" test "$rc" -eq 130 || tail
 pid=$!
 check "lock: the run has started" wait_until $pid test -s "$tmp/runs/busy/metrics.jsonl"
 refused "a second run into a live run's folder" "in use by process $pid" "$bin" train "${run[@]}" --set log.name=busy --resume latest
+# One thread takes SIGINT and SIGTERM, the others block both (docs/DESIGN.md#signals):
+# a handler that ran inside oneDNN's sgemm could corrupt the heap.
+open=0
+for status in /proc/$pid/task/*/status; do
+    blocked=$(awk '/^SigBlk:/ {print $2}' "$status")
+    (( (0x$blocked & 0x4002) == 0x4002 )) || open=$((open + 1))
+done
+check "one thread of $(ls /proc/$pid/task | wc -l) takes SIGINT and SIGTERM (got $open)" test "$open" -eq 1
 kill -TERM $pid; wait $pid
 
 # A full disk: writes into the run folder fail with ENOSPC after some bytes.
