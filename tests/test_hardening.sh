@@ -117,7 +117,8 @@ pid=$!
 check "lock: the run has started" wait_until $pid test -s "$tmp/runs/busy/metrics.jsonl"
 refused "a second run into a live run's folder" "in use by process $pid" "$bin" train "${run[@]}" --set log.name=busy --resume latest
 # One thread takes SIGINT and SIGTERM, the others block both (docs/DESIGN.md#signals):
-# a handler that ran inside oneDNN's sgemm could corrupt the heap.
+# a handler that ran inside oneDNN's sgemm could corrupt the heap. SigBlk is a hex mask
+# with bit n-1 for signal n: 0x4002 = SIGINT (2) and SIGTERM (15).
 open=0
 for status in /proc/$pid/task/*/status; do
     blocked=$(awk '/^SigBlk:/ {print $2}' "$status")
