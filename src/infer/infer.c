@@ -6,6 +6,7 @@
 #include "infer/infer.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,12 +261,14 @@ static void head_matvec(const InferModel *model, const float *u, float *logits, 
 // Mamba's K = 4 has its own loop, which the compiler runs in vector lanes over the
 // channels (the general one stays scalar: its inner loops are 3 long); both add the
 // terms in the same order (bias, window oldest first, the new input): the same bits.
-static void conv_step(const MambaConfig *c, const InferLayer *l, float *conv, const float *xz, float *xs) {
-    const int D = c->d_inner, K = c->d_conv;
+// Channels [j0, j1) only (the step of one sequence shares them among its threads).
+static void conv_step(const MambaConfig *c, const InferLayer *l, float *conv, const float *xz, float *xs, int j0,
+                      int j1) {
+    const int K = c->d_conv;
     if (K == 4) {
         const float *restrict w = l->conv1d_weight, *restrict bias = l->conv1d_bias;
         float *restrict window = conv;
-        for (int j = 0; j < D; j++) {
+        for (int j = j0; j < j1; j++) {
             const float w0 = window[3 * j], w1 = window[3 * j + 1], w2 = window[3 * j + 2], in = xz[j];
             float acc = bias[j];
             acc += w[4 * j] * w0;
@@ -277,7 +280,7 @@ static void conv_step(const MambaConfig *c, const InferLayer *l, float *conv, co
         }
         return;
     }
-    for (int j = 0; j < D; j++) {
+    for (int j = j0; j < j1; j++) {
         const float *w = l->conv1d_weight + (size_t)j * K;
         float *window = conv + (size_t)j * (K - 1);
         float acc = l->conv1d_bias[j];
@@ -294,41 +297,139 @@ static void conv_step(const MambaConfig *c, const InferLayer *l, float *conv, co
 enum { SCAN_PIECE = 32 };
 
 // h = exp(Δ A) h + Δ x B, y = <h, C> + D x, gated by silu(z): the selective scan's
-// formulas (autograd/selective_scan.c: state_step, forward_block) for one token, with
-// A = -exp(A_log) derived once (infer_model_derive).
+// formulas (autograd/selective_scan.c: state_step, forward_block) for one token and the
+// channels of piece q (SCAN_PIECE of them), with A = -exp(A_log) derived once
+// (infer_model_derive). Channels are independent. Within a piece the per-channel scalars
+// (softplus, silu) are vector loops over the channels, the state update (element-wise
+// over n) a vector loop per channel, and the dot with C runs the piece's channels side by
+// side, each channel's sum still in order n (one chain of N dependent FMAs per channel was
+// the step's slowest part). Every value is computed by the same formula in the same order
+// as the plain per-channel loop: the same bits, whichever thread runs the piece.
+static void scan_piece(const MambaConfig *c, const InferLayer *l, float *ssm, const float *xs, const float *dt,
+                       const float *B_t, const float *C_t, const float *z, float *y, int q) {
+    const int D = c->d_inner, N = c->d_state;
+    const int j0 = q * SCAN_PIECE, nj = D - j0 < SCAN_PIECE ? D - j0 : SCAN_PIECE;
+    float delta[SCAN_PIECE], delta_x[SCAN_PIECE], acc[SCAN_PIECE], gate[SCAN_PIECE];
+    for (int i = 0; i < nj; i++) {
+        const int j = j0 + i;
+        delta[i] = softplusf(dt[j] + l->dt_proj_bias[j]);
+        delta_x[i] = delta[i] * xs[j];
+        acc[i] = l->D[j] * xs[j];
+    }
+    silu_array(gate, z + j0, nj);  // siluf's bits, without its slow vector code
+    float *restrict h0 = ssm + (size_t)j0 * N;
+    const float *restrict A0 = l->A + (size_t)j0 * N;
+    for (int i = 0; i < nj; i++) {
+        float *restrict h = h0 + (size_t)i * N;
+        const float *restrict A = A0 + (size_t)i * N;
+        const float dl = delta[i], dx = delta_x[i];
+        for (int n = 0; n < N; n++) h[n] = fmaf(fast_expf(dl * A[n]), h[n], dx * B_t[n]);
+    }
+    for (int n = 0; n < N; n++) {
+        const float Cn = C_t[n];
+        for (int i = 0; i < nj; i++) acc[i] = fmaf(h0[(size_t)i * N + n], Cn, acc[i]);
+    }
+    for (int i = 0; i < nj; i++) y[j0 + i] = acc[i] * gate[i];
+}
+
+// The scan of one token over all channels, threaded over pieces.
 static void scan_step(const MambaConfig *c, const InferLayer *l, float *ssm, const float *xs, const float *dt,
                       const float *B_t, const float *C_t, const float *z, float *y) {
-    const int D = c->d_inner, N = c->d_state, n_pieces = (D + SCAN_PIECE - 1) / SCAN_PIECE;
-    // Channels are independent: threaded over pieces of them. Within a piece the
-    // per-channel scalars (softplus, silu) are vector loops over the channels, the state
-    // update (element-wise over n) a vector loop per channel, and the dot with C runs the
-    // piece's channels side by side, each channel's sum still in order n (one chain of N
-    // dependent FMAs per channel was the step's slowest part). Every value is computed by
-    // the same formula in the same order as the plain per-channel loop: the same bits.
-#pragma omp parallel for schedule(static) if (D * N >= 4096)
-    for (int q = 0; q < n_pieces; q++) {
-        const int j0 = q * SCAN_PIECE, nj = D - j0 < SCAN_PIECE ? D - j0 : SCAN_PIECE;
-        float delta[SCAN_PIECE], delta_x[SCAN_PIECE], acc[SCAN_PIECE], gate[SCAN_PIECE];
-        for (int i = 0; i < nj; i++) {
-            const int j = j0 + i;
-            delta[i] = softplusf(dt[j] + l->dt_proj_bias[j]);
-            delta_x[i] = delta[i] * xs[j];
-            acc[i] = l->D[j] * xs[j];
+    const int n_pieces = (c->d_inner + SCAN_PIECE - 1) / SCAN_PIECE;
+#pragma omp parallel for schedule(static) if (c->d_inner * c->d_state >= 4096)
+    for (int q = 0; q < n_pieces; q++) scan_piece(c, l, ssm, xs, dt, B_t, C_t, z, y, q);
+}
+
+// Splits [0, n) into parts of equal cost at multiples of grain: *begin, *end of part t of
+// n_parts, where cost(k) is the cost of [0, k) (nondecreasing; cost(n) the whole).
+typedef size_t (*PrefixCost)(const void *ctx, int k);
+
+static void split_by_cost(PrefixCost cost, const void *ctx, int n, int grain, int n_parts, int t, int *begin,
+                          int *end) {
+    const double whole = (double)cost(ctx, n);
+    const int n_steps = (n + grain - 1) / grain;  // candidates: k = s * grain (s < n_steps), and n
+    int bounds[2];
+    for (int side = 0; side < 2; side++) {
+        const int part = t + side;
+        if (part <= 0 || part >= n_parts) {
+            bounds[side] = part <= 0 ? 0 : n;
+            continue;
         }
-        silu_array(gate, z + j0, nj);  // siluf's bits, without its slow vector code
-        float *restrict h0 = ssm + (size_t)j0 * N;
-        const float *restrict A0 = l->A + (size_t)j0 * N;
-        for (int i = 0; i < nj; i++) {
-            float *restrict h = h0 + (size_t)i * N;
-            const float *restrict A = A0 + (size_t)i * N;
-            const float dl = delta[i], dx = delta_x[i];
-            for (int n = 0; n < N; n++) h[n] = fmaf(fast_expf(dl * A[n]), h[n], dx * B_t[n]);
+        // The first candidate whose cost reaches part / n_parts of the whole (binary search).
+        const double target = whole * part / n_parts;
+        int lo = 0, hi = n_steps;  // candidate s has k = min(s * grain, n)
+        while (lo < hi) {
+            const int mid = lo + (hi - lo) / 2;
+            const int k = mid * grain < n ? mid * grain : n;
+            if ((double)cost(ctx, k) < target) lo = mid + 1;
+            else hi = mid;
         }
-        for (int n = 0; n < N; n++) {
-            const float Cn = C_t[n];
-            for (int i = 0; i < nj; i++) acc[i] = fmaf(h0[(size_t)i * N + n], Cn, acc[i]);
+        bounds[side] = lo * grain < n ? lo * grain : n;
+    }
+    *begin = bounds[0], *end = bounds[1];
+}
+
+static size_t rows_cost(const void *ctx, int k) { return packed_rows_bytes(ctx, 0, k); }
+
+// in_proj's cost up to channel k: its x rows [0, k) and z rows [D, D + k).
+static size_t channels_cost(const void *ctx, int k) {
+    const PackedMatrix *in_proj = ctx;
+    const int D = in_proj->rows / 2;
+    return packed_rows_bytes(in_proj, 0, k) + packed_rows_bytes(in_proj, D, D + k);
+}
+
+// infer_step for one sequence: the whole step in one parallel region. Each thread owns
+// channels [j0, j1) (in_proj's x and z rows, the conv, dt_proj's rows and the scan of
+// those channels, which need nothing from the others) and shares of x_proj's, out_proj's
+// and the head's rows, with a barrier where a product needs all of its input. Against a
+// region per product this has no serial parts (the conv, the residual) for the other
+// threads to wait through and a third of the joins; every value is computed by the same
+// code as infer_step's batched path, so the bits do not depend on the thread count.
+// Channel shares are multiples of SCAN_PIECE (the scan's pieces) and split in_proj's
+// stored bytes evenly; the other shares split their matrix's bytes.
+static void step_one(const InferModel *model, InferState *state, int token, float *logits) {
+    const MambaConfig *c = &model->config;
+    const int d = c->d_model, D = c->d_inner, N = c->d_state, R = c->dt_rank, V = c->vocab_padded;
+    float *x = state->scratch, *u = x + d, *out = u + d, *xz = out + d;
+    float *xs = xz + 2 * D, *dt = xs + D, *y = dt + D, *dbc = y + D;
+    embed(model, token, x);
+    const size_t conv_layer = (size_t)D * (c->d_conv - 1), ssm_layer = (size_t)D * N;
+    const PackedMatrix head_f32 = {.format = PACKED_DENSE, .rows = V, .cols = d, .values = model->embedding};
+#pragma omp parallel
+    {
+        const int n_threads = omp_get_num_threads(), t = omp_get_thread_num();
+        float rstd;
+        for (int i = 0; i < c->n_layer; i++) {
+            const InferLayer *l = &model->layers[i];
+            const PackedMatrix *in_proj = &l->linear[INFER_IN_PROJ], *x_proj = &l->linear[INFER_X_PROJ];
+            const PackedMatrix *dt_proj = &l->linear[INFER_DT_PROJ], *out_proj = &l->linear[INFER_OUT_PROJ];
+            int j0, j1, k0, k1, o0, o1;
+            split_by_cost(channels_cost, in_proj, D, SCAN_PIECE, n_threads, t, &j0, &j1);
+            split_by_cost(rows_cost, x_proj, R + 2 * N, 1, n_threads, t, &k0, &k1);
+            split_by_cost(rows_cost, out_proj, d, 1, n_threads, t, &o0, &o1);
+#pragma omp single
+            rmsnorm_forward(u, &rstd, x, l->norm_weight, 1, d, c->norm_eps);
+            packed_matvec_rows(in_proj, u, xz, j0, j1);
+            packed_matvec_rows(in_proj, u, xz, D + j0, D + j1);
+            conv_step(c, l, state->conv + i * conv_layer, xz, xs, j0, j1);
+#pragma omp barrier
+            packed_matvec_rows(x_proj, xs, dbc, k0, k1);
+#pragma omp barrier
+            packed_matvec_rows(dt_proj, dbc, dt, j0, j1);  // its input: delta, the first R of dbc
+            for (int q = j0 / SCAN_PIECE; q * SCAN_PIECE < j1; q++)
+                scan_piece(c, l, state->ssm + i * ssm_layer, xs, dt, dbc + R, dbc + R + N, xz + D, y, q);
+#pragma omp barrier
+            packed_matvec_rows(out_proj, y, out, o0, o1);
+            for (int j = o0; j < o1; j++) x[j] += out[j];
+#pragma omp barrier
         }
-        for (int i = 0; i < nj; i++) y[j0 + i] = acc[i] * gate[i];
+#pragma omp single
+        rmsnorm_forward(u, &rstd, x, model->norm_f_weight, 1, d, c->norm_eps);
+        const int h0 = (int)((long)V * t / n_threads), h1 = (int)((long)V * (t + 1) / n_threads);
+        if (model->head_format != LOWP_F32)
+            lowp_matvec_rows(&model->head, u, logits, h0, h1);
+        else
+            packed_matvec_rows(&head_f32, u, logits, h0, h1);
     }
 }
 
@@ -340,6 +441,10 @@ int infer_step(const InferModel *model, InferState *state, const int32_t *tokens
     for (int b = 0; b < B; b++)
         if (tokens[b] < 0 || tokens[b] >= V)
             return error_set(err, "infer_step: token %d of sequence %d outside the vocabulary [0, %d)", tokens[b], b, V);
+    if (B == 1) {
+        step_one(model, state, tokens[0], logits);
+        return 0;
+    }
     float *x = state->scratch, *u = x + (size_t)B * d, *out = u + (size_t)B * d, *xz = out + (size_t)B * d;
     float *xs = xz + (size_t)B * 2 * D, *dt = xs + (size_t)B * D, *y = dt + (size_t)B * D;
     float *dbc = y + (size_t)B * D, *delta = dbc + (size_t)B * (R + 2 * N);
@@ -353,7 +458,8 @@ int infer_step(const InferModel *model, InferState *state, const int32_t *tokens
             rmsnorm_forward(u + (size_t)b * d, rstd, x + (size_t)b * d, l->norm_weight, 1, d, c->norm_eps);
         packed_matvec(&l->linear[INFER_IN_PROJ], u, xz, B);                       // (B, 2D)
         for (int b = 0; b < B; b++)
-            conv_step(c, l, state->conv + b * conv_seq + i * conv_layer, xz + (size_t)b * 2 * D, xs + (size_t)b * D);
+            conv_step(c, l, state->conv + b * conv_seq + i * conv_layer, xz + (size_t)b * 2 * D, xs + (size_t)b * D, 0,
+                      D);
         packed_matvec(&l->linear[INFER_X_PROJ], xs, dbc, B);                      // (B, R + 2N)
         for (int b = 0; b < B; b++) memcpy(delta + (size_t)b * R, dbc + (size_t)b * (R + 2 * N), sizeof(float) * R);
         packed_matvec(&l->linear[INFER_DT_PROJ], delta, dt, B);                   // (B, D)

@@ -571,12 +571,15 @@ static void matvec_expanded(const PackedMatrix *m, const float *x, float *y, int
 // The prompt's unpack + sgemm path expands this many bytes of rows at a time.
 #define UNPACK_BLOCK_BYTES (1u << 21)
 
-static void matvec_one(const PackedMatrix *m, const float *x, float *y) {
-    const int rows = m->rows, cols = m->cols;
+void packed_matvec_rows(const PackedMatrix *m, const float *x, float *y, int r0, int r1) {
+    const int cols = m->cols;
+    if (cols == 0) {
+        if (r1 > r0) memset(y + r0, 0, sizeof(float) * (size_t)(r1 - r0));
+        return;
+    }
     switch (m->format) {
     case PACKED_BITMAP:
-#pragma omp parallel for schedule(static)
-        for (int r = 0; r < rows; r++) {
+        for (int r = r0; r < r1; r++) {
             const uint8_t *bits = m->bitmap + (size_t)r * m->bitmap_stride;
             const float *v = m->values + m->row_start[r];
             prefetch_ahead(v, m->values + m->row_start[r + 1]);
@@ -585,8 +588,7 @@ static void matvec_one(const PackedMatrix *m, const float *x, float *y) {
         }
         break;
     case PACKED_CSR16:
-#pragma omp parallel for schedule(static)
-        for (int r = 0; r < rows; r++) {
+        for (int r = r0; r < r1; r++) {
             const uint32_t begin = m->row_start[r], end = m->row_start[r + 1];
             prefetch_ahead(m->values + begin, m->values + end);
             prefetch_ahead(m->col_index + begin, m->col_index + end);
@@ -594,8 +596,7 @@ static void matvec_one(const PackedMatrix *m, const float *x, float *y) {
         }
         break;
     case PACKED_NM24:
-#pragma omp parallel for schedule(static)
-        for (int r = 0; r < rows; r++) {
+        for (int r = r0; r < r1; r++) {
             const uint8_t *index = m->nm_index + (size_t)r * (cols / 4);
             const float *v = m->values + (size_t)r * (cols / 2);
             prefetch_ahead(v, v + cols / 2);
@@ -603,7 +604,18 @@ static void matvec_one(const PackedMatrix *m, const float *x, float *y) {
             y[r] = dot_nm24(index, v, cols / 4, x);
         }
         break;
-    default: matvec_dense(m, x, y, 1); break;
+    default:
+        for (int r = r0; r < r1; r++) y[r] = dot_dense_with(m->values + (size_t)r * cols, x, cols, true);
+        break;
+    }
+}
+
+// Batch 1 of a sparse format: rows in equal static shares, one per thread.
+static void matvec_one(const PackedMatrix *m, const float *x, float *y) {
+#pragma omp parallel
+    {
+        const int n = omp_get_num_threads(), t = omp_get_thread_num();
+        packed_matvec_rows(m, x, y, (int)((long)m->rows * t / n), (int)((long)m->rows * (t + 1) / n));
     }
 }
 

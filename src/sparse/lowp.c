@@ -193,6 +193,10 @@ void lowp_matvec(const LowpMatrix *m, const float *x, float *y, int batch) {
         for (int b = 0; b < batch; b++) y[(size_t)b * rows + r] = dot_row(m, r, x + (size_t)b * cols, b == 0);
 }
 
+void lowp_matvec_rows(const LowpMatrix *m, const float *x, float *y, int r0, int r1) {
+    for (int r = r0; r < r1; r++) y[r] = dot_row(m, r, x, true);
+}
+
 void lowp_matmul(const LowpMatrix *m, const float *X, float *Y, int T) {
     if (T <= 16 || m->format == LOWP_F32) {
         if (m->format == LOWP_F32)

@@ -44,6 +44,9 @@ void lowp_matrix_row(const LowpMatrix *m, int r, float *out);
 // every position) lowp_matmul converts blocks of rows to fp32 and runs sgemm.
 void lowp_matvec(const LowpMatrix *m, const float *x, float *y, int batch);
 void lowp_matmul(const LowpMatrix *m, const float *X, float *Y, int T);
+// Batch 1 for rows [r0, r1) only, on the calling thread (see packed_matvec_rows): the
+// same bits per row as lowp_matvec.
+void lowp_matvec_rows(const LowpMatrix *m, const float *x, float *y, int r0, int r1);
 // The plain reference (one thread, the obvious loop, double sums), for the tests.
 void lowp_matvec_reference(const LowpMatrix *m, const float *x, float *y, int batch);
 

@@ -43,6 +43,17 @@ size_t packed_bytes(PackedFormat format, int rows, int cols, size_t nnz) {
     }
 }
 
+size_t packed_rows_bytes(const PackedMatrix *m, int r0, int r1) {
+    const size_t n = r1 > r0 ? (size_t)(r1 - r0) : 0, c = (size_t)m->cols;
+    if (n == 0) return 0;
+    switch (m->format) {
+    case PACKED_BITMAP: return n * (size_t)m->bitmap_stride + 4 * (size_t)(m->row_start[r1] - m->row_start[r0]);
+    case PACKED_CSR16: return 6 * (size_t)(m->row_start[r1] - m->row_start[r0]);
+    case PACKED_NM24: return n * (c / 4) * (2 * 4 + 1);
+    default: return 4 * n * c;
+    }
+}
+
 double packed_density(const PackedMatrix *m) {
     double total = (double)m->rows * (double)m->cols;
     return total > 0 ? (double)m->nnz / total : 0.0;

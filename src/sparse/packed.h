@@ -90,6 +90,13 @@ PackedFormat packed_choose_format(int rows, int cols, size_t nnz, bool is_2_4);
 // ---- kernels; y, x never alias the matrix ----
 // Decode: y (batch, rows) = x (batch, cols) @ W^T for batch 1..16 (any batch >= 1 works).
 void packed_matvec(const PackedMatrix *m, const float *x, float *y, int batch);
+// Decode at batch 1 for rows [r0, r1) only, on the calling thread (no OpenMP of its own):
+// for a caller that shares the rows of several products among its threads in one parallel
+// region (infer_step). Each y[r] gets the same bits as from packed_matvec at batch 1.
+void packed_matvec_rows(const PackedMatrix *m, const float *x, float *y, int r0, int r1);
+// Bytes stored for rows [r0, r1) (the part of a decode step's traffic they are), to
+// share rows among threads by the work they hold rather than by their count.
+size_t packed_rows_bytes(const PackedMatrix *m, int r0, int r1);
 // Prompt: Y (T, rows) = X (T, cols) @ W^T for many rows T. Dense goes to sgemm; a sparse
 // format runs its own kernel where packed_prompt_sparse_pays says so, and otherwise
 // unpacks a dense copy of W for the call and runs sgemm.
