@@ -3,6 +3,8 @@
 // both); everything else in the engine calls sgemm() and does not care.
 #include <cblas.h>
 #include <dnnl.h>
+#include <omp.h>
+#include <stdbool.h>
 
 #include "autograd/ops.h"
 
@@ -14,11 +16,54 @@ const char *matmul_backend_name(MatmulBackend backend) {
     return backend == MATMUL_ONEDNN ? "onednn" : "openblas";
 }
 
+// The tile of C (rows and columns) for a product of this shape: the largest of 512, 256,
+// 128 and 64 that gives at least SGEMM_MIN_TILES tiles (else 64). From the shape alone,
+// so a product is cut the same way at any thread count.
+enum { SGEMM_MIN_TILES = 48 };
+
+static int sgemm_tile(int M, int N) {
+    for (int t = 512; t > 64; t /= 2)
+        if ((long)((M + t - 1) / t) * ((N + t - 1) / t) >= SGEMM_MIN_TILES) return t;
+    return 64;
+}
+
+// Whether to cut a product into tiles: a large C (the LM head's forward and weight
+// gradient at mamba-130m's shapes, 39-51 M elements) on 4 threads or more. Measured on 16
+// cores (README "Threads"): tiles took the head's forward from 65 to 45 ms and its weight
+// gradient from 68 to 52 ms; the layers' products (C of 0.1-3 M) were as fast or faster
+// in oneDNN's own threading, and the whole step was slower with tiles at 1 and 2 threads.
+static bool sgemm_tiles_pay(int M, int N) {
+    return !omp_in_parallel() && omp_get_max_threads() >= 4 && (long)M * N >= (1L << 22);
+}
+
+// oneDNN's sgemm cut into tiles of C that the threads take in turn, each tile one
+// single-threaded dnnl_sgemm (oneDNN runs sequentially inside a parallel region): its own
+// threading of one product reached 1.08 TFLOP/s on 16 cores where 16 processes of one
+// thread summed 1.92 (bench/scaling_ceiling.sh). The cut and each tile's shape depend on
+// the shape alone, so C has the same bits at any thread count that takes this path.
+static void sgemm_tiled(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                        const float *B, int ldb, float beta, float *C, int ldc) {
+    const int tile = sgemm_tile(M, N), tiles_m = (M + tile - 1) / tile, tiles_n = (N + tile - 1) / tile;
+#pragma omp parallel for schedule(dynamic)
+    for (int q = 0; q < tiles_m * tiles_n; q++) {
+        const int i0 = q / tiles_n * tile, j0 = q % tiles_n * tile;
+        const int m = M - i0 < tile ? M - i0 : tile, n = N - j0 < tile ? N - j0 : tile;
+        // Row i0 of op(A) and column j0 of op(B), row-major.
+        const float *a = trans_a ? A + i0 : A + (size_t)i0 * lda;
+        const float *b = trans_b ? B + (size_t)j0 * ldb : B + j0;
+        dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, K, alpha, a, lda, b, ldb, beta,
+                   C + (size_t)i0 * ldc + j0, ldc);
+    }
+}
+
 void sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
            const float *B, int ldb, float beta, float *C, int ldc) {
     if (M == 0 || N == 0) return;
     if (matmul_backend == MATMUL_ONEDNN) {
-        dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        if (sgemm_tiles_pay(M, N))
+            sgemm_tiled(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        else
+            dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     } else {
         cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
                     M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

@@ -1,0 +1,106 @@
+// Tests of sgemm (autograd/matmul.c): against a plain double-precision product for every
+// transpose pair, beta 0 and 1, leading dimensions wider than the matrix, at 1 and 4-6
+// threads, on both libraries; shapes small and large, the large ones (C of at least 2^22
+// elements) taking oneDNN's tiled path at 4 threads or more, cut with ragged edges; and
+// for that path the same bits of C at 4, 5 and 6 threads.
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/ops.h"    // defines: sgemm, matmul_set_backend
+#include "core/rng.h"        // defines: rng_seed, rng_uniform
+
+#include "check.h"
+
+typedef struct Case {
+    int M, N, K;
+} Case;
+
+// C = alpha op(A) op(B) + beta C in double, row-major; scale gets each element's sum of
+// the magnitudes of its terms (what rounding errors are relative to, even where C cancels).
+static void reference(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                      int ldb, float beta, const float *C0, float *C, double *scale, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0.0, s_abs = 0.0;
+            for (int k = 0; k < K; k++) {
+                double a = ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                double b = tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                s += a * b;
+                s_abs += fabs(a * b);
+            }
+            C[(size_t)i * ldc + j] = (float)(alpha * s + beta * C0[(size_t)i * ldc + j]);
+            scale[(size_t)i * ldc + j] = fabs(alpha) * s_abs + fabs(beta * C0[(size_t)i * ldc + j]);
+        }
+}
+
+static void fill(float *x, size_t n, Rng *rng) {
+    for (size_t i = 0; i < n; i++) x[i] = 2.0f * rng_uniform(rng) - 1.0f;
+}
+
+int main(void) {
+    // Small (oneDNN's own threading) and large: 512-tiles with ragged edges (1030 x 4100).
+    const Case cases[] = {{5, 7, 3}, {130, 75, 33}, {1030, 4100, 5}};
+    const int threads[] = {1, 4, 5, 6};
+    Rng rng;
+    rng_seed(&rng, 11);
+    for (int backend = 0; backend < 2; backend++) {
+        matmul_set_backend(backend == 0 ? MATMUL_ONEDNN : MATMUL_OPENBLAS);
+        const char *name = matmul_backend_name(backend == 0 ? MATMUL_ONEDNN : MATMUL_OPENBLAS);
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            const int M = cases[c].M, N = cases[c].N, K = cases[c].K, pad = 3;
+            for (int ta = 0; ta < 2; ta++)
+                for (int tb = 0; tb < 2; tb++)
+                    for (int beta_one = 0; beta_one < 2; beta_one++) {
+                        const int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+                        const size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb;
+                        const size_t nc = (size_t)M * ldc;
+                        float *A = malloc(sizeof(float) * na), *B = malloc(sizeof(float) * nb);
+                        float *C0 = malloc(sizeof(float) * nc), *want = malloc(sizeof(float) * nc);
+                        double *scale = malloc(sizeof(double) * nc);
+                        float *got[4];
+                        fill(A, na, &rng), fill(B, nb, &rng), fill(C0, nc, &rng);
+                        const float alpha = 0.75f, beta = beta_one ? 1.0f : 0.0f;
+                        reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, want, scale, ldc);
+                        for (int t = 0; t < 4; t++) {
+                            got[t] = malloc(sizeof(float) * nc);
+                            memcpy(got[t], C0, sizeof(float) * nc);
+                            omp_set_num_threads(threads[t]);
+                            sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, got[t], ldc);
+                        }
+                        omp_set_num_threads(2);
+                        double worst = 0.0, worst_threads = 0.0;
+                        int pad_kept = 1, same_bits = 1;
+                        for (int i = 0; i < M; i++)
+                            for (int j = 0; j < ldc; j++) {
+                                const size_t at = (size_t)i * ldc + j;
+                                if (j >= N) {
+                                    pad_kept &= got[0][at] == C0[at];  // columns past N untouched
+                                    continue;
+                                }
+                                for (int t = 0; t < 4; t++) {
+                                    double e = fabs((double)got[t][at] - want[at]) / (1e-30 + scale[at]);
+                                    if (t == 0) worst = e > worst ? e : worst;
+                                    else worst_threads = e > worst_threads ? e : worst_threads;
+                                }
+                                same_bits &= memcmp(&got[1][at], &got[2][at], 4) == 0 &&
+                                             memcmp(&got[1][at], &got[3][at], 4) == 0;
+                            }
+                        check(worst < 1e-5 && worst_threads < 1e-5 && pad_kept,
+                              "%s sgemm %c%c M %d N %d K %d beta %g: max err %.2e (1 thread), %.2e (4-6) of the "
+                              "terms' magnitude%s",
+                              name, ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, beta, worst, worst_threads,
+                              pad_kept ? "" : ", wrote past column N");
+                        if (backend == 0 && (long)M * N >= (1L << 22))
+                            check(same_bits, "%s sgemm %c%c M %d N %d K %d beta %g (tiled): same bits at 4, 5, 6 threads",
+                                  name, ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, beta);
+                        for (int t = 0; t < 4; t++) free(got[t]);
+                        free(A), free(B), free(C0), free(want), free(scale);
+                    }
+        }
+    }
+    matmul_set_backend(MATMUL_ONEDNN);
+    return check_summary("test_matmul");
+}
