@@ -29,8 +29,8 @@ static int sgemm_tile(int M, int N) {
 
 // Whether to cut a product into tiles: a large C (the LM head's forward and weight
 // gradient at mamba-130m's shapes, 39-51 M elements) on 4 threads or more. Measured on 16
-// cores (README "Threads"): tiles took the head's forward from 65 to 45 ms and its weight
-// gradient from 68 to 52 ms; the layers' products (C of 0.1-3 M) were as fast or faster
+// cores (README "Threads"): tiles took the head's forward from 68 to 46 ms and its weight
+// gradient from 72 to 60 ms; the layers' products (C of 0.1-3 M) were as fast or faster
 // in oneDNN's own threading, and the whole step was slower with tiles at 1 and 2 threads.
 static bool sgemm_tiles_pay(int M, int N) {
     return !omp_in_parallel() && omp_get_max_threads() >= 4 && (long)M * N >= (1L << 22);

@@ -381,10 +381,10 @@ static size_t channels_cost(const void *ctx, int k) {
 // infer_step for one sequence: the whole step in one parallel region. Each thread owns
 // channels [j0, j1) (in_proj's x and z rows, the conv, dt_proj's rows and the scan of
 // those channels, which need nothing from the others) and shares of x_proj's, out_proj's
-// and the head's rows, with a barrier where a product needs all of its input. Against a
-// region per product this has no serial parts (the conv, the residual) for the other
-// threads to wait through and a third of the joins; every value is computed by the same
-// code as infer_step's batched path, so the bits do not depend on the thread count.
+// and the head's rows, with a barrier where a product needs all of its input: 5 a layer,
+// where a region per product made 6 joins a layer and left the conv and the residual to
+// one thread while the others waited. Every value is computed by the same code as in
+// infer_step's batched path, so the bits do not depend on the thread count.
 // Channel shares are multiples of SCAN_PIECE (the scan's pieces) and split in_proj's
 // stored bytes evenly; the other shares split their matrix's bytes.
 static void step_one(const InferModel *model, InferState *state, int token, float *logits) {
@@ -416,7 +416,9 @@ static void step_one(const InferModel *model, InferState *state, int token, floa
             packed_matvec_rows(x_proj, xs, dbc, k0, k1);
 #pragma omp barrier
             packed_matvec_rows(dt_proj, dbc, dt, j0, j1);  // its input: delta, the first R of dbc
-            for (int q = j0 / SCAN_PIECE; q * SCAN_PIECE < j1; q++)
+            // j0 is a multiple of SCAN_PIECE, or D for an empty share (whose piece j0 / SCAN_PIECE
+            // is another thread's when D is not a multiple).
+            for (int q = j0 / SCAN_PIECE; j0 < j1 && q * SCAN_PIECE < j1; q++)
                 scan_piece(c, l, state->ssm + i * ssm_layer, xs, dt, dbc + R, dbc + R + N, xz + D, y, q);
 #pragma omp barrier
             packed_matvec_rows(out_proj, y, out, o0, o1);
