@@ -245,14 +245,19 @@ void infer_state_free(InferState *state) {
 
 // ---- the recurrent step ----
 
+// The fp32 head as a dense packed matrix: a view of the embedding (not freed).
+static PackedMatrix head_f32_view(const InferModel *model) {
+    return (PackedMatrix){.format = PACKED_DENSE, .rows = model->config.vocab_padded, .cols = model->config.d_model,
+                          .values = model->embedding};
+}
+
 // The head: logits (B, V) = u (B, d) @ embedding^T, through the dense kernel.
 static void head_matvec(const InferModel *model, const float *u, float *logits, int B) {
     if (model->head_format != LOWP_F32) {
         lowp_matvec(&model->head, u, logits, B);
         return;
     }
-    PackedMatrix head = {.format = PACKED_DENSE, .rows = model->config.vocab_padded, .cols = model->config.d_model,
-                         .values = model->embedding};  // a view: not freed
+    const PackedMatrix head = head_f32_view(model);
     packed_matvec(&head, u, logits, B);
 }
 
@@ -394,7 +399,7 @@ static void step_one(const InferModel *model, InferState *state, int token, floa
     float *xs = xz + 2 * D, *dt = xs + D, *y = dt + D, *dbc = y + D;
     embed(model, token, x);
     const size_t conv_layer = (size_t)D * (c->d_conv - 1), ssm_layer = (size_t)D * N;
-    const PackedMatrix head_f32 = {.format = PACKED_DENSE, .rows = V, .cols = d, .values = model->embedding};
+    const PackedMatrix head_f32 = head_f32_view(model);
 #pragma omp parallel
     {
         const int n_threads = omp_get_num_threads(), t = omp_get_thread_num();
