@@ -364,6 +364,95 @@ static void test_masked_and_resume(void) {
     tensor_free_param(&w2);
 }
 
+// ---- many tensors in one pass ----
+// The update and the clipping run as one region over all tensors end to end: sizes on
+// either side of the threading threshold and of the 16-float cuts give the same bits at
+// 1, 3 and 4 threads, the update matches a plain loop of torch's formula, and the scaling
+// reaches every element of every tensor.
+enum { MANY = 5 };
+
+static void fill_many(Tensor *t, const int *sizes, int seed) {
+    for (int k = 0; k < MANY; k++)
+        for (int i = 0; i < sizes[k]; i++) {
+            t[k].data[i] = (float)cos(0.013 * i + k + seed);
+            t[k].grad[i] = (float)sin(0.37 * i + 2 * k + seed) * 1e-2f;
+        }
+}
+
+static void test_many_tensors(void) {
+    const int sizes[MANY] = {70001, 13, 200003, 17, 65541};
+    const double lr = 1e-3;
+    AdamWOptions o;
+    adamw_options_defaults(&o);
+    float *result[3][MANY];
+    double norms[3];
+    const int thread_counts[3] = {1, 3, 4};
+    for (int run = 0; run < 3; run++) {
+        omp_set_num_threads(thread_counts[run]);
+        Tensor t[MANY];
+        Tensor *list[MANY];
+        AdamW opt;
+        adamw_init(&opt, &o);
+        for (int k = 0; k < MANY; k++) {
+            tensor_init_param(&t[k], 1, &sizes[k]);
+            adamw_add(&opt, &t[k], k % 2 == 0);
+            list[k] = &t[k];
+        }
+        fill_many(t, sizes, 0);
+        norms[run] = clip_grad_norm(list, MANY, 0.0);
+        adamw_step(&opt, lr);
+        if (run == 0) {
+            // One update from zero moments, as a plain loop (step 1: bias corrections of t = 1).
+            Tensor ref[MANY];
+            double worst = 0.0;
+            for (int k = 0; k < MANY; k++) tensor_init_param(&ref[k], 1, &sizes[k]);
+            fill_many(ref, sizes, 0);
+            const float step_size = (float)(lr / (1.0 - o.beta1)), bias2_sqrt = (float)sqrt(1.0 - o.beta2);
+            for (int k = 0; k < MANY; k++) {
+                const float decay = k % 2 == 0 ? (float)(1.0 - lr * o.weight_decay) : 1.0f;
+                for (int i = 0; i < sizes[k]; i++) {
+                    float g = ref[k].grad[i], m = (float)(1.0 - o.beta1) * g, v = (float)(1.0 - o.beta2) * g * g;
+                    float want = ref[k].data[i] * decay - step_size * (m / (sqrtf(v) / bias2_sqrt + (float)o.eps));
+                    double d = fabs((double)t[k].data[i] - want) / (fabs(want) + 1e-3);
+                    if (d > worst) worst = d;
+                }
+                tensor_free_param(&ref[k]);
+            }
+            check(worst <= 1e-6, "many tensors: one update equals the plain formula (worst rel diff %.3g)", worst);
+        }
+        for (int k = 0; k < MANY; k++) {
+            result[run][k] = xmalloc(sizeof(float) * (size_t)sizes[k]);
+            memcpy(result[run][k], t[k].data, sizeof(float) * (size_t)sizes[k]);
+        }
+        // Clipping to half the norm scales every gradient of every tensor.
+        fill_many(t, sizes, 1);
+        double half = 0.5 * clip_grad_norm(list, MANY, 0.0);
+        fill_many(t, sizes, 1);
+        double before = clip_grad_norm(list, MANY, half);
+        const float k_float = (float)(half / (before + 1e-6));
+        Tensor fresh[MANY];
+        long wrong = 0;
+        for (int k = 0; k < MANY; k++) tensor_init_param(&fresh[k], 1, &sizes[k]);
+        fill_many(fresh, sizes, 1);
+        for (int k = 0; k < MANY; k++) {
+            for (int i = 0; i < sizes[k]; i++) wrong += t[k].grad[i] != fresh[k].grad[i] * k_float;
+            tensor_free_param(&fresh[k]);
+        }
+        check(wrong == 0, "many tensors, %d threads: clipping scaled every gradient (%ld not)", thread_counts[run],
+              wrong);
+        adamw_free(&opt);
+        for (int k = 0; k < MANY; k++) tensor_free_param(&t[k]);
+    }
+    omp_set_num_threads(2);
+    long differ = 0;
+    for (int run = 1; run < 3; run++)
+        for (int k = 0; k < MANY; k++) differ += memcmp(result[0][k], result[run][k], sizeof(float) * (size_t)sizes[k]) != 0;
+    check(differ == 0 && norms[0] == norms[1] && norms[1] == norms[2],
+          "many tensors: the update and the norm have the same bits at 1, 3 and 4 threads (%ld tensors differ)", differ);
+    for (int run = 0; run < 3; run++)
+        for (int k = 0; k < MANY; k++) free(result[run][k]);
+}
+
 int main(void) {
     static Fixture fixture;
     if (load_fixture("fixtures/optim_reference.txt", &fixture)) {
@@ -375,6 +464,7 @@ int main(void) {
     test_schedule();
     test_clipping();
     test_masked_and_resume();
+    test_many_tensors();
     printf("%s\n", check_failures ? "FAILED" : "all optim tests passed");
     return check_failures ? 1 : 0;
 }

@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,22 +59,20 @@ void adamw_reset_moments(AdamW *opt) {
 
 // The float constants of one update, rounded from double as torch rounds its scalars.
 typedef struct UpdateScalars {
-    float decay;          // 1 - lr*wd, or 1
     float beta1, one_minus_beta1, beta2, one_minus_beta2;
     float bias2_sqrt;     // sqrt(1 - beta2^t)
     float eps;
     float step_size;      // lr / (1 - beta1^t)
 } UpdateScalars;
 
-// One tensor of n floats: p, m, v updated in place from g. Each element is independent,
-// so the loop vectorizes and splits over threads without changing any result.
-static void adamw_update(float *restrict p, float *restrict m, float *restrict v, const float *restrict g, size_t n,
-                         const UpdateScalars *s) {
-    const float decay = s->decay, b1 = s->beta1, c1 = s->one_minus_beta1, b2 = s->beta2, c2 = s->one_minus_beta2;
+// Elements [lo, hi) of one tensor: p, m, v updated in place from g. Each element is
+// independent, so how the elements are split over threads changes no result.
+static void adamw_update(float *restrict p, float *restrict m, float *restrict v, const float *restrict g, size_t lo,
+                         size_t hi, const UpdateScalars *s, float decay) {
+    const float b1 = s->beta1, c1 = s->one_minus_beta1, b2 = s->beta2, c2 = s->one_minus_beta2;
     const float bias2_sqrt = s->bias2_sqrt, eps = s->eps, step_size = s->step_size;
-    long count = (long)n;
-#pragma omp parallel for simd schedule(static) if (count >= 65536)
-    for (long i = 0; i < count; i++) {
+#pragma omp simd
+    for (size_t i = lo; i < hi; i++) {
         float gi = g[i];
         float mi = b1 * m[i] + c1 * gi;
         float vi = b2 * v[i] + c2 * gi * gi;
@@ -83,6 +82,28 @@ static void adamw_update(float *restrict p, float *restrict m, float *restrict v
         p[i] = p[i] * decay - step_size * (mi / denom);
     }
 }
+
+// This thread's share of `total` elements laid end to end: consecutive, cut at multiples
+// of 16 floats (a cache line) so that no two threads write one line.
+static void thread_share(size_t total, size_t *lo, size_t *hi) {
+    const size_t t = (size_t)omp_get_thread_num(), n = (size_t)omp_get_num_threads();
+    *lo = t == 0 ? 0 : total / n * t / 16 * 16;
+    *hi = t + 1 == n ? total : total / n * (t + 1) / 16 * 16;
+}
+
+// Clips [lo, hi) of the concatenation to the part that falls in one tensor of `size`
+// elements starting at `offset`: false if none does.
+static bool share_in_tensor(size_t lo, size_t hi, size_t offset, size_t size, size_t *begin, size_t *end) {
+    *begin = lo > offset ? lo - offset : 0;
+    *end = hi < offset + size ? hi - offset : size;
+    return hi > offset && lo < offset + size && *begin < *end;
+}
+
+// Streaming passes over many tensors (a model has about ten a block, most of them too
+// small to split) run as one parallel region over all their elements end to end, not one
+// region a tensor: measured on 16 cores, the per-tensor regions left threads idle
+// (README "Threads").
+enum { PASS_MIN_PARALLEL = 65536 };
 
 void adamw_step(AdamW *opt, double lr) {
     const AdamWOptions *o = &opt->options;
@@ -97,10 +118,18 @@ void adamw_step(AdamW *opt, double lr) {
         .step_size = (float)(lr / (1.0 - pow(o->beta1, (double)t))),
     };
     const float decay = (float)(1.0 - lr * o->weight_decay);
-    for (int i = 0; i < opt->n_slots; i++) {
-        AdamWSlot *slot = &opt->slots[i];
-        s.decay = slot->decay ? decay : 1.0f;
-        adamw_update(slot->tensor->data, slot->m, slot->v, slot->tensor->grad, slot->tensor->size, &s);
+    size_t total = 0;
+    for (int i = 0; i < opt->n_slots; i++) total += opt->slots[i].tensor->size;
+#pragma omp parallel if (total >= PASS_MIN_PARALLEL)
+    {
+        size_t lo, hi, offset = 0, begin, end;
+        thread_share(total, &lo, &hi);
+        for (int i = 0; i < opt->n_slots && offset < hi; offset += opt->slots[i++].tensor->size) {
+            const AdamWSlot *slot = &opt->slots[i];
+            if (share_in_tensor(lo, hi, offset, slot->tensor->size, &begin, &end))
+                adamw_update(slot->tensor->data, slot->m, slot->v, slot->tensor->grad, begin, end, &s,
+                             slot->decay ? decay : 1.0f);
+        }
     }
 }
 
@@ -116,38 +145,60 @@ static double sum_of_squares(const float *x, size_t n) {
 }
 
 // A tensor's sum of squares over consecutive pieces of NORM_PIECE floats, each summed by
-// sum_of_squares, the pieces' sums added in order. The pieces depend on the size alone, so
-// the threads that sum them change no bit; a tensor of one piece is summed as before.
+// sum_of_squares, the pieces' sums added in order, the tensors' sums in tensor order. The
+// pieces depend on the sizes alone, so the threads that sum them change no bit; all the
+// tensors' pieces are one parallel loop.
 #define NORM_PIECE ((size_t)1 << 18)
 
-static double tensor_sum_of_squares(const float *x, size_t n) {
-    if (n <= NORM_PIECE) return sum_of_squares(x, n);
-    const long pieces = (long)((n + NORM_PIECE - 1) / NORM_PIECE);
-    double *sums = xmalloc(sizeof(double) * (size_t)pieces);
-#pragma omp parallel for schedule(static)
-    for (long p = 0; p < pieces; p++) {
-        size_t start = (size_t)p * NORM_PIECE;
-        sums[p] = sum_of_squares(x + start, n - start < NORM_PIECE ? n - start : NORM_PIECE);
+static double total_sum_of_squares(Tensor *const *tensors, int n) {
+    long pieces = 0;
+    for (int i = 0; i < n; i++) pieces += (long)((tensors[i]->size + NORM_PIECE - 1) / NORM_PIECE);
+    double *sums = xmalloc(sizeof(double) * (size_t)(pieces > 0 ? pieces : 1));
+    int *piece_tensor = xmalloc(sizeof(int) * (size_t)(pieces > 0 ? pieces : 1));
+    size_t *piece_start = xmalloc(sizeof(size_t) * (size_t)(pieces > 0 ? pieces : 1));
+    long p = 0;
+    for (int i = 0; i < n; i++)
+        for (size_t start = 0; start < tensors[i]->size; start += NORM_PIECE, p++) {
+            piece_tensor[p] = i;
+            piece_start[p] = start;
+        }
+#pragma omp parallel for schedule(dynamic, 4) if (pieces > 1)
+    for (long q = 0; q < pieces; q++) {
+        const Tensor *t = tensors[piece_tensor[q]];
+        const size_t start = piece_start[q], left = t->size - start;
+        sums[q] = sum_of_squares(t->grad + start, left < NORM_PIECE ? left : NORM_PIECE);
     }
     double total = 0.0;
-    for (long p = 0; p < pieces; p++) total += sums[p];
+    for (long q = 0; q < pieces;) {
+        const int i = piece_tensor[q];
+        double tensor_total = 0.0;
+        for (; q < pieces && piece_tensor[q] == i; q++) tensor_total += sums[q];
+        total += tensor_total;
+    }
     free(sums);
+    free(piece_tensor);
+    free(piece_start);
     return total;
 }
 
 double clip_grad_norm(Tensor *const *tensors, int n, double max_norm) {
-    double total = 0.0;
-    for (int i = 0; i < n; i++) total += tensor_sum_of_squares(tensors[i]->grad, tensors[i]->size);
-    double norm = sqrt(total);
+    double norm = sqrt(total_sum_of_squares(tensors, n));
     if (!isfinite(norm) || max_norm <= 0.0) return norm;
     double coef = max_norm / (norm + 1e-6);  // torch clamps this at 1: no scaling when >= 1
     if (coef < 1.0) {
         const float scale = (float)coef;
-        for (int i = 0; i < n; i++) {
-            float *g = tensors[i]->grad;
-            long size = (long)tensors[i]->size;
-#pragma omp parallel for simd schedule(static) if (size >= 65536)
-            for (long j = 0; j < size; j++) g[j] *= scale;
+        size_t total = 0;
+        for (int i = 0; i < n; i++) total += tensors[i]->size;
+#pragma omp parallel if (total >= PASS_MIN_PARALLEL)
+        {
+            size_t lo, hi, offset = 0, begin, end;
+            thread_share(total, &lo, &hi);
+            for (int i = 0; i < n && offset < hi; offset += tensors[i++]->size) {
+                if (!share_in_tensor(lo, hi, offset, tensors[i]->size, &begin, &end)) continue;
+                float *g = tensors[i]->grad;
+#pragma omp simd
+                for (size_t j = begin; j < end; j++) g[j] *= scale;
+            }
         }
     }
     return norm;
