@@ -2,14 +2,15 @@
 // transpose pair, beta 0 and 1, leading dimensions wider than the matrix, at 1 and 4-6
 // threads, on both libraries; shapes small and large, the large ones (C of at least 2^22
 // elements) taking oneDNN's tiled path at 4 threads or more, cut with ragged edges; and
-// for that path the same bits of C at 4, 5 and 6 threads.
+// for that path the same bits of C at 4, 5 and 6 threads. The matmul op's backward on a
+// tape, whose weight gradient is deferred to the walk's end on 4 threads or more.
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/ops.h"    // defines: sgemm, matmul_set_backend
+#include "autograd/ops.h"    // defines: sgemm, matmul_set_backend, op_matmul
 #include "core/rng.h"        // defines: rng_seed, rng_uniform
 
 #include "check.h"
@@ -38,6 +39,73 @@ static void reference(int ta, int tb, int M, int N, int K, float alpha, const fl
 
 static void fill(float *x, size_t n, Rng *rng) {
     for (size_t i = 0; i < n; i++) x[i] = 2.0f * rng_uniform(rng) - 1.0f;
+}
+
+// The matmul op's backward on a tape: a parameter's weight gradient, which on 4 threads
+// or more is deferred to the end of the walk and run as 256 x 768 tiles (ragged here: 300
+// x 800 is 2 x 2 tiles), and the input gradient, against the double product, added to
+// what the gradients held before; and the same bits of both at 4, 5 and 6 threads. An
+// activation as the weight (not a parameter) takes the immediate path at any count.
+static void test_op_backward(Rng *rng) {
+    const int T = 37, K = 800, N = 300;
+    const int threads[] = {1, 4, 5, 6};
+    float *x0 = malloc(sizeof(float) * T * K), *w0 = malloc(sizeof(float) * N * K);
+    float *dout = malloc(sizeof(float) * T * N), *dw0 = malloc(sizeof(float) * N * K);
+    float *dw_want = malloc(sizeof(float) * N * K), *dx_want = malloc(sizeof(float) * T * K);
+    double *dw_scale = malloc(sizeof(double) * N * K), *dx_scale = malloc(sizeof(double) * T * K);
+    float *zeros = calloc((size_t)T * K, sizeof(float));
+    fill(x0, (size_t)T * K, rng), fill(w0, (size_t)N * K, rng), fill(dout, (size_t)T * N, rng);
+    fill(dw0, (size_t)N * K, rng);
+    reference(1, 0, N, K, T, 1.0f, dout, N, x0, K, 1.0f, dw0, dw_want, dw_scale, K);
+    reference(0, 0, T, K, N, 1.0f, dout, N, w0, K, 0.0f, zeros, dx_want, dx_scale, K);
+    for (int as_parameter = 1; as_parameter >= 0; as_parameter--) {
+        float *dw_got[4], *dx_got[4];
+        for (int t = 0; t < 4; t++) {
+            omp_set_num_threads(threads[t]);
+            Tape tape;
+            tape_init(&tape, 1 << 20);
+            Tensor w;
+            const int w_shape[2] = {N, K};
+            tensor_init_param(&w, 2, w_shape);
+            w.parameter = as_parameter;
+            memcpy(w.data, w0, sizeof(float) * N * K);
+            memcpy(w.grad, dw0, sizeof(float) * N * K);
+            Tensor *x = tensor_new_2d(&tape, T, K);
+            memcpy(x->data, x0, sizeof(float) * T * K);
+            x->requires_grad = true;
+            Tensor *out = op_matmul(&tape, x, &w);
+            tape_backward_from(&tape, out, dout);
+            dw_got[t] = malloc(sizeof(float) * N * K), dx_got[t] = malloc(sizeof(float) * T * K);
+            memcpy(dw_got[t], w.grad, sizeof(float) * N * K);
+            memcpy(dx_got[t], x->grad, sizeof(float) * T * K);
+            tape_reset(&tape);
+            tape_free(&tape);
+            tensor_free_param(&w);
+            double worst_w = 0.0, worst_x = 0.0;
+            for (int i = 0; i < N * K; i++) {
+                double e = fabs((double)dw_got[t][i] - dw_want[i]) / (dw_scale[i] + 1e-30);
+                if (e > worst_w) worst_w = e;
+            }
+            for (int i = 0; i < T * K; i++) {
+                double e = fabs((double)dx_got[t][i] - dx_want[i]) / (dx_scale[i] + 1e-30);
+                if (e > worst_x) worst_x = e;
+            }
+            check(worst_w < 1e-5 && worst_x < 1e-5,
+                  "matmul op backward, weight a %s, %d threads: dw (accumulated) and dx against double, worst %.2g "
+                  "and %.2g of the terms' magnitude",
+                  as_parameter ? "parameter" : "plain tensor", threads[t], worst_w, worst_x);
+        }
+        bool same = true;
+        for (int t = 2; t < 4; t++)
+            same = same && memcmp(dw_got[1], dw_got[t], sizeof(float) * N * K) == 0 &&
+                   memcmp(dx_got[1], dx_got[t], sizeof(float) * T * K) == 0;
+        if (as_parameter)
+            check(same, "matmul op backward, weight a parameter: dw and dx have the same bits at 4, 5, 6 threads");
+        for (int t = 0; t < 4; t++) free(dw_got[t]), free(dx_got[t]);
+    }
+    omp_set_num_threads(2);
+    free(x0), free(w0), free(dout), free(dw0), free(dw_want), free(dx_want), free(dw_scale), free(dx_scale);
+    free(zeros);
 }
 
 int main(void) {
@@ -102,5 +170,6 @@ int main(void) {
         }
     }
     matmul_set_backend(MATMUL_ONEDNN);
+    test_op_backward(&rng);
     return check_summary("test_matmul");
 }

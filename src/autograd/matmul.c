@@ -81,11 +81,57 @@ void matmul_backward(float *dx, float *dw, const float *dout, const float *x, co
     if (dw) sgemm(1, 0, N, K, T, 1.0f, dout, N, x, K, 1.0f, dw, K);
 }
 
+// ---- the layers' weight gradients, deferred to the end of the backward ----
+//
+// A weight gradient dw += dout^T x is off the backward's critical path: nothing reads a
+// parameter's gradient before the walk ends. On 4 threads or more the walk queues the
+// layers' (C below 2^22 elements, the size above which sgemm cuts its own tiles) and runs
+// them all at its end as tiles of dw, each a single-threaded sgemm, in one parallel region:
+// 24 layers x 4 products give hundreds of tiles for the threads to share, where one
+// product at a time, under oneDNN's own threading, kept 16 cores at 1.0-1.2 TFLOP/s
+// (README "Threads"). The tiles depend on the shape alone, so dw has the same bits at any
+// thread count of 4 or more.
+enum { WGRAD_TILE_ROWS = 256, WGRAD_TILE_COLS = 768 };
+
+typedef struct WeightGradTiles {
+    const float *dout, *x;
+    float *dw;
+    int T, K, N, tiles_k;
+} WeightGradTiles;
+
+static bool weight_grad_defers(const Tensor *w, int K, int N) {
+    return w->parameter && matmul_backend == MATMUL_ONEDNN && !omp_in_parallel() && omp_get_max_threads() >= 4 &&
+           (long)N * K < (1L << 22);
+}
+
+// Tile `piece` of dw (N, K): rows [r0, r0 + m) and columns [c0, c0 + n).
+static void weight_grad_tile(const void *args, int piece) {
+    const WeightGradTiles *g = args;
+    const int r0 = piece / g->tiles_k * WGRAD_TILE_ROWS, c0 = piece % g->tiles_k * WGRAD_TILE_COLS;
+    const int m = g->N - r0 < WGRAD_TILE_ROWS ? g->N - r0 : WGRAD_TILE_ROWS;
+    const int n = g->K - c0 < WGRAD_TILE_COLS ? g->K - c0 : WGRAD_TILE_COLS;
+    // Inside the parallel region oneDNN runs the product on this thread alone.
+    dnnl_sgemm('T', 'N', m, n, g->T, 1.0f, g->dout + r0, g->N, g->x + c0, g->K, 1.0f, g->dw + (size_t)r0 * g->K + c0,
+               g->K);
+}
+
+static void defer_weight_grad(Tape *tape, const char *name, float *dw, const float *dout, const float *x, int T,
+                              int K, int N) {
+    WeightGradTiles *g = arena_alloc(&tape->arena, sizeof *g);
+    const int tiles_n = (N + WGRAD_TILE_ROWS - 1) / WGRAD_TILE_ROWS;
+    *g = (WeightGradTiles){dout, x, dw, T, K, N, (K + WGRAD_TILE_COLS - 1) / WGRAD_TILE_COLS};
+    tape_defer(tape, name, weight_grad_tile, g, tiles_n * g->tiles_k);
+}
+
 static void matmul_node_backward(Tape *tape, TapeNode *node) {
     Tensor *x = node->inputs[0], *w = node->inputs[1], *out = node->output;
     int T = x->shape[0], K = x->shape[1], N = out->shape[1];
-    matmul_backward(x->requires_grad ? tensor_grad(tape, x) : NULL, w->requires_grad ? tensor_grad(tape, w) : NULL,
-                    out->grad, x->data, w->data, T, K, N);
+    float *dw = w->requires_grad ? tensor_grad(tape, w) : NULL;
+    if (dw && T > 0 && weight_grad_defers(w, K, N)) {
+        defer_weight_grad(tape, node->name, dw, out->grad, x->data, T, K, N);
+        dw = NULL;
+    }
+    matmul_backward(x->requires_grad ? tensor_grad(tape, x) : NULL, dw, out->grad, x->data, w->data, T, K, N);
 }
 
 Tensor *op_matmul(Tape *tape, Tensor *x, Tensor *w) {

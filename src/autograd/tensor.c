@@ -22,15 +22,19 @@ void tape_init(Tape *tape, size_t arena_bytes) {
     tape->recording = true;
     tape->profile = NULL;
     tape->recompute = NULL;
+    tape->deferred = NULL;
+    tape->n_deferred = tape->deferred_capacity = 0;
 }
 
 void tape_free(Tape *tape) {
     arena_free(&tape->arena);
     free(tape->nodes);
+    free(tape->deferred);
     memset(tape, 0, sizeof *tape);
 }
 
 void tape_reset(Tape *tape) {
+    assert(tape->n_deferred == 0);  // a walk always runs its deferred work before it returns
     arena_reset(&tape->arena);
     tape->n_nodes = 0;
     if (tape->profile) tape->profile->last_mark = now_seconds();
@@ -76,6 +80,32 @@ TapeNode *tape_record(Tape *tape, const char *name, BackwardFn backward, Tensor 
     return node;
 }
 
+void tape_defer(Tape *tape, const char *name, DeferredFn run, const void *args, int n_pieces) {
+    if (tape->n_deferred == tape->deferred_capacity) {
+        tape->deferred_capacity = tape->deferred_capacity ? 2 * tape->deferred_capacity : 64;
+        tape->deferred = xrealloc(tape->deferred, sizeof(DeferredWork) * (size_t)tape->deferred_capacity);
+    }
+    tape->deferred[tape->n_deferred++] = (DeferredWork){name, run, args, n_pieces};
+}
+
+// Every deferred piece in one parallel region; pieces numbered through the works in the
+// order they were queued.
+static void run_deferred(Tape *tape) {
+    if (tape->n_deferred == 0) return;
+    double start = tape->profile ? now_seconds() : 0.0;
+    int total = 0;
+    for (int w = 0; w < tape->n_deferred; w++) total += tape->deferred[w].n_pieces;
+    int *work_of = arena_alloc(&tape->arena, sizeof(int) * (size_t)(total > 0 ? total : 1));
+    int *piece_of = arena_alloc(&tape->arena, sizeof(int) * (size_t)(total > 0 ? total : 1));
+    for (int w = 0, q = 0; w < tape->n_deferred; w++)
+        for (int p = 0; p < tape->deferred[w].n_pieces; p++, q++) work_of[q] = w, piece_of[q] = p;
+    const DeferredWork *works = tape->deferred;
+#pragma omp parallel for schedule(dynamic)
+    for (int q = 0; q < total; q++) works[work_of[q]].run(works[work_of[q]].args, piece_of[q]);
+    if (tape->profile) tape_profile_add(tape->profile, works[0].name, 0.0, now_seconds() - start);
+    tape->n_deferred = 0;
+}
+
 void tape_backward(Tape *tape, Tensor *loss) { tape_backward_seeded(tape, loss, 1.0f); }
 
 void tape_backward_seeded(Tape *tape, Tensor *loss, float seed_value) {
@@ -98,6 +128,7 @@ void tape_backward_from(Tape *tape, Tensor *out, const float *dout) {
             node->backward(tape, node);
         }
     }
+    run_deferred(tape);
 }
 
 Tensor *tensor_new(Tape *tape, int ndim, const int *shape) {
@@ -157,6 +188,7 @@ void tensor_init_param(Tensor *t, int ndim, const int *shape) {
     t->data = xcalloc(t->size, sizeof(float));
     t->grad = xcalloc(t->size, sizeof(float));
     t->requires_grad = true;
+    t->parameter = true;
 }
 
 void tensor_free_param(Tensor *t) {

@@ -22,6 +22,8 @@ typedef struct Tensor {
     int shape[TENSOR_MAX_DIMS];
     size_t size;              // product of shape
     bool requires_grad;
+    bool parameter;           // owns its buffers (tensor_init_param): a leaf, so no backward
+                              // function reads its gradient during the walk
 } Tensor;
 
 typedef struct Tape Tape;
@@ -57,6 +59,19 @@ typedef struct TapeProfile {
 // Adds time to the op called name (by pointer identity of the name string).
 void tape_profile_add(TapeProfile *profile, const char *name, double forward_s, double backward_s);
 
+// Work a backward function hands to the end of the walk: n_pieces independent pieces,
+// each writing memory that no other piece and no later node touches (tiles of a
+// parameter's gradient). tape_backward_from runs them after the last node, all in one
+// parallel region, the threads taking pieces in turn; each piece runs on one thread, so
+// the results do not depend on who runs what.
+typedef void (*DeferredFn)(const void *args, int piece);
+typedef struct DeferredWork {
+    const char *name;         // the op, for the profile
+    DeferredFn run;
+    const void *args;         // in the arena
+    int n_pieces;
+} DeferredWork;
+
 struct Tape {
     Arena arena;              // activations, gradients and saved values of one step
     TapeNode *nodes;
@@ -64,6 +79,8 @@ struct Tape {
     bool recording;           // false for inference: ops then record nothing
     TapeProfile *profile;     // NULL unless profiling
     Tape *recompute;          // NULL, or the scratch tape of op_recompute (ops.h) (not owned)
+    DeferredWork *deferred;   // owned; pending until the walk's end
+    int n_deferred, deferred_capacity;
 };
 
 void tape_init(Tape *tape, size_t arena_bytes);
@@ -83,6 +100,9 @@ void tape_backward_from(Tape *tape, Tensor *out, const float *dout);
 // then requires a gradient too. Returns the node (to attach saved values) or NULL.
 TapeNode *tape_record(Tape *tape, const char *name, BackwardFn backward, Tensor *output, int n_inputs,
                       Tensor **inputs);
+
+// Queues work for the end of the walk in progress (see DeferredWork).
+void tape_defer(Tape *tape, const char *name, DeferredFn run, const void *args, int n_pieces);
 
 // A new activation in the tape's arena; data uninitialised.
 Tensor *tensor_new(Tape *tape, int ndim, const int *shape);
