@@ -85,8 +85,9 @@ void matmul_backward(float *dx, float *dw, const float *dout, const float *x, co
 //
 // A weight gradient dw += dout^T x is off the backward's critical path: nothing reads a
 // parameter's gradient before the walk ends. On 4 threads or more the walk queues the
-// layers' (C below 2^22 elements, the size above which sgemm cuts its own tiles) and runs
-// them all at its end as tiles of dw, each a single-threaded sgemm, in one parallel region:
+// weight gradients of the layers (dw below 2^22 elements, the size from which sgemm cuts
+// its own tiles) and runs them at its end as tiles of dw, each a single-threaded sgemm,
+// all in one parallel region (docs/DESIGN.md#deferred-weight-gradients):
 // 24 layers x 4 products give hundreds of tiles for the threads to share, where one
 // product at a time, under oneDNN's own threading, kept 16 cores at 1.0-1.2 TFLOP/s
 // (README "Threads"). The tiles depend on the shape alone, so dw has the same bits at any

@@ -83,8 +83,8 @@ static void adamw_update(float *restrict p, float *restrict m, float *restrict v
     }
 }
 
-// This thread's share of `total` elements laid end to end: consecutive, cut at multiples
-// of 16 floats (a cache line) so that no two threads write one line.
+// This thread's share of `total` elements laid end to end: a consecutive range, the
+// ranges of the threads nearly equal, their ends at multiples of 16 elements.
 static void thread_share(size_t total, size_t *lo, size_t *hi) {
     const size_t t = (size_t)omp_get_thread_num(), n = (size_t)omp_get_num_threads();
     *lo = t == 0 ? 0 : total / n * t / 16 * 16;
