@@ -16,6 +16,10 @@ typedef enum MatmulBackend { MATMUL_OPENBLAS, MATMUL_ONEDNN } MatmulBackend;
 void matmul_set_backend(MatmulBackend backend);
 MatmulBackend matmul_get_backend(void);
 const char *matmul_backend_name(MatmulBackend backend);
+// One small product (64 x 64 x 64), so that oneDNN generates its kernels before anything is
+// timed: its first product in a process costs about 35 ms more (2 cores here), whatever
+// the product's size.
+void matmul_warm_up(void);
 // C (M, N) = alpha * op(A) op(B) + beta * C, row-major, op = transpose when trans_* != 0.
 void sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
            const float *B, int ldb, float beta, float *C, int ldc);
