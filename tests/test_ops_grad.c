@@ -1,6 +1,8 @@
 // Every op's backward against central finite differences on small random inputs; and
-// the model's gradients with each block recomputed (op_recompute) against the plain tape.
+// the model's gradients with each block recomputed (op_recompute) against the plain tape,
+// and at 1, 2, 4 and 5 threads against one thread (the same bits).
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -60,44 +62,84 @@ static Tensor *build_recompute(Tape *tape, Tensor **in, void *ctx) {
     return op_recompute(tape, residual_block, ctx, in[0]);
 }
 
+// One forward and backward of a model at a thread count, with or without each block
+// recomputed: the loss and every parameter gradient, concatenated into grads.
+static float model_gradients(MambaModel *model, const int32_t *tokens, const int32_t *targets, int B, int L,
+                             int threads, bool recompute, float *grads) {
+    omp_set_num_threads(threads);
+    Tape tape, scratch;
+    tape_init(&tape, 1 << 16);
+    tape_init(&scratch, 1 << 16);
+    tape.recompute = recompute ? &scratch : NULL;
+    mamba_model_zero_grad(model);
+    Tensor *loss = mamba_forward(&tape, model, tokens, targets, B, L, NULL);
+    const float value = loss->data[0];
+    tape_backward(&tape, loss);
+    for (int i = 0, at = 0; i < model->n_params; at += (int)model->params[i].tensor->size, i++)
+        memcpy(grads + at, model->params[i].tensor->grad, sizeof(float) * model->params[i].tensor->size);
+    tape_free(&tape);
+    tape_free(&scratch);
+    omp_set_num_threads(2);
+    return value;
+}
+
+static void model_tokens(int32_t *tokens, int32_t *targets, int n, int vocab) {
+    for (int i = 0; i < n; i++) tokens[i] = (i * 7 + 3) % vocab, targets[i] = i % 4 == 0 ? -1 : (i * 5 + 1) % vocab;
+}
+
 // A tiny model's loss and every parameter gradient, with and without recomputation: the same bits.
 static int check_model_recompute(void) {
     MambaModel model;
     tiny_model_create_sized(&model, 12, 3, 11, 4, 3, 5);
     enum { B = 2, L = 9 };
     int32_t tokens[B * L], targets[B * L];
-    for (int i = 0; i < B * L; i++) tokens[i] = (i * 7 + 3) % 11, targets[i] = i % 4 == 0 ? -1 : (i * 5 + 1) % 11;
+    model_tokens(tokens, targets, B * L, 11);
     size_t n = model.n_elements;
-    float *plain = malloc(sizeof(float) * n), losses[2];
-    int mismatched = 0;
-    Tape tape, scratch;
-    tape_init(&tape, 1 << 16);
-    tape_init(&scratch, 1 << 16);
-    for (int pass = 0; pass < 2; pass++) {
-        tape.recompute = pass ? &scratch : NULL;
-        tape_reset(&tape);
-        mamba_model_zero_grad(&model);
-        Tensor *loss = mamba_forward(&tape, &model, tokens, targets, B, L, NULL);
-        losses[pass] = loss->data[0];
-        tape_backward(&tape, loss);
-        size_t at = 0;
-        for (int i = 0; i < model.n_params; i++) {
-            Tensor *t = model.params[i].tensor;
-            if (pass == 0) memcpy(plain + at, t->grad, sizeof(float) * t->size);
-            else mismatched += memcmp(plain + at, t->grad, sizeof(float) * t->size) != 0;
-            at += t->size;
-        }
-    }
+    float *plain = malloc(sizeof(float) * n), *again = malloc(sizeof(float) * n);
+    const float loss_plain = model_gradients(&model, tokens, targets, B, L, omp_get_max_threads(), false, plain);
+    const float loss_again = model_gradients(&model, tokens, targets, B, L, omp_get_max_threads(), true, again);
     int nonzero = 0;
     for (size_t i = 0; i < n; i++) nonzero += plain[i] != 0.0f;
-    bool ok = mismatched == 0 && losses[0] == losses[1] && nonzero > (int)n / 2;
-    printf("%s recompute: tiny model, loss %.7g / %.7g, %d of %d parameter gradients differ (%d of %zu numbers nonzero)\n",
-           ok ? "OK    " : "NOT OK", losses[0], losses[1], mismatched, model.n_params, nonzero, n);
+    bool ok = memcmp(plain, again, sizeof(float) * n) == 0 && loss_plain == loss_again && nonzero > (int)n / 2;
+    printf("%s recompute: tiny model, loss %.7g / %.7g, gradients %s (%d of %zu numbers nonzero)\n",
+           ok ? "OK    " : "NOT OK", loss_plain, loss_again,
+           memcmp(plain, again, sizeof(float) * n) == 0 ? "the same bits" : "differ", nonzero, n);
     free(plain);
-    tape_free(&tape);
-    tape_free(&scratch);
+    free(again);
     mamba_model_free(&model);
     return ok ? 0 : 1;
+}
+
+// The same bits at every thread count (README "Threads"): one block of mamba-130m's
+// width and a head large enough for the tiled products (tokens x vocab and vocab x
+// d_model of at least 2^22), at 1, 2, 4 and 5 threads, with and without recomputation,
+// against 1 thread without. At these sizes tiles of the head's weight gradient, or rows of
+// in_proj's deferred one, would round differently from the whole product.
+static int check_model_threads(void) {
+    MambaModel model;
+    enum { D_MODEL = 768, VOCAB = 8192, B = 4, L = 256 };
+    tiny_model_create_sized(&model, D_MODEL, 1, VOCAB, 16, 48, 9);
+    static int32_t tokens[B * L], targets[B * L];
+    model_tokens(tokens, targets, B * L, VOCAB);
+    size_t n = model.n_elements;
+    float *want = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
+    const float loss_want = model_gradients(&model, tokens, targets, B, L, 1, false, want);
+    int failures = 0;
+    const int threads[] = {1, 2, 4, 5};
+    for (int t = 0; t < 4; t++)
+        for (int recompute = 0; recompute < 2; recompute++) {
+            if (t == 0 && !recompute) continue;
+            const float loss = model_gradients(&model, tokens, targets, B, L, threads[t], recompute, got);
+            bool ok = loss == loss_want && memcmp(want, got, sizeof(float) * n) == 0;
+            printf("%s threads: d_model %d, vocab %d, %d tokens, %d threads%s: loss and gradients the same bits as 1 "
+                   "thread\n", ok ? "OK    " : "NOT OK", D_MODEL, VOCAB, B * L, threads[t],
+                   recompute ? ", recomputed" : "");
+            failures += !ok;
+        }
+    free(want);
+    free(got);
+    mamba_model_free(&model);
+    return failures;
 }
 
 int main(void) {
@@ -183,6 +225,7 @@ int main(void) {
     tape_free(&recompute_scratch);
     tensor_free_param(&w_param);
     failures += check_model_recompute();
+    failures += check_model_threads();
 
     printf("%s: %d op gradient check(s) failed\n", failures ? "FAILED" : "PASSED", failures);
     return failures ? 1 : 0;

@@ -29,20 +29,25 @@ static int sgemm_tile(int M, int N) {
     return 64;
 }
 
-// Whether to cut a product into tiles: a large C (the LM head's forward and weight
-// gradient at mamba-130m's shapes, 39-51 M elements) on 4 threads or more. Measured on 16
-// cores (README "Threads"): tiles took the head's forward from 68 to 46 ms and its weight
-// gradient from 72 to 60 ms; the layers' products (C of 0.1-3 M) were as fast or faster
-// in oneDNN's own threading, and the whole step was slower with tiles at 1 and 2 threads.
-static bool sgemm_tiles_pay(int M, int N) {
-    return !omp_in_parallel() && omp_get_max_threads() >= 4 && (long)M * N >= (1L << 22);
-}
+// Whether sgemm cuts a product into tiles: a large C (the LM head's forward and weight
+// gradient at mamba-130m's shapes, 39-51 M elements), at every thread count. Measured on
+// 16 cores (README "Threads"): tiles took the head's forward from 68 to 46 ms and its
+// weight gradient from 72 to 60 ms; the layers' products (C of 0.1-3 M) were as fast or
+// faster in oneDNN's own threading. On one thread the tiles cost the head about 5-8%, which
+// buys the same bits at any thread count: a tile does not round as the whole product does
+// (oneDNN blocks the inner dimension by the call's shape: for the head's weight gradient
+// 32 M of 39 M elements differ), while oneDNN's threading of one product cuts only C and
+// gives its one-thread bits (tests/test_matmul.c).
+enum { SGEMM_TILES_FROM = 1 << 22 };
+
+static bool sgemm_tiles_pay(int M, int N) { return (long)M * N >= SGEMM_TILES_FROM; }
 
 // oneDNN's sgemm cut into tiles of C that the threads take in turn, each tile one
 // single-threaded dnnl_sgemm (oneDNN runs sequentially inside a parallel region): its own
 // threading of one product reached 1.08 TFLOP/s on 16 cores where 16 processes of one
 // thread summed 1.92 (bench/scaling_ceiling.sh). The cut and each tile's shape depend on
-// the shape alone, so C has the same bits at any thread count that takes this path.
+// the shape alone, so C has the same bits at any thread count (inside a parallel region
+// the loop runs on the calling thread).
 static void sgemm_tiled(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                         const float *B, int ldb, float beta, float *C, int ldc) {
     const int tile = sgemm_tile(M, N), tiles_m = (M + tile - 1) / tile, tiles_n = (N + tile - 1) / tile;
@@ -92,53 +97,40 @@ void matmul_backward(float *dx, float *dw, const float *dout, const float *x, co
 
 // ---- the layers' weight gradients, deferred to the end of the backward ----
 //
-// A weight gradient dw += dout^T x is off the backward's critical path: nothing reads a
-// parameter's gradient before the walk ends. On 4 threads or more the walk queues the
-// weight gradients of the layers (dw below 2^22 elements, the size from which sgemm cuts
-// its own tiles) and runs them at its end as tiles of dw, each a single-threaded sgemm,
-// all in one parallel region (docs/DESIGN.md#deferred-weight-gradients):
-// 24 layers x 4 products give hundreds of tiles for the threads to share, where one
-// product at a time, under oneDNN's own threading, kept 16 cores at 1.0-1.2 TFLOP/s
-// (README "Threads"). The tiles depend on the shape alone, so dw has the same bits at any
-// thread count of 4 or more.
-enum { WGRAD_TILE_ROWS = 256, WGRAD_TILE_COLS = 768 };
-
-typedef struct WeightGradTiles {
+// A weight gradient is off the backward's critical path: nothing reads a parameter's
+// gradient before the walk ends. On 4 threads or more the walk queues the weight
+// gradients of the layers (dw below SGEMM_TILES_FROM elements) and runs them at its end,
+// each whole as one single-threaded sgemm, the largest first, all in one parallel region
+// (docs/DESIGN.md#deferred-weight-gradients): 24 layers x 4 products keep 16 cores busy,
+// where one product at a time under oneDNN's own threading reached 1.0-1.2 TFLOP/s (README
+// "Threads"). A whole product has the same bits on one thread as under oneDNN's threading,
+// so deferring changes no bit. Not in a recomputed block's walk (op_recompute): its four
+// products would leave most threads idle; oneDNN threads each of them instead.
+typedef struct WeightGrad {
     const float *dout, *x;
     float *dw;
-    int T, K, N, tiles_k;
-} WeightGradTiles;
+    int T, K, N;
+} WeightGrad;
 
-static bool weight_grad_defers(const Tensor *w, int K, int N) {
-    return w->parameter && matmul_backend == MATMUL_ONEDNN && !omp_in_parallel() && omp_get_max_threads() >= 4 &&
-           (long)N * K < (1L << 22);
+static bool weight_grad_defers(const Tape *tape, const Tensor *w, int K, int N) {
+    return w->parameter && !tape->recompute_scratch && matmul_backend == MATMUL_ONEDNN && !omp_in_parallel() &&
+           omp_get_max_threads() >= 4 && (long)N * K < SGEMM_TILES_FROM;
 }
 
-// Tile `piece` of dw (N, K): rows [r0, r0 + m) and columns [c0, c0 + n).
-static void weight_grad_tile(const void *args, int piece) {
-    const WeightGradTiles *g = args;
-    const int r0 = piece / g->tiles_k * WGRAD_TILE_ROWS, c0 = piece % g->tiles_k * WGRAD_TILE_COLS;
-    const int m = g->N - r0 < WGRAD_TILE_ROWS ? g->N - r0 : WGRAD_TILE_ROWS;
-    const int n = g->K - c0 < WGRAD_TILE_COLS ? g->K - c0 : WGRAD_TILE_COLS;
-    // Inside the parallel region oneDNN runs the product on this thread alone.
-    dnnl_sgemm('T', 'N', m, n, g->T, 1.0f, g->dout + r0, g->N, g->x + c0, g->K, 1.0f, g->dw + (size_t)r0 * g->K + c0,
-               g->K);
-}
-
-static void defer_weight_grad(Tape *tape, const char *name, float *dw, const float *dout, const float *x, int T,
-                              int K, int N) {
-    WeightGradTiles *g = arena_alloc(&tape->arena, sizeof *g);
-    const int tiles_n = (N + WGRAD_TILE_ROWS - 1) / WGRAD_TILE_ROWS;
-    *g = (WeightGradTiles){dout, x, dw, T, K, N, (K + WGRAD_TILE_COLS - 1) / WGRAD_TILE_COLS};
-    tape_defer(tape, name, weight_grad_tile, g, tiles_n * g->tiles_k);
+// Inside the parallel region oneDNN runs the product on this thread alone.
+static void weight_grad_deferred(const void *args) {
+    const WeightGrad *g = args;
+    dnnl_sgemm('T', 'N', g->N, g->K, g->T, 1.0f, g->dout, g->N, g->x, g->K, 1.0f, g->dw, g->K);
 }
 
 static void matmul_node_backward(Tape *tape, TapeNode *node) {
     Tensor *x = node->inputs[0], *w = node->inputs[1], *out = node->output;
     int T = x->shape[0], K = x->shape[1], N = out->shape[1];
     float *dw = w->requires_grad ? tensor_grad(tape, w) : NULL;
-    if (dw && T > 0 && weight_grad_defers(w, K, N)) {
-        defer_weight_grad(tape, node->name, dw, out->grad, x->data, T, K, N);
+    if (dw && T > 0 && weight_grad_defers(tape, w, K, N)) {
+        WeightGrad *g = arena_alloc(&tape->arena, sizeof *g);
+        *g = (WeightGrad){out->grad, x->data, dw, T, K, N};
+        tape_defer(tape, node->name, weight_grad_deferred, g, (double)T * K * N);
         dw = NULL;
     }
     matmul_backward(x->requires_grad ? tensor_grad(tape, x) : NULL, dw, out->grad, x->data, w->data, T, K, N);

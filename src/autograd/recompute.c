@@ -39,6 +39,7 @@ Tensor *op_recompute(Tape *tape, RecomputeFn fn, void *context, Tensor *x) {
     if (!tape->recording || !tape->recompute) return fn(tape, context, x);
     Tape *scratch = tape->recompute;
     tape_reset(scratch);
+    scratch->recompute_scratch = true;
     scratch->recording = false;
     Tensor *first = fn(scratch, context, x);
     scratch->recording = true;

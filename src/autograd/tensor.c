@@ -22,6 +22,7 @@ void tape_init(Tape *tape, size_t arena_bytes) {
     tape->recording = true;
     tape->profile = NULL;
     tape->recompute = NULL;
+    tape->recompute_scratch = false;
     tape->deferred = NULL;
     tape->n_deferred = tape->deferred_capacity = 0;
 }
@@ -80,28 +81,29 @@ TapeNode *tape_record(Tape *tape, const char *name, BackwardFn backward, Tensor 
     return node;
 }
 
-void tape_defer(Tape *tape, const char *name, DeferredFn run, const void *args, int n_pieces) {
+void tape_defer(Tape *tape, const char *name, DeferredFn run, const void *args, double cost) {
     if (tape->n_deferred == tape->deferred_capacity) {
         tape->deferred_capacity = tape->deferred_capacity ? 2 * tape->deferred_capacity : 64;
         tape->deferred = xrealloc(tape->deferred, sizeof(DeferredWork) * (size_t)tape->deferred_capacity);
     }
-    tape->deferred[tape->n_deferred++] = (DeferredWork){name, run, args, n_pieces};
+    tape->deferred[tape->n_deferred++] = (DeferredWork){name, run, args, cost};
 }
 
-// Every deferred piece in one parallel region; pieces numbered through the works in the
-// order they were queued.
+static int by_cost_descending(const void *a, const void *b) {
+    const DeferredWork *x = a, *y = b;
+    return (x->cost < y->cost) - (x->cost > y->cost);
+}
+
+// Every deferred piece in one parallel region, the largest first: with dynamic
+// scheduling that bounds the last thread's wait by the smallest pieces (Graham's LPT rule).
 static void run_deferred(Tape *tape) {
     if (tape->n_deferred == 0) return;
     double start = tape->profile ? now_seconds() : 0.0;
-    int total = 0;
-    for (int w = 0; w < tape->n_deferred; w++) total += tape->deferred[w].n_pieces;
-    int *work_of = arena_alloc(&tape->arena, sizeof(int) * (size_t)(total > 0 ? total : 1));
-    int *piece_of = arena_alloc(&tape->arena, sizeof(int) * (size_t)(total > 0 ? total : 1));
-    for (int w = 0, q = 0; w < tape->n_deferred; w++)
-        for (int p = 0; p < tape->deferred[w].n_pieces; p++, q++) work_of[q] = w, piece_of[q] = p;
-    const DeferredWork *works = tape->deferred;
-#pragma omp parallel for schedule(dynamic)
-    for (int q = 0; q < total; q++) works[work_of[q]].run(works[work_of[q]].args, piece_of[q]);
+    DeferredWork *works = tape->deferred;
+    const int n = tape->n_deferred;
+    qsort(works, (size_t)n, sizeof *works, by_cost_descending);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int w = 0; w < n; w++) works[w].run(works[w].args);
     if (tape->profile) tape_profile_add(tape->profile, works[0].name, 0.0, now_seconds() - start);
     tape->n_deferred = 0;
 }

@@ -59,17 +59,17 @@ typedef struct TapeProfile {
 // Adds time to the op called name (by pointer identity of the name string).
 void tape_profile_add(TapeProfile *profile, const char *name, double forward_s, double backward_s);
 
-// Work a backward function hands to the end of the walk: n_pieces independent pieces,
-// each writing memory that no other piece and no later node touches (tiles of a
-// parameter's gradient). tape_backward_from runs them after the last node, all in one
-// parallel region, the threads taking pieces in turn; each piece runs on one thread, so
-// the results do not depend on who runs what.
-typedef void (*DeferredFn)(const void *args, int piece);
+// Work a backward function hands to the end of the walk: a piece that writes memory no
+// other piece and no later node touches (a parameter's gradient). tape_backward_from runs
+// the pieces after the last node, all in one parallel region, the threads taking them
+// largest cost first (so that no long piece starts last); each piece runs on one
+// thread, so the results do not depend on who runs what.
+typedef void (*DeferredFn)(const void *args);
 typedef struct DeferredWork {
     const char *name;         // the op, for the profile
     DeferredFn run;
     const void *args;         // in the arena
-    int n_pieces;
+    double cost;              // any unit, the same for all pieces (the matmul's: multiply-adds)
 } DeferredWork;
 
 struct Tape {
@@ -79,6 +79,7 @@ struct Tape {
     bool recording;           // false for inference: ops then record nothing
     TapeProfile *profile;     // NULL unless profiling
     Tape *recompute;          // NULL, or the scratch tape of op_recompute (ops.h) (not owned)
+    bool recompute_scratch;   // this is such a scratch tape: a walk covers one block
     DeferredWork *deferred;   // owned; pending until the walk's end
     int n_deferred, deferred_capacity;
 };
@@ -102,7 +103,7 @@ TapeNode *tape_record(Tape *tape, const char *name, BackwardFn backward, Tensor 
                       Tensor **inputs);
 
 // Queues work for the end of the walk in progress (see DeferredWork).
-void tape_defer(Tape *tape, const char *name, DeferredFn run, const void *args, int n_pieces);
+void tape_defer(Tape *tape, const char *name, DeferredFn run, const void *args, double cost);
 
 // A new activation in the tape's arena; data uninitialised.
 Tensor *tensor_new(Tape *tape, int ndim, const int *shape);
