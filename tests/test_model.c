@@ -2,8 +2,9 @@
 // finite differences; the recurrent one-token step against the parallel forward;
 // steady-state memory of the training step; the block up to dt against the whole block;
 // and the up-front memory estimate's activations (mamba_train_bytes) against the tapes'
-// measured high-water marks, with and without train.recompute.
+// measured high-water marks, with and without train.recompute; zeroing the gradients.
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -179,6 +180,35 @@ static int check_memory_estimate(bool recompute) {
     return !ok;
 }
 
+// mamba_model_zero_grad over one parallel region: every gradient element zeroed at 1
+// and 3 threads, on a model large enough to be split (d_model 64, 3 blocks: 118k floats
+// in 32 tensors, the threads' shares crossing tensors).
+static int check_zero_grad(void) {
+    MambaModel model;
+    tiny_model_create_sized(&model, 64, 3, 300, 16, 4, 5);
+    int failures = 0;
+    const int threads[] = {1, 3};
+    for (int t = 0; t < 2; t++) {
+        size_t total = 0, nonzero = 0;
+        for (int i = 0; i < model.n_params; i++) {
+            Tensor *p = model.params[i].tensor;
+            for (size_t j = 0; j < p->size; j++) p->grad[j] = 1.0f + (float)j;
+            total += p->size;
+        }
+        omp_set_num_threads(threads[t]);
+        mamba_model_zero_grad(&model);
+        omp_set_num_threads(2);
+        for (int i = 0; i < model.n_params; i++)
+            for (size_t j = 0; j < model.params[i].tensor->size; j++) nonzero += model.params[i].tensor->grad[j] != 0.0f;
+        bool ok = nonzero == 0 && total >= 65536;
+        printf("%s zero_grad: %d threads, %zu of %zu gradient elements (%d tensors) left nonzero\n",
+               ok ? "OK    " : "NOT OK", threads[t], nonzero, total, model.n_params);
+        failures += !ok;
+    }
+    mamba_model_free(&model);
+    return failures;
+}
+
 int main(void) {
     MambaModel model;
     tiny_model_create(&model, 2, 42);
@@ -194,6 +224,7 @@ int main(void) {
     failures += check_block_dt(&model, tokens);
     failures += check_memory_estimate(false);
     failures += check_memory_estimate(true);
+    failures += check_zero_grad();
     mamba_model_free(&model);
     printf("%s: %d model check(s) failed\n", failures ? "FAILED" : "PASSED", failures);
     return failures ? 1 : 0;

@@ -9,6 +9,7 @@
 
 #include "autograd/ops.h"
 #include "core/error.h"
+#include "core/share.h"  // share_of_thread, share_in_array
 #include "mamba/heads.h"
 
 static void add_param(MambaModel *model, Tensor *t, int ndim, const int *shape, const char *format, int layer) {
@@ -93,10 +94,19 @@ Tensor *mamba_model_find(MambaModel *model, const char *name) {
     return NULL;
 }
 
+// One parallel region over all the gradients end to end (core/share.h).
 void mamba_model_zero_grad(MambaModel *model) {
-    for (int i = 0; i < model->n_params; i++) {
-        Tensor *t = model->params[i].tensor;
-        floats_zero(t->grad, t->size);
+    size_t total = 0;
+    for (int i = 0; i < model->n_params; i++) total += model->params[i].tensor->size;
+#pragma omp parallel if (total >= SHARE_MIN_PARALLEL)
+    {
+        size_t lo, hi, offset = 0, begin, end;
+        share_of_thread(total, &lo, &hi);
+        for (int i = 0; i < model->n_params && offset < hi; offset += model->params[i++].tensor->size) {
+            const Tensor *t = model->params[i].tensor;
+            if (share_in_array(lo, hi, offset, t->size, &begin, &end))
+                memset(t->grad + begin, 0, sizeof(float) * (end - begin));
+        }
     }
 }
 

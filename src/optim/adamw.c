@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/share.h"  // share_of_thread, share_in_array
 
 void adamw_options_defaults(AdamWOptions *o) {
     *o = (AdamWOptions){.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01};
@@ -83,28 +84,6 @@ static void adamw_update(float *restrict p, float *restrict m, float *restrict v
     }
 }
 
-// This thread's share of `total` elements laid end to end: a consecutive range, the
-// ranges of the threads nearly equal, their ends at multiples of 16 elements.
-static void thread_share(size_t total, size_t *lo, size_t *hi) {
-    const size_t t = (size_t)omp_get_thread_num(), n = (size_t)omp_get_num_threads();
-    *lo = t == 0 ? 0 : total / n * t / 16 * 16;
-    *hi = t + 1 == n ? total : total / n * (t + 1) / 16 * 16;
-}
-
-// Clips [lo, hi) of the concatenation to the part that falls in one tensor of `size`
-// elements starting at `offset`: false if none does.
-static bool share_in_tensor(size_t lo, size_t hi, size_t offset, size_t size, size_t *begin, size_t *end) {
-    *begin = lo > offset ? lo - offset : 0;
-    *end = hi < offset + size ? hi - offset : size;
-    return hi > offset && lo < offset + size && *begin < *end;
-}
-
-// Streaming passes over many tensors (a model has about ten a block, most of them too
-// small to split) run as one parallel region over all their elements end to end, not one
-// region a tensor: measured on 16 cores, the per-tensor regions left threads idle
-// (README "Threads").
-enum { PASS_MIN_PARALLEL = 65536 };
-
 void adamw_step(AdamW *opt, double lr) {
     const AdamWOptions *o = &opt->options;
     long t = ++opt->step;
@@ -120,13 +99,13 @@ void adamw_step(AdamW *opt, double lr) {
     const float decay = (float)(1.0 - lr * o->weight_decay);
     size_t total = 0;
     for (int i = 0; i < opt->n_slots; i++) total += opt->slots[i].tensor->size;
-#pragma omp parallel if (total >= PASS_MIN_PARALLEL)
+#pragma omp parallel if (total >= SHARE_MIN_PARALLEL)
     {
         size_t lo, hi, offset = 0, begin, end;
-        thread_share(total, &lo, &hi);
+        share_of_thread(total, &lo, &hi);
         for (int i = 0; i < opt->n_slots && offset < hi; offset += opt->slots[i++].tensor->size) {
             const AdamWSlot *slot = &opt->slots[i];
-            if (share_in_tensor(lo, hi, offset, slot->tensor->size, &begin, &end))
+            if (share_in_array(lo, hi, offset, slot->tensor->size, &begin, &end))
                 adamw_update(slot->tensor->data, slot->m, slot->v, slot->tensor->grad, begin, end, &s,
                              slot->decay ? decay : 1.0f);
         }
@@ -150,34 +129,33 @@ static double sum_of_squares(const float *x, size_t n) {
 // tensors' pieces are one parallel loop.
 #define NORM_PIECE ((size_t)1 << 18)
 
+typedef struct NormPiece {
+    int tensor;
+    size_t start;
+    double sum;
+} NormPiece;
+
 static double total_sum_of_squares(Tensor *const *tensors, int n) {
-    long pieces = 0;
-    for (int i = 0; i < n; i++) pieces += (long)((tensors[i]->size + NORM_PIECE - 1) / NORM_PIECE);
-    double *sums = xmalloc(sizeof(double) * (size_t)(pieces > 0 ? pieces : 1));
-    int *piece_tensor = xmalloc(sizeof(int) * (size_t)(pieces > 0 ? pieces : 1));
-    size_t *piece_start = xmalloc(sizeof(size_t) * (size_t)(pieces > 0 ? pieces : 1));
+    long n_pieces = 0;
+    for (int i = 0; i < n; i++) n_pieces += (long)((tensors[i]->size + NORM_PIECE - 1) / NORM_PIECE);
+    NormPiece *pieces = xmalloc(sizeof *pieces * (size_t)(n_pieces > 0 ? n_pieces : 1));
     long p = 0;
     for (int i = 0; i < n; i++)
-        for (size_t start = 0; start < tensors[i]->size; start += NORM_PIECE, p++) {
-            piece_tensor[p] = i;
-            piece_start[p] = start;
-        }
-#pragma omp parallel for schedule(dynamic, 4) if (pieces > 1)
-    for (long q = 0; q < pieces; q++) {
-        const Tensor *t = tensors[piece_tensor[q]];
-        const size_t start = piece_start[q], left = t->size - start;
-        sums[q] = sum_of_squares(t->grad + start, left < NORM_PIECE ? left : NORM_PIECE);
+        for (size_t start = 0; start < tensors[i]->size; start += NORM_PIECE) pieces[p++] = (NormPiece){i, start, 0.0};
+#pragma omp parallel for schedule(dynamic, 4) if (n_pieces > 1)
+    for (long q = 0; q < n_pieces; q++) {
+        const Tensor *t = tensors[pieces[q].tensor];
+        const size_t start = pieces[q].start, left = t->size - start;
+        pieces[q].sum = sum_of_squares(t->grad + start, left < NORM_PIECE ? left : NORM_PIECE);
     }
     double total = 0.0;
-    for (long q = 0; q < pieces;) {
-        const int i = piece_tensor[q];
+    for (long q = 0; q < n_pieces;) {
+        const int i = pieces[q].tensor;
         double tensor_total = 0.0;
-        for (; q < pieces && piece_tensor[q] == i; q++) tensor_total += sums[q];
+        for (; q < n_pieces && pieces[q].tensor == i; q++) tensor_total += pieces[q].sum;
         total += tensor_total;
     }
-    free(sums);
-    free(piece_tensor);
-    free(piece_start);
+    free(pieces);
     return total;
 }
 
@@ -189,12 +167,12 @@ double clip_grad_norm(Tensor *const *tensors, int n, double max_norm) {
         const float scale = (float)coef;
         size_t total = 0;
         for (int i = 0; i < n; i++) total += tensors[i]->size;
-#pragma omp parallel if (total >= PASS_MIN_PARALLEL)
+#pragma omp parallel if (total >= SHARE_MIN_PARALLEL)
         {
             size_t lo, hi, offset = 0, begin, end;
-            thread_share(total, &lo, &hi);
+            share_of_thread(total, &lo, &hi);
             for (int i = 0; i < n && offset < hi; offset += tensors[i++]->size) {
-                if (!share_in_tensor(lo, hi, offset, tensors[i]->size, &begin, &end)) continue;
+                if (!share_in_array(lo, hi, offset, tensors[i]->size, &begin, &end)) continue;
                 float *g = tensors[i]->grad;
 #pragma omp simd
                 for (size_t j = begin; j < end; j++) g[j] *= scale;
