@@ -91,14 +91,15 @@ check "  (a trained model: accuracy $accuracy > 0)" awk -v a="$accuracy" 'BEGIN 
 
 # SIGTERM that reaches one process of the two (as a node's signal can): both stop after the
 # same step, rank 0 writes that step's checkpoint, mpirun exits 143, and the run resumed with
-# the same N ends with the same bits as a straight one. The tiny model, 1000 steps, polled
-# every 10 ms, so that the signal lands mid-run.
+# the same N ends with the same bits as a straight one. The tiny model, 8000 steps (about
+# 1.5 s here; 1000 steps took 0.2 s, a window that a loaded machine's poll could miss),
+# polled every 10 ms, so that the signal lands mid-run.
 echo "" >"$tmp/e.yaml"
 tiny=(train --config "$tmp/e.yaml" --set model.d_model=16 --set model.n_layer=1 --set train.batch_size=2
       --set train.seqlen=48 --set train.eval_batches=1 --set data.val_sequences=2 --set log.progress=false
-      --set train.steps=1000 --set train.log_every=1 --set checkpoint.every=0 --set train.eval_every=0)
+      --set train.steps=8000 --set train.log_every=1 --set checkpoint.every=0 --set train.eval_every=0)
 "${launch[@]}" -np 2 "$bin" "${tiny[@]}" --set log.dir="$tmp/straight" >"$tmp/straight.log" 2>&1
-check "tiny model, mpirun -np 2, straight to step 1000, exits 0" test $? -eq 0
+check "tiny model, mpirun -np 2, straight to step 8000, exits 0" test $? -eq 0
 stop_one() {  # stop_one NAME SIGNAL WHOM: a -np 2 run, signalled when it has logged step 3
     "${launch[@]}" -np 2 "$bin" "${tiny[@]}" --set log.dir="$tmp/$1" >"$tmp/$1.log" 2>&1 &
     local pid=$! ranks
@@ -110,7 +111,7 @@ stop_one() {  # stop_one NAME SIGNAL WHOM: a -np 2 run, signalled when it has lo
 stop_one term TERM one
 rc=$?
 check "SIGTERM to one process: mpirun exits 143 (got $rc)" test "$rc" -eq 143
-steps=$(sed -n 's/.*stopped by SIGTERM after step \([0-9]*\) of 1000; wrote the checkpoint.*/\1/p' "$tmp/term.log" | sort -u)
+steps=$(sed -n 's/.*stopped by SIGTERM after step \([0-9]*\) of 8000; wrote the checkpoint.*/\1/p' "$tmp/term.log" | sort -u)
 check "SIGTERM to one process: both processes stopped after the same step ($(echo $steps))" \
     test "$(grep -c 'stopped by SIGTERM after step' "$tmp/term.log")" -eq 2 -a "$(echo "$steps" | wc -l)" -eq 1
 term_dir=$(dirname "$(ls "$tmp"/term/*/metrics.jsonl)")
@@ -119,8 +120,8 @@ check "SIGTERM to one process: rank 0 wrote the checkpoint of step $steps, and n
 "${launch[@]}" -np 2 "$bin" "${tiny[@]}" --set log.dir="$tmp/term" --resume latest >"$tmp/term_resume.log" 2>&1
 check "SIGTERM to one process: -np 2 --resume latest finishes" test $? -eq 0
 straight_dir=$(dirname "$(ls "$tmp"/straight/*/metrics.jsonl)")
-"$compare" "$straight_dir/ckpt-00001000.h5" "$term_dir/ckpt-00001000.h5" 0 &&
-    h5diff -q "$straight_dir/ckpt-00001000.h5" "$term_dir/ckpt-00001000.h5" /optim
+"$compare" "$straight_dir/ckpt-00008000.h5" "$term_dir/ckpt-00008000.h5" 0 &&
+    h5diff -q "$straight_dir/ckpt-00008000.h5" "$term_dir/ckpt-00008000.h5" /optim
 check "SIGTERM + resume: the same parameters and AdamW moments as straight, to the bit" test $? -eq 0
 tiny_losses() { grep -o '"step":[0-9]*,"loss":[^,]*,"lr":[^,]*,"grad_norm":[^,]*' "$1/metrics.jsonl"; }
 check "SIGTERM + resume: the same logged losses as straight" diff <(tiny_losses "$straight_dir") <(tiny_losses "$term_dir")
