@@ -3,8 +3,9 @@
 // threads, on both libraries; shapes small and large, the large ones (C of at least 2^22
 // elements) taking oneDNN's tiled path, cut with ragged edges; and with oneDNN the same
 // bits of C at 1, 4, 5 and 6 threads. The matmul op's backward on a tape, whose weight
-// gradient is deferred to the walk's end on 4 threads or more: the same bits at every
-// thread count.
+// gradient is deferred to the walk's end on 4 threads or more, and whose input gradient
+// with a long inner dimension is summed over slices of it: the same bits at every thread
+// count.
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -180,5 +181,7 @@ int main(void) {
     // A layer's dw whose rows in tiles of 256 would round differently here (oneDNN blocks
     // the inner dimension by the call's shape): deferred, it must stay one whole product.
     test_op_backward(&rng, 1024, 768, 1536, false);
+    // The head's dx: an inner dimension of 13000 (the vocabulary) in 5 slices, the last ragged.
+    test_op_backward(&rng, 64, 96, 13000, true);
     return check_summary("test_matmul");
 }

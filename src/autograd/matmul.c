@@ -123,6 +123,43 @@ static void weight_grad_deferred(const void *args) {
     dnnl_sgemm('T', 'N', g->N, g->K, g->T, 1.0f, g->dout, g->N, g->x, g->K, 1.0f, g->dw, g->K);
 }
 
+// ---- an input gradient with a long inner dimension, summed over slices of it ----
+//
+// The LM head's input gradient, dx (T, K) += dout (T, N) w (N, K), has a small C (T x
+// d_model, 0.8 M at 130m's shapes) and the whole vocabulary as its inner dimension, and
+// oneDNN's threading of it reached 1.1 TFLOP/s on 16 cores (README "Threads"). It is cut
+// instead into slices of the inner dimension, each slice one single-threaded product into
+// its own buffer, the threads taking slices in turn, and the slices' products added in
+// order. The slices depend on the shape alone, so dx has the same bits at any thread
+// count. Not for C of 2^22 elements or more (sgemm's tiles serve those).
+enum { INNER_SLICE_MIN = 3200, INNER_SLICES_MAX = 32 };
+
+static bool input_grad_slices_pay(int T, int K, int N) {
+    return matmul_backend == MATMUL_ONEDNN && N >= 4 * INNER_SLICE_MIN && (long)T * K < SGEMM_TILES_FROM;
+}
+
+static void input_grad_sliced(Tape *tape, float *dx, const float *dout, const float *w, int T, int K, int N) {
+    int slice = (N + INNER_SLICES_MAX - 1) / INNER_SLICES_MAX;
+    if (slice < INNER_SLICE_MIN) slice = INNER_SLICE_MIN;
+    const int n_slices = (N + slice - 1) / slice;
+    const size_t c = (size_t)T * K;
+    float *parts = arena_alloc(&tape->arena, sizeof(float) * c * (size_t)n_slices);
+#pragma omp parallel
+    {
+#pragma omp for schedule(dynamic, 1)
+        for (int q = 0; q < n_slices; q++) {
+            const int n0 = q * slice, n = N - n0 < slice ? N - n0 : slice;
+            dnnl_sgemm('N', 'N', T, K, n, 1.0f, dout + n0, N, w + (size_t)n0 * K, K, 0.0f, parts + c * (size_t)q, K);
+        }
+#pragma omp for simd schedule(static)
+        for (size_t i = 0; i < c; i++) {
+            float sum = parts[i];
+            for (int q = 1; q < n_slices; q++) sum += parts[c * (size_t)q + i];
+            dx[i] += sum;
+        }
+    }
+}
+
 static void matmul_node_backward(Tape *tape, TapeNode *node) {
     Tensor *x = node->inputs[0], *w = node->inputs[1], *out = node->output;
     int T = x->shape[0], K = x->shape[1], N = out->shape[1];
@@ -133,7 +170,12 @@ static void matmul_node_backward(Tape *tape, TapeNode *node) {
         tape_defer(tape, node->name, weight_grad_deferred, g, (double)T * K * N);
         dw = NULL;
     }
-    matmul_backward(x->requires_grad ? tensor_grad(tape, x) : NULL, dw, out->grad, x->data, w->data, T, K, N);
+    float *dx = x->requires_grad ? tensor_grad(tape, x) : NULL;
+    if (dx && T > 0 && input_grad_slices_pay(T, K, N)) {
+        input_grad_sliced(tape, dx, out->grad, w->data, T, K, N);
+        dx = NULL;
+    }
+    matmul_backward(dx, dw, out->grad, x->data, w->data, T, K, N);
 }
 
 Tensor *op_matmul(Tape *tape, Tensor *x, Tensor *w) {
