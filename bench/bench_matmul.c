@@ -3,7 +3,9 @@
 // out = x w^T, the input gradient dx += dout w and the weight gradient dw += dout^T x
 // (whose inner dimension is the T tokens), as matmul_forward / matmul_backward call
 // sgemm. Prints ms and GFLOP/s of each (the best of --reps after one warm-up call), so
-// that runs at 1 and 16 threads show which product scales worst, on either library.
+// that runs at 1 and 16 threads show which product scales worst, on either library. The
+// step's tape also defers the layers' weight gradients and cuts the head's input gradient
+// into slices (src/autograd/matmul.c); this bench times the plain calls.
 //
 //   bench_matmul [--d-model 768] [--vocab 50280] [--tokens 1024] [--reps 3]
 //                [--matmul openblas|onednn|both]

@@ -33,11 +33,11 @@ static int sgemm_tile(int M, int N) {
 // gradient at mamba-130m's shapes, 39-51 M elements), at every thread count. Measured on
 // 16 cores (README "Threads"): tiles took the head's forward from 68 to 46 ms and its
 // weight gradient from 72 to 60 ms; the layers' products (C of 0.1-3 M) were as fast or
-// faster in oneDNN's own threading. On one thread the tiles cost the head about 5-8%, which
-// buys the same bits at any thread count: a tile does not round as the whole product does
-// (oneDNN blocks the inner dimension by the call's shape: for the head's weight gradient
-// 32 M of 39 M elements differ), while oneDNN's threading of one product cuts only C and
-// gives its one-thread bits (tests/test_matmul.c).
+// faster in oneDNN's own threading. On one thread the tiles cost the head's products
+// 2-15% (about 3% of a step), which buys the same bits at any thread count: a tile does
+// not round as the whole product does (oneDNN blocks the inner dimension by the call's
+// shape: for the head's weight gradient 32 M of 39 M elements differ), while oneDNN's
+// threading of one product cuts only C and gives its one-thread bits (tests/test_matmul.c).
 enum { SGEMM_TILES_FROM = 1 << 22 };
 
 static bool sgemm_tiles_pay(int M, int N) { return (long)M * N >= SGEMM_TILES_FROM; }
