@@ -366,24 +366,24 @@ static void spmm(const PackedMatrix *m, const float *X, float *Y, int T) {
 //
 // Y (T, rows) = X (T, cols) @ W^T for long prompts, without expanding W. Per tile of
 // PROMPT_TILE tokens, X is transposed to Xt (cols, PROMPT_TILE), so that the tile's values
-// of one column are contiguous (one cache line per 16 tokens). Each thread takes chunks of
-// PROMPT_CHUNK_ROWS rows; for a chunk it first lists the stored weights of its rows as
-// (column, value) pairs ordered by block of PROMPT_KBLOCK columns, then row; then, per
-// tile and per column block, each row's accumulators (the tile's tokens: 4 zmm or 8 ymm)
-// are loaded, one vector FMA per stored weight and per 16 (8) tokens adds v * Xt[c, :],
-// and stored back. The column block of Xt (PROMPT_KBLOCK x PROMPT_TILE floats, 16 KB) and
-// the chunk's accumulators (4 KB) stay in L1 while the chunk's rows pass over them, so
-// every FMA's operand comes from L1; the sgemm path instead does the dense arithmetic on
-// rows expanded to dense. Each output is summed by one thread in column order.
-#ifndef PROMPT_TILE  // (a -D of bench experiments may set these three)
+// of one column are contiguous (one cache line per 16 tokens). Threads take chunks of
+// PROMPT_CHUNK_ROWS rows; per tile, chunk and block of 64 columns (one word of a bitmap
+// row), each row's accumulators (the tile's tokens: 4 zmm or 8 ymm) are loaded, one vector
+// FMA per stored weight and per 16 (8) tokens adds v * Xt[c, :], and stored back. The
+// column block of Xt (64 x PROMPT_TILE floats, 16 KB) and the chunk's accumulators (4 KB)
+// stay in L1 while the chunk's rows pass over them, so every FMA's operand comes from L1.
+// The stored weights are read where they are, each row's through a cursor that moves
+// block by block (a bitmap word's set bits, csr16's indices below the block's end, 2:4's
+// 16 groups); listing them per call as (column, value) pairs first cost about a third of
+// the kernel's time, in writes (docs/SPARSE.md). Each output is summed by one thread in
+// column order.
+#ifndef PROMPT_TILE  // (a -D of bench experiments may set these two)
 #define PROMPT_TILE 64
-#endif
-#ifndef PROMPT_KBLOCK
-#define PROMPT_KBLOCK 64
 #endif
 #ifndef PROMPT_CHUNK_ROWS
 #define PROMPT_CHUNK_ROWS 16
 #endif
+#define PROMPT_KBLOCK 64  // columns: one 64-bit word of a bitmap row
 
 #if defined(__AVX512F__)
 typedef float vtile __attribute__((vector_size(64)));  // 16 tokens
@@ -392,109 +392,151 @@ typedef float vtile __attribute__((vector_size(32)));  // 8 tokens
 #endif
 #define PROMPT_NV (PROMPT_TILE / (int)(sizeof(vtile) / sizeof(float)))
 
-// The stored weights of the matrix, chunk by chunk: chunk q's entries are col[base[q] ..],
-// val[base[q] ..], ordered by column block and then row; entry k is (col[k], val[k]) with
-// col as the float offset of its row in a tile of Xt. Block b of the chunk's row i holds
-// its entries from start[q][b * nr + i] to start[q][b * nr + i + 1] (relative to base[q]),
-// start[q] being the PROMPT_STARTS ints at start + q * PROMPT_STARTS.
-#define PROMPT_STARTS(n_blocks) ((n_blocks) * PROMPT_CHUNK_ROWS + 1)
-typedef struct PromptEntries {
-    int *col;      // (owned)
-    float *val;    // (owned)
-    size_t *base;  // (n_chunks + 1) (owned)
-    int *start;    // (n_chunks * PROMPT_STARTS) (owned)
-} PromptEntries;
-
-static size_t row_count(const PackedMatrix *m, int r) {
-    return m->format == PACKED_NM24 ? 2 * (size_t)(m->cols / 4) : m->row_start[r + 1] - m->row_start[r];
+// Column c of a tile of Xt: PROMPT_NV vectors.
+static inline const vtile *tile_column(const float *Xt, int c) {
+    return (const vtile *)__builtin_assume_aligned(Xt + (size_t)c * PROMPT_TILE, 64);
 }
 
-// Fills chunk q (rows r0 .. r0 + nr) of e; scratch holds m->cols ints.
-static void prompt_chunk_fill(const PackedMatrix *m, int q, int r0, int nr, int n_blocks, PromptEntries *e,
-                              int *scratch) {
-    int *start = e->start + (size_t)q * PROMPT_STARTS(n_blocks);
-    int *col = e->col + e->base[q];
-    float *val = e->val + e->base[q];
-    memset(start, 0, sizeof(int) * (size_t)PROMPT_STARTS(n_blocks));
-    // Counts per (block, row) into start[b * nr + i + 1], then prefix sums, then the entries.
-    for (int i = 0; i < nr; i++) {
-        const float *values;
-        int n = row_entries(m, r0 + i, scratch, &values);
-        for (int k = 0, b = 0; b < n_blocks; b++) {  // entries in column order: each block's run
-            int begin = k;
-            while (k < n && scratch[k] < (b + 1) * PROMPT_KBLOCK) k++;
-            start[b * nr + i + 1] = k - begin;
-        }
+static inline __attribute__((always_inline)) void fma_tile(vtile *restrict a, float v, const vtile *restrict x) {
+    for (int j = 0; j < PROMPT_NV; j++) a[j] += v * x[j];
+}
+
+// Each block_* adds one row's stored weights of one column block times the tile Xt to
+// acc (PROMPT_NV vectors): the block's even entries into one set of accumulators and its
+// odd ones into another (twice the FMA chains in flight), summed at the end.
+
+// Bitmap: the set bits of word are columns c0 + bit; their values are v[0 ..].
+static inline void block_bitmap(uint64_t word, int c0, const float *restrict v, const float *restrict Xt,
+                                vtile *restrict acc) {
+    vtile a[PROMPT_NV], e[PROMPT_NV];
+    for (int j = 0; j < PROMPT_NV; j++) a[j] = acc[j], e[j] = (vtile){0};
+    for (; word; v += 2) {
+        const int c = c0 + __builtin_ctzll(word);
+        word &= word - 1;
+        fma_tile(a, v[0], tile_column(Xt, c));
+        if (!word) break;
+        const int c1 = c0 + __builtin_ctzll(word);
+        word &= word - 1;
+        fma_tile(e, v[1], tile_column(Xt, c1));
     }
-    for (int j = 0; j < n_blocks * nr; j++) start[j + 1] += start[j];
-    for (int i = 0; i < nr; i++) {
-        const float *values;
-        int n = row_entries(m, r0 + i, scratch, &values);
-        int b = -1, at = 0;
-        for (int k = 0; k < n; k++) {
-            int c = scratch[k];
-            if (c / PROMPT_KBLOCK != b) b = c / PROMPT_KBLOCK, at = start[b * nr + i];
-            col[at] = c * PROMPT_TILE;
-            val[at++] = values[k];
-        }
+    for (int j = 0; j < PROMPT_NV; j++) acc[j] = a[j] + e[j];
+}
+
+// CSR16: n entries, columns col[k] and values v[k].
+static inline void block_csr16(const uint16_t *restrict col, const float *restrict v, int n, const float *restrict Xt,
+                               vtile *restrict acc) {
+    vtile a[PROMPT_NV], e[PROMPT_NV];
+    for (int j = 0; j < PROMPT_NV; j++) a[j] = acc[j], e[j] = (vtile){0};
+    int k = 0;
+    for (; k + 2 <= n; k += 2) {
+        fma_tile(a, v[k], tile_column(Xt, col[k]));
+        fma_tile(e, v[k + 1], tile_column(Xt, col[k + 1]));
+    }
+    if (k < n) fma_tile(a, v[k], tile_column(Xt, col[k]));
+    for (int j = 0; j < PROMPT_NV; j++) acc[j] = a[j] + e[j];
+}
+
+// 2:4: groups g0 .. g0 + ng (columns 4 g ..), their index bytes index[0 ..] and values v[0 ..].
+static inline void block_nm24(const uint8_t *restrict index, const float *restrict v, int g0, int ng,
+                              const float *restrict Xt, vtile *restrict acc) {
+    vtile a[PROMPT_NV], e[PROMPT_NV];
+    for (int j = 0; j < PROMPT_NV; j++) a[j] = acc[j], e[j] = (vtile){0};
+    for (int g = 0; g < ng; g++) {
+        const int c = 4 * (g0 + g);
+        fma_tile(a, v[2 * g], tile_column(Xt, c + (index[g] & 3)));
+        fma_tile(e, v[2 * g + 1], tile_column(Xt, c + (index[g] >> 2 & 3)));
+    }
+    for (int j = 0; j < PROMPT_NV; j++) acc[j] = a[j] + e[j];
+}
+
+// The next block of a row is read after the chunk's other rows have had theirs: its lines
+// are fetched now, since the hardware does not follow 16 streams that advance by a block.
+// bytes: the size of the block just read, the guess for the next one's. Its first, middle
+// and last bytes cover the lines of up to 192 bytes (a block's values at density 0.6)
+// without a loop whose count would vary (a mispredicted branch a block).
+static inline void prefetch_span(const void *p, size_t bytes) {
+    __builtin_prefetch(p);
+    __builtin_prefetch((const char *)p + bytes / 2);
+    __builtin_prefetch((const char *)p + bytes);
+}
+
+// csr_block_end (rows, n_blocks) of CSR16: where each row's entries of each column block
+// end (an index into col_index), found once per call rather than at every tile.
+static void csr16_block_ends(const PackedMatrix *m, int r, int n_blocks, uint32_t *restrict end) {
+    uint32_t k = m->row_start[r];
+    const uint32_t row_end = m->row_start[r + 1];
+    for (int b = 0; b < n_blocks; b++) {
+        while (k < row_end && m->col_index[k] < PROMPT_KBLOCK * (b + 1)) k++;
+        end[b] = k;
     }
 }
 
-// acc (nr rows x PROMPT_NV vectors) += block b of a chunk (its entries col, val and starts
-// start) times its tile of Xt.
-static inline void prompt_chunk_block(const int *restrict col, const float *restrict val, const int *start, int b,
-                                      int nr, const float *restrict Xt, vtile *restrict acc) {
-    start += (size_t)b * nr;
-    for (int i = 0; i < nr; i++) {
-        // Two sets of accumulators, for the even and the odd entries: twice the FMA chains
-        // in flight.
-        vtile a[PROMPT_NV], e[PROMPT_NV];
-        for (int j = 0; j < PROMPT_NV; j++) a[j] = acc[i * PROMPT_NV + j], e[j] = (vtile){0};
-        int k = start[i];
-        for (; k + 2 <= start[i + 1]; k += 2) {
-            const vtile *x0 = (const vtile *)__builtin_assume_aligned(Xt + col[k], 64);
-            const vtile *x1 = (const vtile *)__builtin_assume_aligned(Xt + col[k + 1], 64);
-            const float v0 = val[k], v1 = val[k + 1];
-            for (int j = 0; j < PROMPT_NV; j++) a[j] += v0 * x0[j];
-            for (int j = 0; j < PROMPT_NV; j++) e[j] += v1 * x1[j];
+// acc (nr rows x PROMPT_NV vectors) = rows r0 .. r0 + nr of W times the tile Xt, block by
+// block of columns, each row's stored weights read from where its cursor at[i] stands
+// (csr_block_end: CSR16's block ends, NULL for the other formats).
+static void prompt_chunk(const PackedMatrix *m, const uint32_t *csr_block_end, int r0, int nr, const float *restrict Xt,
+                         vtile *restrict acc) {
+    const int n_blocks = (m->cols + PROMPT_KBLOCK - 1) / PROMPT_KBLOCK;
+    uint32_t at[PROMPT_CHUNK_ROWS];
+    memset(acc, 0, sizeof(vtile) * PROMPT_NV * (size_t)nr);
+    switch (m->format) {
+    case PACKED_BITMAP:
+        for (int i = 0; i < nr; i++) at[i] = m->row_start[r0 + i];
+        for (int b = 0; b < n_blocks; b++)
+            for (int i = 0; i < nr; i++) {
+                uint64_t word;
+                memcpy(&word, m->bitmap + (size_t)(r0 + i) * m->bitmap_stride + 8 * b, 8);
+                block_bitmap(word, PROMPT_KBLOCK * b, m->values + at[i], Xt, acc + i * PROMPT_NV);
+                const int n = __builtin_popcountll(word);
+                at[i] += (uint32_t)n;
+                prefetch_span(m->values + at[i], sizeof(float) * (size_t)n + 4);
+            }
+        break;
+    case PACKED_CSR16:
+        for (int i = 0; i < nr; i++) at[i] = m->row_start[r0 + i];
+        for (int b = 0; b < n_blocks; b++)
+            for (int i = 0; i < nr; i++) {
+                const uint32_t end = csr_block_end[(size_t)(r0 + i) * n_blocks + b];
+                const int n = (int)(end - at[i]);
+                block_csr16(m->col_index + at[i], m->values + at[i], n, Xt, acc + i * PROMPT_NV);
+                at[i] = end;
+                prefetch_span(m->values + end, sizeof(float) * (size_t)n + 4);
+                prefetch_span(m->col_index + end, sizeof(uint16_t) * (size_t)n + 2);
+            }
+        break;
+    case PACKED_NM24: {
+        const int groups = m->cols / 4, block_groups = PROMPT_KBLOCK / 4;
+        for (int b = 0; b < n_blocks; b++) {
+            const int g0 = block_groups * b, ng = groups - g0 < block_groups ? groups - g0 : block_groups;
+            for (int i = 0; i < nr; i++) {
+                const size_t g = (size_t)(r0 + i) * groups + g0;
+                block_nm24(m->nm_index + g, m->values + 2 * g, g0, ng, Xt, acc + i * PROMPT_NV);
+                prefetch_span(m->values + 2 * (g + ng), sizeof(float) * 2 * (size_t)ng);
+                prefetch_span(m->nm_index + g + ng, (size_t)ng);
+            }
         }
-        if (k < start[i + 1]) {
-            const vtile *x0 = (const vtile *)__builtin_assume_aligned(Xt + col[k], 64);
-            const float v0 = val[k];
-            for (int j = 0; j < PROMPT_NV; j++) a[j] += v0 * x0[j];
-        }
-        for (int j = 0; j < PROMPT_NV; j++) acc[i * PROMPT_NV + j] = a[j] + e[j];
+        break;
+    }
+    default: break;
     }
 }
 
 static void spmm_prompt(const PackedMatrix *m, const float *X, float *Y, int T) {
     const int rows = m->rows, cols = m->cols;
-    const int n_blocks = (cols + PROMPT_KBLOCK - 1) / PROMPT_KBLOCK;
     const int n_chunks = (rows + PROMPT_CHUNK_ROWS - 1) / PROMPT_CHUNK_ROWS;
     int n_tiles;
+    const int n_blocks = (cols + PROMPT_KBLOCK - 1) / PROMPT_KBLOCK;
     float *Xt = transpose_tiles(X, T, cols, PROMPT_TILE, &n_tiles);
-    PromptEntries e;
-    e.base = alloc_aligned(sizeof(size_t) * ((size_t)n_chunks + 1));
-    e.base[0] = 0;
-    for (int q = 0; q < n_chunks; q++) {
-        size_t n = 0;
-        for (int r = q * PROMPT_CHUNK_ROWS; r < rows && r < (q + 1) * PROMPT_CHUNK_ROWS; r++) n += row_count(m, r);
-        e.base[q + 1] = e.base[q] + n;
-    }
-    e.col = alloc_aligned(sizeof(int) * (e.base[n_chunks] + 1));
-    e.val = alloc_aligned(sizeof(float) * (e.base[n_chunks] + 1));
-    e.start = alloc_aligned(sizeof(int) * (size_t)n_chunks * PROMPT_STARTS(n_blocks));
+    uint32_t *csr_block_end =
+        m->format == PACKED_CSR16 ? alloc_aligned(sizeof(uint32_t) * (size_t)rows * n_blocks) : NULL;
     // Tile by tile, so that the tile of Xt (cols x PROMPT_TILE floats) stays in L2 while
-    // every chunk passes over it; the static schedule gives each thread the same chunks
-    // (those whose entries it filled) at every tile.
+    // every chunk passes over it.
 #pragma omp parallel if ((size_t)rows * cols > 4096)
     {
-        int *scratch = alloc_aligned(sizeof(int) * ((size_t)cols + 1));
         vtile *acc = alloc_aligned(sizeof(vtile) * PROMPT_NV * PROMPT_CHUNK_ROWS);
+        if (csr_block_end) {
 #pragma omp for schedule(static)
-        for (int q = 0; q < n_chunks; q++) {
-            const int r0 = q * PROMPT_CHUNK_ROWS, nr = rows - r0 < PROMPT_CHUNK_ROWS ? rows - r0 : PROMPT_CHUNK_ROWS;
-            prompt_chunk_fill(m, q, r0, nr, n_blocks, &e, scratch);
+            for (int r = 0; r < rows; r++) csr16_block_ends(m, r, n_blocks, csr_block_end + (size_t)r * n_blocks);
         }
         for (int tile = 0; tile < n_tiles; tile++) {
             const float *Xtile = Xt + (size_t)tile * cols * PROMPT_TILE;
@@ -502,18 +544,15 @@ static void spmm_prompt(const PackedMatrix *m, const float *X, float *Y, int T) 
 #pragma omp for schedule(static) nowait
             for (int q = 0; q < n_chunks; q++) {
                 const int r0 = q * PROMPT_CHUNK_ROWS, nr = rows - r0 < PROMPT_CHUNK_ROWS ? rows - r0 : PROMPT_CHUNK_ROWS;
-                const int *start = e.start + (size_t)q * PROMPT_STARTS(n_blocks);
-                memset(acc, 0, sizeof(vtile) * PROMPT_NV * (size_t)nr);
-                for (int b = 0; b < n_blocks; b++)
-                    prompt_chunk_block(e.col + e.base[q], e.val + e.base[q], start, b, nr, Xtile, acc);
+                prompt_chunk(m, csr_block_end, r0, nr, Xtile, acc);
                 const float *lanes = (const float *)acc;
                 for (int t = 0; t < width; t++)
                     for (int i = 0; i < nr; i++) Y[(size_t)(t0 + t) * rows + r0 + i] = lanes[i * PROMPT_TILE + t];
             }
         }
-        free(scratch), free(acc);
+        free(acc);
     }
-    free(Xt), free(e.col), free(e.val), free(e.base), free(e.start);
+    free(Xt), free(csr_block_end);
 }
 
 // w (cols) = row r of the matrix, dense. The bitmap expands 8 or 16 columns per step;

@@ -334,10 +334,13 @@ void packed_matmul_reference(const PackedMatrix *m, const float *X, float *Y, in
 #endif
 // Batches 2-16: the sparse batch kernel up to this density, else rows expanded in cache.
 #define RULE_BATCH_SPARSE_MAX_DENSITY 0.3
-// Prompt: the blocked sparse kernel up to this density, from this many rows and columns
-// (x_proj's 80-96 rows and dt_proj's 48-64 columns never pay: the transpose of X costs as
-// much as their products), else unpack + sgemm.
-#define RULE_PROMPT_SPARSE_MAX_DENSITY 0.4
+// Prompt: the blocked sparse kernel up to this density, from this many rows and columns,
+// else unpack + sgemm. Since the kernel reads the packed weights in place it beats unpack
+// + sgemm by 1.2-1.5x at density 0.5 on 130m's and 370m's in_proj and out_proj, is even
+// with it at 0.7 and loses at 0.9 (docs/sparse_bench/prompt_kernel_inplace_2026-12-03.md).
+// x_proj's 80-96 rows and dt_proj's 48-64 columns pay only at 370m's size or at 0.3 and
+// below, and not reproducibly at 2 threads on 130m's: they stay with unpack + sgemm.
+#define RULE_PROMPT_SPARSE_MAX_DENSITY 0.6
 #define RULE_PROMPT_SPARSE_MIN_ROWS 256
 #define RULE_PROMPT_SPARSE_MIN_COLS 256
 
