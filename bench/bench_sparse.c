@@ -11,6 +11,8 @@
 //   bench_sparse [--threads N] [--repeats 5] [--working-set 192] [--quick] [--prompt-only]
 //                [--clock wall|cpu] [--shape 130m|370m|'130m in_proj']
 // --prompt-only: the prompt columns only (decode left blank).
+// The dense row's last column is the same weights stored as a full bitmap through unpack
+// + sgemm in blocks of rows, timed in turn with dense: a check of the dense baseline.
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +79,21 @@ static double time_prompt(const PackedMatrix *m, const float *X, float *Y, int T
         if (r >= 0) t[r] = clock_seconds() - start;
     }
     return median(t, repeats);
+}
+
+// The prompt of a and b in turn, repeat by repeat (sparse_a, sparse_b as in time_prompt):
+// their medians in *ta and *tb, so that the machine's drift hits both alike.
+static void time_prompt_pair(const PackedMatrix *a, bool sparse_a, const PackedMatrix *b, bool sparse_b,
+                             const float *X, float *Y, int T, int repeats, double *ta, double *tb) {
+    double t_a[64], t_b[64];
+    for (int r = -1; r < repeats; r++) {
+        double start = clock_seconds();
+        packed_matmul_with(a, X, Y, T, sparse_a);
+        double mid = clock_seconds();
+        packed_matmul_with(b, X, Y, T, sparse_b);
+        if (r >= 0) t_a[r] = mid - start, t_b[r] = clock_seconds() - mid;
+    }
+    *ta = median(t_a, repeats), *tb = median(t_b, repeats);
 }
 
 // dst = a copy of src's arrays, in memory of its own.
@@ -193,8 +210,22 @@ int main(int argc, char **argv) {
                 double t1 = o.prompt_only ? 0.0 : time_decode(copies, n_copies, X, Y, 1, o.repeats, 0);
                 double t8 = o.prompt_only ? 0.0 : time_decode(copies, n_copies, X, Y, 8, o.repeats, 0);
                 bool sparse_prompt = f != PACKED_DENSE;
-                double tp = time_prompt(&copies[0], X, Y, T, o.repeats, sparse_prompt);
-                double tu = f != PACKED_DENSE ? time_prompt(&copies[0], X, Y, T, o.repeats, false) : tp;
+                double tp, tu;
+                if (f == PACKED_DENSE) {
+                    // The baseline beside the same weights stored as a full bitmap and run
+                    // by unpack + sgemm in blocks of rows: whether sgemm of the whole
+                    // product is the fastest dense way (README, "Running a pruned model").
+                    PackedMatrix full;
+                    if (packed_matrix_pack(&full, PACKED_BITMAP, w, NULL, rows, cols, &err) != 0) {
+                        fprintf(stderr, "bench_sparse: %s: %s\n", sh->name, err.message);
+                        return 1;
+                    }
+                    time_prompt_pair(&copies[0], false, &full, false, X, Y, T, o.repeats, &tp, &tu);
+                    packed_matrix_free(&full);
+                } else {
+                    tp = time_prompt(&copies[0], X, Y, T, o.repeats, sparse_prompt);
+                    tu = time_prompt(&copies[0], X, Y, T, o.repeats, false);
+                }
                 if (f == PACKED_DENSE) dense_t1 = t1, dense_t8 = t8, dense_prompt = tp;
                 if (f == PACKED_DENSE && !o.prompt_only) {
                     double t1_onednn = time_decode(copies, n_copies, X, Y, 1, o.repeats, 1);
