@@ -44,14 +44,9 @@ size_t packed_bytes(PackedFormat format, int rows, int cols, size_t nnz) {
 }
 
 size_t packed_rows_bytes(const PackedMatrix *m, int r0, int r1) {
-    const size_t n = r1 > r0 ? (size_t)(r1 - r0) : 0, c = (size_t)m->cols;
-    if (n == 0) return 0;
-    switch (m->format) {
-    case PACKED_BITMAP: return n * (size_t)m->bitmap_stride + 4 * (size_t)(m->row_start[r1] - m->row_start[r0]);
-    case PACKED_CSR16: return 6 * (size_t)(m->row_start[r1] - m->row_start[r0]);
-    case PACKED_NM24: return n * (c / 4) * (2 * 4 + 1);
-    default: return 4 * n * c;
-    }
+    if (r1 <= r0) return 0;
+    const size_t stored = m->row_start ? m->row_start[r1] - m->row_start[r0] : 0;
+    return packed_bytes(m->format, r1 - r0, m->cols, stored);
 }
 
 double packed_density(const PackedMatrix *m) {

@@ -94,8 +94,9 @@ void packed_matvec(const PackedMatrix *m, const float *x, float *y, int batch);
 // for a caller that shares the rows of several products among its threads in one parallel
 // region (infer_step). Each y[r] gets the same bits as from packed_matvec at batch 1.
 void packed_matvec_rows(const PackedMatrix *m, const float *x, float *y, int r0, int r1);
-// Bytes stored for rows [r0, r1) (the part of a decode step's traffic they are), to
-// share rows among threads by the work they hold rather than by their count.
+// Bytes stored for rows [r0, r1), as packed_bytes counts a matrix of those rows (the part
+// of a decode step's traffic they are), to share rows among threads by the work they hold
+// rather than by their count.
 size_t packed_rows_bytes(const PackedMatrix *m, int r0, int r1);
 // Prompt: Y (T, rows) = X (T, cols) @ W^T for many rows T. Dense goes to sgemm; a sparse
 // format runs its own kernel where packed_prompt_sparse_pays says so, and otherwise
