@@ -375,8 +375,8 @@ static void spmm(const PackedMatrix *m, const float *X, float *Y, int T) {
 // The stored weights are read where they are, each row's through a cursor that moves
 // block by block (a bitmap word's set bits, csr16's indices below the block's end, 2:4's
 // 16 groups); listing them per call as (column, value) pairs first cost about a third of
-// the kernel's time, in writes (docs/SPARSE.md). Each output is summed by one thread in
-// column order.
+// the kernel's time, in writes (docs/SPARSE.md). Each output is summed by one thread in an
+// order fixed by the matrix.
 #ifndef PROMPT_TILE  // (a -D of bench experiments may set these two)
 #define PROMPT_TILE 64
 #endif
@@ -403,7 +403,8 @@ static inline __attribute__((always_inline)) void fma_tile(vtile *restrict a, fl
 
 // Each block_* adds one row's stored weights of one column block times the tile Xt to
 // acc (PROMPT_NV vectors): the block's even entries into one set of accumulators and its
-// odd ones into another (twice the FMA chains in flight), summed at the end.
+// odd ones into another, summed at the end. That is the rounding of the kernel that listed
+// the entries first; one set measured the same speed (docs/SPARSE.md), so the bits stayed.
 
 // Bitmap: the set bits of word are columns c0 + bit; their values are v[0 ..].
 static inline void block_bitmap(uint64_t word, int c0, const float *restrict v, const float *restrict Xt,
