@@ -71,16 +71,6 @@ static double time_decode(PackedMatrix *copies, int n_copies, const float *x, fl
     return median(t, repeats);
 }
 
-static double time_prompt(const PackedMatrix *m, const float *X, float *Y, int T, int repeats, bool sparse) {
-    double t[64];
-    for (int r = -1; r < repeats; r++) {
-        double start = clock_seconds();
-        packed_matmul_with(m, X, Y, T, sparse);
-        if (r >= 0) t[r] = clock_seconds() - start;
-    }
-    return median(t, repeats);
-}
-
 // The prompt of a and b in turn, repeat by repeat (sparse_a, sparse_b as in time_prompt):
 // their medians in *ta and *tb, so that the machine's drift hits both alike.
 static void time_prompt_pair(const PackedMatrix *a, bool sparse_a, const PackedMatrix *b, bool sparse_b,
@@ -209,7 +199,6 @@ int main(int argc, char **argv) {
                 size_t bytes = packed_bytes((PackedFormat)f, rows, cols, copies[0].nnz);
                 double t1 = o.prompt_only ? 0.0 : time_decode(copies, n_copies, X, Y, 1, o.repeats, 0);
                 double t8 = o.prompt_only ? 0.0 : time_decode(copies, n_copies, X, Y, 8, o.repeats, 0);
-                bool sparse_prompt = f != PACKED_DENSE;
                 double tp, tu;
                 if (f == PACKED_DENSE) {
                     // The baseline beside the same weights stored as a full bitmap and run
@@ -223,8 +212,7 @@ int main(int argc, char **argv) {
                     time_prompt_pair(&copies[0], false, &full, false, X, Y, T, o.repeats, &tp, &tu);
                     packed_matrix_free(&full);
                 } else {
-                    tp = time_prompt(&copies[0], X, Y, T, o.repeats, sparse_prompt);
-                    tu = time_prompt(&copies[0], X, Y, T, o.repeats, false);
+                    time_prompt_pair(&copies[0], true, &copies[0], false, X, Y, T, o.repeats, &tp, &tu);
                 }
                 if (f == PACKED_DENSE) dense_t1 = t1, dense_t8 = t8, dense_prompt = tp;
                 if (f == PACKED_DENSE && !o.prompt_only) {

@@ -58,6 +58,45 @@ static double max_rel(const float *a, const float *ref, size_t n) {
     return diff / scale;
 }
 
+// One prompt long enough (T x d_model >= 32768 floats) for infer_prompt's elementwise
+// steps to run over rows on every thread, against the training forward; at density 0.5
+// in_proj and out_proj take the sparse prompt kernel (the rule's threshold is 0.6).
+static void check_long_prompt(const char *label, MambaModel *model, const PruneMasks *masks, int L) {
+    const MambaConfig *c = &model->config;
+    const int V = c->vocab_padded;
+    int32_t *tokens = malloc(sizeof(int32_t) * (size_t)L);
+    Rng rng;
+    rng_seed(&rng, 5);
+    for (int i = 0; i < L; i++) tokens[i] = (int32_t)rng_below(&rng, (uint64_t)c->vocab_size);
+    Tape tape;
+    tape_init(&tape, 16u << 20);
+    tape.recording = false;
+    Tensor *train_logits;
+    mamba_forward(&tape, model, tokens, NULL, 1, L, &train_logits);
+    InferModel im;
+    Error err;
+    if (infer_model_build(&im, model, masks, NULL, &err) != 0) {
+        check(false, "%s: build: %s", label, err.message);
+        free(tokens), tape_free(&tape);
+        return;
+    }
+    InferTensorInfo info[INFER_N_LINEARS];
+    infer_model_tensors(&im, info);
+    float *logits = malloc(sizeof(float) * (size_t)L * V);
+    InferState state;
+    infer_state_create(&state, c, 1);
+    int rc = infer_prompt(&im, &state, tokens, 1, L, logits, true, &err);
+    double e = rc == 0 ? max_rel(logits, train_logits->data, (size_t)L * V) : INFINITY;
+    check(rc == 0 && (size_t)L * c->d_model >= 32768 && info[INFER_IN_PROJ].prompt_sparse &&
+              info[INFER_OUT_PROJ].prompt_sparse && info[INFER_IN_PROJ].density > 0.4 && e < 1e-5,
+          "%s: a prompt of %d (%d x %d floats the smallest step), in_proj at density %.2f through the sparse prompt kernel, = "
+          "the training forward (rel %.2e)", label, L, L, c->d_model, info[INFER_IN_PROJ].density, e);
+    infer_state_free(&state);
+    infer_model_free(&im);
+    free(logits), free(tokens);
+    tape_free(&tape);
+}
+
 static void check_model(const char *label, MambaModel *model, const PruneMasks *masks) {
     const MambaConfig *c = &model->config;
     const int V = c->vocab_padded;
@@ -312,6 +351,11 @@ int main(void) {
               "through unpack + sgemm");
         if (rc == 0) infer_model_free(&im);
     }
+    prune_masks_free(&masks);
+    mamba_model_free(&model);
+    tiny_model_create_sized(&model, 260, 1, 50, 4, 5, 11);
+    prune(&model, &masks, 0.5, false);
+    check_long_prompt("d_model 260 at 50%", &model, &masks, 130);
     prune_masks_free(&masks);
     mamba_model_free(&model);
     // Conv widths other than Mamba's 4 take the step's general conv loop (K = 1: no

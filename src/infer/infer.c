@@ -487,9 +487,10 @@ int infer_step(const InferModel *model, InferState *state, const int32_t *tokens
 // ---- the parallel forward of a prompt ----
 
 // The prompt's elementwise steps run over rows of tokens on every thread (from
-// PROMPT_PARALLEL_MIN floats; below, a region costs more than it saves): on one thread,
+// PROMPT_PARALLEL_MIN floats; below, a region costs more than it saves). On one thread,
 // while the others waited, they cost the dense 130m prompt on 2 threads about a tenth
-// (720 -> 795 tokens/s), dense and sparse alike, which hid part of the sparse gain.
+// (720 tokens/s, 795 with them threaded), dense and sparse alike, which hid part of the
+// sparse gain.
 #define PROMPT_PARALLEL_MIN 32768
 
 // dst (T, width) = columns [start, start + width) of src (T, stride).

@@ -453,16 +453,19 @@ static inline void block_nm24(const uint8_t *restrict index, const float *restri
 // The next block of a row is read after the chunk's other rows have had theirs: its lines
 // are fetched now, since the hardware does not follow 16 streams that advance by a block.
 // bytes: the size of the block just read, the guess for the next one's. Its first, middle
-// and last bytes cover the lines of up to 192 bytes (a block's values at density 0.6)
-// without a loop whose count would vary (a mispredicted branch a block).
+// and last bytes cover every line of a span of up to 128 bytes (a block's values up to
+// density 0.5; above, the middle line of four may be missed), without a loop whose count
+// would vary (a mispredicted branch a block). The addresses are computed as integers:
+// past a row's last block they may lie beyond the arrays, which a prefetch may touch.
 static inline void prefetch_span(const void *p, size_t bytes) {
-    __builtin_prefetch(p);
-    __builtin_prefetch((const char *)p + bytes / 2);
-    __builtin_prefetch((const char *)p + bytes);
+    const uintptr_t a = (uintptr_t)p;
+    __builtin_prefetch((const void *)a);
+    __builtin_prefetch((const void *)(a + bytes / 2));
+    __builtin_prefetch((const void *)(a + bytes));
 }
 
-// csr_block_end (rows, n_blocks) of CSR16: where each row's entries of each column block
-// end (an index into col_index), found once per call rather than at every tile.
+// end (n_blocks) = where row r's CSR16 entries of each column block end (indices into
+// col_index), found once per call rather than at every tile.
 static void csr16_block_ends(const PackedMatrix *m, int r, int n_blocks, uint32_t *restrict end) {
     uint32_t k = m->row_start[r];
     const uint32_t row_end = m->row_start[r + 1];
@@ -525,8 +528,8 @@ static void prompt_chunk(const PackedMatrix *m, const uint32_t *csr_block_end, i
 static void spmm_prompt(const PackedMatrix *m, const float *X, float *Y, int T) {
     const int rows = m->rows, cols = m->cols;
     const int n_chunks = (rows + PROMPT_CHUNK_ROWS - 1) / PROMPT_CHUNK_ROWS;
-    int n_tiles;
     const int n_blocks = (cols + PROMPT_KBLOCK - 1) / PROMPT_KBLOCK;
+    int n_tiles;
     float *Xt = transpose_tiles(X, T, cols, PROMPT_TILE, &n_tiles);
     uint32_t *csr_block_end =
         m->format == PACKED_CSR16 ? alloc_aligned(sizeof(uint32_t) * (size_t)rows * n_blocks) : NULL;

@@ -335,6 +335,9 @@ void packed_matmul_reference(const PackedMatrix *m, const float *X, float *Y, in
 // with it at 0.7 and loses at 0.9 (docs/sparse_bench/prompt_kernel_inplace_2026-12-03.md).
 // x_proj's 80-96 rows and dt_proj's 48-64 columns pay only at 370m's size or at 0.3 and
 // below, and not reproducibly at 2 threads on 130m's: they stay with unpack + sgemm.
+// 0.6 is also RULE_BITMAP_MAX_DENSITY (and 2:4 is 0.5), so every large matrix the rule
+// stores sparse takes the sparse prompt kernel; this bound matters for formats chosen by
+// hand, and for the day the storage rule's bound moves.
 #define RULE_PROMPT_SPARSE_MAX_DENSITY 0.6
 #define RULE_PROMPT_SPARSE_MIN_ROWS 256
 #define RULE_PROMPT_SPARSE_MIN_COLS 256

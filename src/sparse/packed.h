@@ -96,7 +96,8 @@ void packed_matvec(const PackedMatrix *m, const float *x, float *y, int batch);
 void packed_matvec_rows(const PackedMatrix *m, const float *x, float *y, int r0, int r1);
 // Bytes stored for rows [r0, r1), as packed_bytes counts a matrix of those rows (the part
 // of a decode step's traffic they are), to share rows among threads by the work they hold
-// rather than by their count.
+// rather than by their count. Each range counts its own row_start entry past its end, so
+// the shares of a split add up to a few bytes more than the whole.
 size_t packed_rows_bytes(const PackedMatrix *m, int r0, int r1);
 // Prompt: Y (T, rows) = X (T, cols) @ W^T for many rows T. Dense goes to sgemm; a sparse
 // format runs its own kernel where packed_prompt_sparse_pays says so, and otherwise
