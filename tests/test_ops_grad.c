@@ -24,6 +24,15 @@ static Tensor *build_conv(Tape *tape, Tensor **in, void *ctx) {
     (void)ctx;
     return op_conv1d_causal(tape, in[0], in[1], in[2], BATCH, SEQ);
 }
+// On columns [2, 2 + C) of a wider x, as the block reads in_proj's output.
+static Tensor *build_conv_cols(Tape *tape, Tensor **in, void *ctx) {
+    (void)ctx;
+    return op_conv1d_causal_cols(tape, in[0], 2, in[1], in[2], BATCH, SEQ);
+}
+static Tensor *build_silu_gate(Tape *tape, Tensor **in, void *ctx) {
+    (void)ctx;
+    return op_silu_gate(tape, in[0], in[1], 1);
+}
 static Tensor *build_slice(Tape *tape, Tensor **in, void *ctx) {
     (void)ctx;
     // Two overlapping slices used together, like (x, z) and (δ, B, C).
@@ -142,6 +151,89 @@ static int check_model_threads(void) {
     return failures;
 }
 
+// The block's fused pieces against what they replace, bit for bit: op_silu_gate(y, xz, D)
+// against op_mul(y, op_silu(op_slice_cols(xz, D, D))) and op_conv1d_causal_cols(xz, 0)
+// against op_conv1d_causal(op_slice_cols(xz, 0, D)), forward and gradients, on widths
+// past silu's block (300 and 520 columns), inputs below -88.3 included (silu's subnormal
+// sigmoid), at 1 and 3 threads.
+static Tensor *gate_fused(Tape *tape, Tensor **in, int D, Tensor *w, Tensor *bias, int B, int L) {
+    Tensor *xc = op_conv1d_causal_cols(tape, in[1], 0, w, bias, B, L);
+    return op_add(tape, xc, op_silu_gate(tape, in[0], in[1], D));
+}
+static Tensor *gate_copied(Tape *tape, Tensor **in, int D, Tensor *w, Tensor *bias, int B, int L) {
+    Tensor *xc = op_conv1d_causal(tape, op_slice_cols(tape, in[1], 0, D), w, bias, B, L);
+    return op_add(tape, xc, op_mul(tape, in[0], op_silu(tape, op_slice_cols(tape, in[1], D, D))));
+}
+typedef Tensor *(*GateBuild)(Tape *, Tensor **, int, Tensor *, Tensor *, int, int);
+
+static int check_fused_bits(void) {
+    int failures = 0;
+    const int widths[] = {300, 520};
+    enum { B = 2, L = 7, KW = 4 };
+    for (int wi = 0; wi < 2; wi++)
+        for (int threads = 1; threads <= 3; threads += 2) {
+            const int D = widths[wi], T = B * L;
+            Rng rng;
+            rng_seed(&rng, 31 + (uint64_t)D);
+            float *y = malloc(sizeof(float) * T * D), *xz = malloc(sizeof(float) * T * 2 * D);
+            float *r = malloc(sizeof(float) * T * D);
+            fill_normal(y, (size_t)T * D, &rng, 1.0f);
+            fill_normal(xz, (size_t)T * 2 * D, &rng, 4.0f);
+            fill_normal(r, (size_t)T * D, &rng, 1.0f);
+            for (int i = 0; i < T * 2 * D; i += 17) xz[i] = -90.0f - (float)(i % 5);
+            Tensor w, bias;
+            tensor_init_param(&w, 3, (int[]){D, 1, KW});
+            tensor_init_param(&bias, 1, (int[]){D});
+            fill_normal(w.data, w.size, &rng, 0.5f);
+            fill_normal(bias.data, bias.size, &rng, 0.5f);
+            float *got[2][5];
+            GateBuild builds[2] = {gate_fused, gate_copied};
+            omp_set_num_threads(threads);
+            for (int v = 0; v < 2; v++) {
+                Tape tape;
+                tape_init(&tape, 1 << 16);
+                memset(w.grad, 0, sizeof(float) * w.size);
+                memset(bias.grad, 0, sizeof(float) * bias.size);
+                Tensor *in[2] = {tensor_view(&tape, y, 2, (int[]){T, D}), tensor_view(&tape, xz, 2, (int[]){T, 2 * D})};
+                in[0]->requires_grad = in[1]->requires_grad = true;
+                Tensor *out = builds[v](&tape, in, D, &w, &bias, B, L);
+                tape_backward_from(&tape, out, r);
+                const float *parts[5] = {out->data, in[0]->grad, in[1]->grad, w.grad, bias.grad};
+                const size_t sizes[5] = {(size_t)T * D, (size_t)T * D, (size_t)T * 2 * D, w.size, bias.size};
+                for (int k = 0; k < 5; k++) {
+                    got[v][k] = malloc(sizeof(float) * sizes[k]);
+                    memcpy(got[v][k], parts[k], sizeof(float) * sizes[k]);
+                }
+                tape_free(&tape);
+            }
+            omp_set_num_threads(2);
+            const char *names[5] = {"output", "dy", "dxz", "dw", "dbias"};
+            int differ = 0;
+            const size_t sizes[5] = {(size_t)T * D, (size_t)T * D, (size_t)T * 2 * D, w.size, bias.size};
+            for (int k = 0; k < 5; k++) {
+                bool ok = memcmp(got[0][k], got[1][k], sizeof(float) * sizes[k]) == 0;
+                if (!ok) {
+                    size_t first = 0, n_diff = 0;
+                    for (size_t i = sizes[k]; i-- > 0;)
+                        if (memcmp(&got[0][k][i], &got[1][k][i], sizeof(float))) first = i, n_diff++;
+                    printf("NOT OK fused gate and conv, width %d, %d thread(s): %s differs from the copies' in %zu "
+                           "of %zu (first at %zu: %.9g against %.9g)\n", D, threads, names[k], n_diff, sizes[k],
+                           first, got[0][k][first], got[1][k][first]);
+                }
+                differ += !ok;
+                free(got[0][k]);
+                free(got[1][k]);
+            }
+            printf("%s fused gate and conv on in_proj's output, width %d, %d thread(s): output and gradients the same "
+                   "bits as on copies\n", differ ? "NOT OK" : "OK    ", D, threads);
+            failures += differ;
+            tensor_free_param(&w);
+            tensor_free_param(&bias);
+            free(y), free(xz), free(r);
+        }
+    return failures;
+}
+
 int main(void) {
     Rng rng;
     rng_seed(&rng, 7);
@@ -174,6 +266,14 @@ int main(void) {
     fill_normal(cb, C, &rng, 0.5f);
     GradcheckInput cv[] = {{"x", a, 2, {BATCH * SEQ, C}}, {"w", cw, 3, {C, 1, K}}, {"bias", cb, 1, {C}}};
     failures += gradcheck("conv1d_causal", build_conv, cv, 3, NULL, T * C, 1e-2f, 1e-2f);
+
+    float xw[BATCH * SEQ * (C + 3)];
+    fill_normal(xw, BATCH * SEQ * (C + 3), &rng, 1.0f);
+    GradcheckInput cc[] = {{"x", xw, 2, {BATCH * SEQ, C + 3}}, {"w", cw, 3, {C, 1, K}}, {"bias", cb, 1, {C}}};
+    failures += gradcheck("conv1d_causal_cols", build_conv_cols, cc, 3, NULL, T * C, 1e-2f, 1e-2f);
+    GradcheckInput sg[] = {{"y", b, 2, {T, C}}, {"x", xw, 2, {T, C + 3}}};
+    failures += gradcheck("silu_gate", build_silu_gate, sg, 2, NULL, T * C, 1e-2f, 1e-2f);
+    failures += check_fused_bits();
 
     GradcheckInput sl[] = {{"x", a, 2, {T, C}}};
     failures += gradcheck("slice_cols", build_slice, sl, 1, NULL, T * 2, 1e-2f, 1e-2f);

@@ -39,6 +39,10 @@ Tensor *op_recompute(Tape *tape, RecomputeFn fn, void *context, Tensor *x);
 Tensor *op_add(Tape *tape, Tensor *a, Tensor *b);
 Tensor *op_mul(Tape *tape, Tensor *a, Tensor *b);
 Tensor *op_silu(Tape *tape, Tensor *x);
+// out (T, D) = y (T, D) * silu(x[:, start : start + D]) of x (T, C): the block's gate on the z
+// half of in_proj's output, read in place; the same bits as op_mul(y, op_silu(z)) of a
+// copy, with neither the copy nor silu(z) on the tape.
+Tensor *op_silu_gate(Tape *tape, Tensor *y, Tensor *x, int start);
 Tensor *op_softplus(Tape *tape, Tensor *x);
 Tensor *op_exp(Tape *tape, Tensor *x);
 
@@ -54,10 +58,16 @@ Tensor *op_embedding(Tape *tape, Tensor *w, const int32_t *tokens, int T);
 // ---- causal depthwise conv1d over each of B sequences of length L ----
 // x (B*L, C), w (C, K), bias (C): out[t,c] = bias[c] + sum_k w[c,k] x[t-K+1+k, c],
 // with zeros before each sequence's start.
-void conv1d_causal_forward(float *out, const float *x, const float *w, const float *bias, int B, int L, int C, int K);
-void conv1d_causal_backward(float *dx, float *dw, float *dbias, const float *dout, const float *x, const float *w,
-                            int B, int L, int C, int K);
+// The kernels read (and dx adds into) rows ldx floats apart: x may be a block of columns.
+void conv1d_causal_forward(float *out, const float *x, int ldx, const float *w, const float *bias, int B, int L,
+                           int C, int K);
+void conv1d_causal_backward(float *dx, float *dw, float *dbias, const float *dout, const float *x, int ldx,
+                            const float *w, int B, int L, int C, int K);
 Tensor *op_conv1d_causal(Tape *tape, Tensor *x, Tensor *w, Tensor *bias, int B, int L);
+// The same on columns [start, start + C) of x (B*L, ldx), C = w's first dim; out (B*L, C).
+// The block reads in_proj's x half so, without a copy (and its gradient goes straight into
+// the columns of in_proj's output gradient).
+Tensor *op_conv1d_causal_cols(Tape *tape, Tensor *x, int start, Tensor *w, Tensor *bias, int B, int L);
 
 // ---- columns [start, start + width) of x (T, C), as a new contiguous tensor (split) ----
 Tensor *op_slice_cols(Tape *tape, Tensor *x, int start, int width);

@@ -550,7 +550,7 @@ int infer_prompt(const InferModel *model, InferState *state, const int32_t *toke
         packed_matmul(&l->linear[INFER_IN_PROJ], u, xz, (int)T);                  // (T, 2D)
         copy_columns(xi, xz, (int)T, 2 * D, 0, D);                                 // (T, D)
         copy_columns(z, xz, (int)T, 2 * D, D, D);                                  // (T, D)
-        conv1d_causal_forward(xs, xi, l->conv1d_weight, l->conv1d_bias, B, L, D, K);
+        conv1d_causal_forward(xs, xi, D, l->conv1d_weight, l->conv1d_bias, B, L, D, K);
         silu_rows(xs, (int)T, D);
         packed_matmul(&l->linear[INFER_X_PROJ], xs, dbc, (int)T);                  // (T, R + 2N)
         copy_columns(delta, dbc, (int)T, R + 2 * N, 0, R);

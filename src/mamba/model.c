@@ -168,19 +168,19 @@ void mamba_model_init_random(MambaModel *model, Rng *rng) {
 // The first part of a block, up to dt_proj's output; the rest of the block reads the trace.
 Tensor *mamba_block_forward_dt(Tape *tape, const MambaConfig *c, MambaLayer *l, Tensor *x, int B, int L,
                                MambaBlockTrace *trace) {
-    int D = c->d_inner, N = c->d_state, R = c->dt_rank;
+    int N = c->d_state, R = c->dt_rank;
     Tensor *u = op_rmsnorm(tape, x, &l->norm_weight, c->norm_eps);
-    Tensor *xz = op_matmul(tape, u, &l->in_proj_weight);                 // (T, 2D)
-    Tensor *xi = op_slice_cols(tape, xz, 0, D);                           // (T, D)
-    Tensor *z = op_slice_cols(tape, xz, D, D);                            // (T, D)
-    Tensor *xc = op_conv1d_causal(tape, xi, &l->conv1d_weight, &l->conv1d_bias, B, L);
+    Tensor *xz = op_matmul(tape, u, &l->in_proj_weight);                 // (T, 2D): x, then z
+    // The conv and (in mamba_block_forward) the gate read their halves in place: copies of
+    // them cost two passes and 4 D floats a token of the tape (README "Threads").
+    Tensor *xc = op_conv1d_causal_cols(tape, xz, 0, &l->conv1d_weight, &l->conv1d_bias, B, L);
     Tensor *xs = op_silu(tape, xc);                                       // (T, D)
     Tensor *dbc = op_matmul(tape, xs, &l->x_proj_weight);                 // (T, R + 2N)
     Tensor *delta = op_slice_cols(tape, dbc, 0, R);                       // (T, R)
     Tensor *B_ssm = op_slice_cols(tape, dbc, R, N);                       // (T, N)
     Tensor *C_ssm = op_slice_cols(tape, dbc, R + N, N);                   // (T, N)
     Tensor *dt = op_matmul(tape, delta, &l->dt_proj_weight);              // (T, D), bias added in the scan
-    *trace = (MambaBlockTrace){.input = x, .u = u, .z = z, .xs = xs, .delta = delta, .dt = dt, .B_ssm = B_ssm,
+    *trace = (MambaBlockTrace){.input = x, .u = u, .xz = xz, .xs = xs, .delta = delta, .dt = dt, .B_ssm = B_ssm,
                                .C_ssm = C_ssm};
     return dt;
 }
@@ -191,7 +191,7 @@ Tensor *mamba_block_forward(Tape *tape, const MambaConfig *c, MambaLayer *l, Ten
     MambaBlockTrace t;
     Tensor *dt = mamba_block_forward_dt(tape, c, l, x, B, L, &t);
     Tensor *y = op_selective_scan(tape, t.xs, dt, &l->dt_proj_bias, &l->A_log, t.B_ssm, t.C_ssm, &l->D, B, L);
-    t.gated = op_mul(tape, y, op_silu(tape, t.z));                        // (T, D)
+    t.gated = op_silu_gate(tape, y, t.xz, c->d_inner);                   // (T, D) y * silu(z)
     Tensor *out = op_matmul(tape, t.gated, &l->out_proj_weight);          // (T, d)
     t.output = op_add(tape, x, out);
     if (trace) *trace = t;

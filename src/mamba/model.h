@@ -69,7 +69,7 @@ Tensor *mamba_forward(Tape *tape, MambaModel *model, const int32_t *tokens, cons
 typedef struct MambaBlockTrace {
     Tensor *input;            // (T, d) the residual stream entering the block
     Tensor *u;                // (T, d) rmsnorm(input): the input of in_proj
-    Tensor *z;                // (T, D) the gate half of in_proj's output
+    Tensor *xz;               // (T, 2D) in_proj's output: x (the conv's input), then the gate z
     Tensor *xs;               // (T, D) silu(conv): the input of x_proj and of the scan
     Tensor *delta;            // (T, R) the input of dt_proj
     Tensor *dt;               // (T, D) dt_proj's output, before dt_bias and softplus
