@@ -187,6 +187,7 @@ static int check_fused_bits(void) {
             fill_normal(w.data, w.size, &rng, 0.5f);
             fill_normal(bias.data, bias.size, &rng, 0.5f);
             float *got[2][5];
+            const size_t sizes[5] = {(size_t)T * D, (size_t)T * D, (size_t)T * 2 * D, w.size, bias.size};
             GateBuild builds[2] = {gate_fused, gate_copied};
             omp_set_num_threads(threads);
             for (int v = 0; v < 2; v++) {
@@ -199,7 +200,6 @@ static int check_fused_bits(void) {
                 Tensor *out = builds[v](&tape, in, D, &w, &bias, B, L);
                 tape_backward_from(&tape, out, r);
                 const float *parts[5] = {out->data, in[0]->grad, in[1]->grad, w.grad, bias.grad};
-                const size_t sizes[5] = {(size_t)T * D, (size_t)T * D, (size_t)T * 2 * D, w.size, bias.size};
                 for (int k = 0; k < 5; k++) {
                     got[v][k] = malloc(sizeof(float) * sizes[k]);
                     memcpy(got[v][k], parts[k], sizeof(float) * sizes[k]);
@@ -209,7 +209,6 @@ static int check_fused_bits(void) {
             omp_set_num_threads(2);
             const char *names[5] = {"output", "dy", "dxz", "dw", "dbias"};
             int differ = 0;
-            const size_t sizes[5] = {(size_t)T * D, (size_t)T * D, (size_t)T * 2 * D, w.size, bias.size};
             for (int k = 0; k < 5; k++) {
                 bool ok = memcmp(got[0][k], got[1][k], sizeof(float) * sizes[k]) == 0;
                 if (!ok) {

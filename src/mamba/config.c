@@ -105,9 +105,10 @@ uint64_t mamba_model_bytes(const MambaConfig *c) {
 // Floats that the forward keeps per token: per layer the norm, in_proj's output (x and
 // z, read in place by the conv and the gate), the convolution and its silu, x_proj's output
 // and its three slices (δ, B, C), dt, the scan's output, the gating, out_proj's output and
-// the residual; the scan's state per 64-token chunk; then the logits and their softmax. With recompute (train.recompute) the tape
-// keeps only each block's output, and one block's activations at a time live on the
-// scratch tape of its recomputation in the backward.
+// the residual; the scan's state per 64-token chunk; then the logits and their softmax.
+// With recompute (train.recompute) the tape keeps only each block's output, and one
+// block's activations at a time live on the scratch tape of its recomputation in the
+// backward.
 static uint64_t activation_floats_per_token(const MambaConfig *c, bool recompute) {
     const uint64_t d = (uint64_t)c->d_model, D = (uint64_t)c->d_inner, N = (uint64_t)c->d_state,
                    R = (uint64_t)c->dt_rank, V = (uint64_t)c->vocab_padded;
